@@ -1,0 +1,178 @@
+import type { RecordCoordinates } from '../errors.ts';
+import { EventFormatError, RecordDecodeError } from './errors.ts';
+import type {
+  DecodeOptions,
+  EventRecord,
+  Format,
+  KafkaEvent,
+  KafkaRecord,
+  PartitionSlice,
+  RawHeader,
+} from './types.ts';
+
+const EVENT_SOURCES = new Set(['aws:kafka', 'SelfManagedKafka']);
+
+/**
+ * Checks that `input` is an event as Lambda's Kafka trigger delivers it and returns it typed.
+ * `where` names the input in errors (a file, say).
+ */
+export function parseEvent(input: unknown, where = 'event'): KafkaEvent {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new EventFormatError(`${where} is not an object; an MSK event has 'records' by partition`);
+  }
+  const event = input as Record<string, unknown>;
+  if (!EVENT_SOURCES.has(event.eventSource as string)) {
+    throw new EventFormatError(
+      `${where} has eventSource ${JSON.stringify(event.eventSource)}; expected "aws:kafka" (MSK) or "SelfManagedKafka"`,
+    );
+  }
+  const records = event.records;
+  if (typeof records !== 'object' || records === null || Array.isArray(records)) {
+    throw new EventFormatError(`${where} has no 'records' object keyed "<topic>-<partition>"`);
+  }
+  for (const [group, list] of Object.entries(records)) {
+    if (!Array.isArray(list)) {
+      throw new EventFormatError(`${where}: records["${group}"] is not an array`);
+    }
+    list.forEach((record, index) => checkEventRecord(record, `${where}: records["${group}"][${index}]`));
+  }
+  return input as KafkaEvent;
+}
+
+function checkEventRecord(record: unknown, where: string): void {
+  if (typeof record !== 'object' || record === null) {
+    throw new EventFormatError(`${where} is not an object`);
+  }
+  const r = record as Record<string, unknown>;
+  if (typeof r.topic !== 'string' || r.topic === '') {
+    throw new EventFormatError(`${where} has no topic`);
+  }
+  for (const field of ['partition', 'offset'] as const) {
+    const value = r[field];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw new EventFormatError(
+        `${where} (topic ${r.topic}) has ${value === undefined ? 'no' : `an invalid ${JSON.stringify(value)} as`} ${field}; every record needs a non-negative integer ${field}`,
+      );
+    }
+  }
+  for (const field of ['key', 'value'] as const) {
+    const value = r[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      throw new EventFormatError(`${where}: ${field} must be a base64 string, null or absent`);
+    }
+  }
+  if (r.headers !== undefined && !Array.isArray(r.headers)) {
+    throw new EventFormatError(`${where}: headers must be an array of { name: [bytes] }`);
+  }
+}
+
+/** Groups an event's records by partition, each slice sorted by offset. */
+export function slicesOf(event: KafkaEvent): PartitionSlice[] {
+  const byPartition = new Map<string, { topic: string; partition: number; records: EventRecord[] }>();
+  for (const list of Object.values(event.records)) {
+    for (const record of list) {
+      const id = `${record.topic}\u0000${record.partition}`;
+      let slice = byPartition.get(id);
+      if (!slice) {
+        slice = { topic: record.topic, partition: record.partition, records: [] };
+        byPartition.set(id, slice);
+      }
+      slice.records.push(record);
+    }
+  }
+  const slices = [...byPartition.values()];
+  for (const slice of slices) slice.records.sort((a, b) => a.offset - b.offset);
+  return slices;
+}
+
+/** Decodes one record's key, value and headers; throws `RecordDecodeError` naming the record. */
+export function decodeRecord<V = unknown, K = string>(
+  raw: EventRecord,
+  options: DecodeOptions = {},
+): KafkaRecord<V, K> {
+  const rawHeaders = decodeHeaders(raw);
+  const headers: Record<string, string> = {};
+  for (const header of rawHeaders) headers[header.name] = Buffer.from(header.value).toString('utf8');
+  return {
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    timestamp: raw.timestamp,
+    timestampType: raw.timestampType,
+    key: decodeField(raw.key, options.key ?? 'string', raw, 'key') as K | null,
+    value: decodeField(raw.value, options.value ?? 'json', raw, 'value') as V | null,
+    headers,
+    rawHeaders,
+  };
+}
+
+function decodeField(
+  encoded: string | null | undefined,
+  format: Format,
+  at: RecordCoordinates,
+  field: 'key' | 'value',
+): unknown {
+  if (encoded === undefined || encoded === null) return null;
+  const bytes = base64Bytes(encoded, at, field);
+  if (format === 'bytes') return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  const text = bytes.toString('utf8');
+  if (format === 'string') return text;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RecordDecodeError(
+      at,
+      `${field} is not JSON (${(error as Error).message}); declare ${field}: 'string' or 'bytes' on the consumer if the topic carries other data`,
+      { cause: error },
+    );
+  }
+}
+
+/** Node's base64 decoder skips characters it does not know, so a short result means bad input. */
+function base64Bytes(encoded: string, at: RecordCoordinates, field: 'key' | 'value'): Buffer {
+  const bytes = Buffer.from(encoded, 'base64');
+  const padding = encoded.endsWith('==') ? 2 : encoded.endsWith('=') ? 1 : 0;
+  const expected = Math.floor((encoded.length * 3) / 4) - padding;
+  if (encoded.length % 4 === 1 || bytes.length !== expected) {
+    throw new RecordDecodeError(
+      at,
+      `${field} is not valid base64 (${encoded.length} characters, ${JSON.stringify(encoded.slice(0, 16))}…); Lambda delivers keys and values base64-encoded`,
+    );
+  }
+  return bytes;
+}
+
+function decodeHeaders(raw: EventRecord): RawHeader[] {
+  const headers: RawHeader[] = [];
+  for (const entry of raw.headers ?? []) {
+    for (const [name, bytes] of Object.entries(entry)) {
+      if (!Array.isArray(bytes) || bytes.some((b) => !Number.isInteger(b) || b < -128 || b > 255)) {
+        throw new RecordDecodeError(raw, `header '${name}' is not an array of bytes`);
+      }
+      // Lambda serializes Java's signed bytes, so -1 means 0xff.
+      headers.push({ name, value: Uint8Array.from(bytes, (b) => b & 0xff) });
+    }
+  }
+  return headers;
+}
+
+/** Runs a Standard Schema over a decoded value; the error lists each issue with its path. */
+export async function validateValue<V>(
+  record: KafkaRecord<unknown, unknown>,
+  schema: NonNullable<DecodeOptions['schema']>,
+): Promise<V> {
+  let result = schema['~standard'].validate(record.value);
+  if (result instanceof Promise) result = await result;
+  if (result.issues) {
+    const issues = result.issues
+      .map((issue) => {
+        const path = issue.path
+          ?.map((p) => (typeof p === 'object' ? String(p.key) : String(p)))
+          .join('.');
+        return path ? `${path}: ${issue.message}` : issue.message;
+      })
+      .join('; ');
+    throw new RecordDecodeError(record, `value does not match the consumer's schema: ${issues}`);
+  }
+  return result.value as V;
+}

@@ -1,0 +1,13 @@
+export { decodeRecord, parseEvent, slicesOf, validateValue } from './decode.ts';
+export { type EventSourceOptions, eventOf, eventRecordOf, eventsOf, type NdjsonRecord } from './encode.ts';
+export { EventFormatError, RecordDecodeError } from './errors.ts';
+export type {
+  DecodeOptions,
+  EventRecord,
+  Format,
+  KafkaEvent,
+  KafkaRecord,
+  PartitionSlice,
+  RawHeader,
+  TimestampType,
+} from './types.ts';

@@ -1,0 +1,157 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Format } from '../event/index.ts';
+import { ConsumerDefinitionError } from './errors.ts';
+import type {
+  BatchHandler,
+  ConsumerDefinition,
+  ConsumerOptions,
+  Decoded,
+  RecordHandler,
+} from './types.ts';
+
+/** Marks a class or object as a consumer; shared across copies of dogear in one process. */
+export const CONSUMER = Symbol.for('dogear.consumer');
+const HANDLER = Symbol.for('dogear.handler');
+
+interface HandlerMark {
+  mode: 'record' | 'batch';
+  method: string | symbol;
+}
+
+const OPTION_KEYS = new Set(['topic', 'name', 'group', 'batchSize', 'value', 'key', 'schema', 'middlewares']);
+const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
+
+/** `WordCount` → `word-count`. */
+export function kebabCase(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1-$2')
+    .replace(/[\s_]+/g, '-')
+    .toLowerCase();
+}
+
+function definitionOf(
+  options: ConsumerOptions,
+  fallbackName: string,
+  mode: 'record' | 'batch',
+  create: ConsumerDefinition['create'],
+): ConsumerDefinition {
+  const where = `consumer ${options?.name ?? fallbackName}`;
+  if (typeof options !== 'object' || options === null) {
+    throw new ConsumerDefinitionError(`${where}: options must be an object with at least a topic`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new ConsumerDefinitionError(`${where}: unknown option '${key}'; known options are ${[...OPTION_KEYS].join(', ')}`);
+    }
+  }
+  if (typeof options.topic !== 'string' || options.topic === '') {
+    throw new ConsumerDefinitionError(`${where} has no topic; add { topic: '<topic name>' }`);
+  }
+  const batchSize = options.batchSize ?? 100;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new ConsumerDefinitionError(`${where}: batchSize ${batchSize} is outside Lambda's 1 to 10,000`);
+  }
+  for (const field of ['value', 'key'] as const) {
+    const format = options[field];
+    if (format !== undefined && !FORMATS.has(format)) {
+      throw new ConsumerDefinitionError(`${where}: ${field} format '${format}' is not one of json, string, bytes`);
+    }
+  }
+  const name = options.name ?? kebabCase(fallbackName);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+    throw new ConsumerDefinitionError(`consumer name '${name}' must be lower-case letters, digits and '-' (it names a Lambda function)`);
+  }
+  return Object.freeze({
+    name,
+    group: options.group ?? name,
+    topic: options.topic,
+    batchSize,
+    value: options.value ?? 'json',
+    key: options.key ?? 'string',
+    ...(options.schema ? { schema: options.schema } : {}),
+    middlewares: options.middlewares ?? [],
+    mode,
+    create,
+  });
+}
+
+type ValueOf<S, VF extends Format | undefined> = S extends StandardSchemaV1
+  ? StandardSchemaV1.InferOutput<S>
+  : Decoded<VF, unknown>;
+
+/**
+ * Declares a consumer without decorators. The record's value type follows from `schema`, or
+ * from `value` (`'string'` gives `string`, `'bytes'` gives `Uint8Array`).
+ */
+export function defineConsumer<
+  S extends StandardSchemaV1 | undefined = undefined,
+  VF extends Format | undefined = undefined,
+  KF extends Format | undefined = undefined,
+>(
+  options: ConsumerOptions<S, VF, KF> & { name: string },
+  handler:
+    | RecordHandler<ValueOf<S, VF>, Decoded<KF, string>>
+    | { onBatch: BatchHandler<ValueOf<S, VF>, Decoded<KF, string>> },
+): ConsumerDefinition {
+  const batch = typeof handler === 'object' && handler !== null && 'onBatch' in handler;
+  const fn = batch ? handler.onBatch : handler;
+  if (typeof fn !== 'function') {
+    throw new ConsumerDefinitionError(`consumer ${options.name}: the handler must be a function or { onBatch }`);
+  }
+  const definition = definitionOf(options as ConsumerOptions, options.name, batch ? 'batch' : 'record', () => fn as never);
+  return Object.freeze({ ...definition, [CONSUMER]: true });
+}
+
+/** Declares the decorated class a consumer of `options.topic`. */
+export function consumer(options: ConsumerOptions) {
+  return <C extends new () => object>(target: C, context: ClassDecoratorContext<C>): void => {
+    const mark = context.metadata[HANDLER] as HandlerMark | undefined;
+    const className = String(context.name ?? 'AnonymousConsumer');
+    if (!mark) {
+      throw new ConsumerDefinitionError(`@consumer class ${className} has no @onRecord() or @onBatch() method`);
+    }
+    const definition = definitionOf(options, className, mark.mode, () => {
+      const instance = new target() as Record<string | symbol, unknown>;
+      const method = instance[mark.method] as (...args: unknown[]) => unknown;
+      return method.bind(instance);
+    });
+    Object.defineProperty(target, CONSUMER, { value: definition });
+  };
+}
+
+function markHandler(mode: 'record' | 'batch') {
+  return (_method: unknown, context: ClassMethodDecoratorContext): void => {
+    const decorator = mode === 'record' ? '@onRecord()' : '@onBatch()';
+    if (context.static || context.private) {
+      throw new ConsumerDefinitionError(`${decorator} goes on a public instance method, not on ${String(context.name)}`);
+    }
+    const existing = context.metadata[HANDLER] as HandlerMark | undefined;
+    if (existing) {
+      throw new ConsumerDefinitionError(
+        `${decorator} on ${String(context.name)}: the class already handles records in ${String(existing.method)}; a consumer has one handler`,
+      );
+    }
+    context.metadata[HANDLER] = { mode, method: context.name } satisfies HandlerMark;
+  };
+}
+
+/** Marks the method that handles each record, in offset order: `(record, ctx)`. */
+export function onRecord() {
+  return markHandler('record');
+}
+
+/** Marks the method that handles a whole partition slice at once: `(slice, ctx)`. */
+export function onBatch() {
+  return markHandler('batch');
+}
+
+/** The consumer a module export declares, if it declares one. */
+export function consumerOf(value: unknown): ConsumerDefinition | undefined {
+  if ((typeof value === 'function' || typeof value === 'object') && value !== null) {
+    const own = (value as { [CONSUMER]?: unknown })[CONSUMER];
+    if (typeof own === 'object' && own !== null) return own as ConsumerDefinition;
+    if (own === true) return value as ConsumerDefinition;
+  }
+  return undefined;
+}

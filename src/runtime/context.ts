@@ -1,0 +1,84 @@
+import type { KafkaRecord } from '../event/index.ts';
+import { StateTypeError, type StateTransaction } from '../state/index.ts';
+import type { Logger } from './logger.ts';
+import type { Context, KeyedState, Table } from './types.ts';
+
+/** The table `ctx.state` reads and writes. */
+export const STATE_TABLE = 'state';
+
+/**
+ * The `ctx` a handler receives. One instance serves a whole slice: the runtime moves it from
+ * record to record, so handlers must not keep it past their call.
+ */
+export class SliceContext implements Context {
+  private readonly tables = new Map<string, Table>();
+  private current: KafkaRecord<unknown, unknown> | undefined;
+  private lastOffset = -1;
+  readonly state: KeyedState;
+
+  constructor(
+    readonly consumer: string,
+    readonly group: string,
+    readonly topic: string,
+    readonly partition: number,
+    private readonly txn: StateTransaction,
+    readonly log: Logger,
+  ) {
+    this.state = keyedState(() => this.table(STATE_TABLE), () => this.stateKey());
+  }
+
+  /** Points `ctx` at the record about to be handled (or at a slice's last record). */
+  at(record: KafkaRecord<unknown, unknown> | undefined, offset: number): void {
+    this.current = record;
+    this.lastOffset = offset;
+  }
+
+  get offset(): number {
+    return this.lastOffset;
+  }
+
+  table<T = unknown>(name: string): Table<T> {
+    let table = this.tables.get(name);
+    if (!table) {
+      table = tableOf(this.txn, name);
+      this.tables.set(name, table);
+    }
+    return table as Table<T>;
+  }
+
+  private stateKey(): string {
+    const key = this.current?.key;
+    if (this.current === undefined) {
+      throw new StateTypeError(`ctx.state is keyed by the current record; in @onBatch use ctx.table('${STATE_TABLE}')`);
+    }
+    if (key === null || key === undefined) {
+      throw new StateTypeError('ctx.state needs a record key, and this record has none; use ctx.table(name) with a key of your choice');
+    }
+    return typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('base64');
+  }
+}
+
+function tableOf(txn: StateTransaction, name: string): Table {
+  return {
+    get: (key) => txn.get(name, key),
+    set: (key, value) => txn.put(name, key, value),
+    delete: (key) => txn.delete(name, key),
+    add: (key, n) => txn.add(name, key, n),
+    async update(key, fn) {
+      const next = fn(await txn.get(name, key));
+      if (next === undefined) txn.delete(name, key);
+      else txn.put(name, key, next);
+      return next;
+    },
+  };
+}
+
+function keyedState(table: () => Table, key: () => string): KeyedState {
+  return {
+    get: () => table().get(key()),
+    set: (value) => table().set(key(), value),
+    delete: () => table().delete(key()),
+    add: (n) => table().add(key(), n),
+    update: (fn) => table().update(key(), fn),
+  };
+}

@@ -1,0 +1,85 @@
+import middy, { type MiddyfiedHandler } from '@middy/core';
+import type { Context as LambdaContext } from 'aws-lambda';
+import { EventFormatError, type KafkaEvent, parseEvent, slicesOf } from '../event/index.ts';
+import { StateCache, type StateStore } from '../state/index.ts';
+import { BatchFailedError } from './errors.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { processSlice, type SliceReport } from './slice.ts';
+import type { BatchHandler, ConsumerDefinition, RecordHandler } from './types.ts';
+
+/** What one invocation did, summed over its partitions. */
+export interface InvocationReport {
+  readonly consumer: string;
+  records: number;
+  processed: number;
+  duplicates: number;
+  failed: number;
+  commits: number;
+  reruns: number;
+  readonly partitions: readonly SliceReport[];
+}
+
+export interface HandlerOptions {
+  /** Where state and checkpoints live. */
+  store: StateStore;
+  /** Survives between invocations of a warm process. @default a new cache */
+  cache?: StateCache;
+  /** @default JSON lines on stdout */
+  log?: Logger;
+  /** Called with each invocation's report, also when it fails. */
+  onReport?: (report: InvocationReport) => void;
+  /** Reruns of a slice after version conflicts. @default 8 */
+  maxReruns?: number;
+}
+
+/** The generated Lambda handler: a middy handler, so `.use()` adds middlewares. */
+export type KafkaHandler = MiddyfiedHandler<KafkaEvent, void, Error, LambdaContext>;
+
+/**
+ * Builds the Lambda handler for a consumer: partitions run concurrently, records within a
+ * partition in offset order, each slice committing exactly once through `options.store`.
+ */
+export function createHandler(consumer: ConsumerDefinition, options: HandlerOptions): KafkaHandler {
+  const cache = options.cache ?? new StateCache();
+  const log = (options.log ?? createLogger()).with({ consumer: consumer.name });
+  let handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown> | undefined;
+
+  const handle = async function dogearHandleEvent(input: unknown): Promise<void> {
+    const event = parseEvent(input);
+    const slices = slicesOf(event);
+    const strangers = slices.filter((s) => s.topic !== consumer.topic).map((s) => s.topic);
+    if (strangers.length > 0) {
+      throw new EventFormatError(
+        `Consumer ${consumer.name} reads topic ${consumer.topic} but the event carries ${[...new Set(strangers)].join(', ')}; check the event-source mapping`,
+      );
+    }
+    handler ??= consumer.create();
+    const deps = { store: options.store, cache, log, maxReruns: options.maxReruns };
+    const settled = await Promise.allSettled(slices.map((s) => processSlice(consumer, handler!, s, deps)));
+    const report = summarize(consumer.name, settled);
+    options.onReport?.(report);
+    const failures = settled.flatMap((s) =>
+      s.status === 'rejected' ? [s.reason as Error] : s.value.failure ? [s.value.failure] : [],
+    );
+    if (failures.length > 0) throw new BatchFailedError(failures, report);
+  };
+
+  const wrapped = middy<KafkaEvent, void, Error, LambdaContext>().handler(handle);
+  for (const middleware of consumer.middlewares) wrapped.use(middleware);
+  return wrapped;
+}
+
+function summarize(consumer: string, settled: PromiseSettledResult<SliceReport>[]): InvocationReport {
+  const partitions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const sum = (pick: (r: SliceReport) => number) => partitions.reduce((n, r) => n + pick(r), 0);
+  return {
+    consumer,
+    records: sum((r) => r.records),
+    processed: sum((r) => r.processed),
+    duplicates: sum((r) => r.duplicates),
+    failed: sum((r) => (r.failure ? 1 : 0)) + settled.filter((s) => s.status === 'rejected').length,
+    commits: sum((r) => r.commits),
+    reruns: sum((r) => r.reruns),
+    partitions,
+  };
+}

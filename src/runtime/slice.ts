@@ -1,0 +1,174 @@
+import {
+  decodeRecord,
+  type EventRecord,
+  type KafkaRecord,
+  type PartitionSlice,
+  validateValue,
+} from '../event/index.ts';
+import {
+  type Fit,
+  type StateCache,
+  StateConflictError,
+  type StateStore,
+  StateTransaction,
+} from '../state/index.ts';
+import { SliceContext } from './context.ts';
+import { RecordFailedError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { BatchHandler, ConsumerDefinition, RecordHandler } from './types.ts';
+
+/** What happened to one partition's records in one invocation. */
+export interface SliceReport {
+  readonly topic: string;
+  readonly partition: number;
+  /** Records in the slice. */
+  records: number;
+  /** Records whose effects this invocation committed. */
+  processed: number;
+  /** Records at or below the checkpoint: already committed, skipped. */
+  duplicates: number;
+  /** The record that failed; later records of the slice were not run. */
+  failure?: RecordFailedError;
+  /** Commits made (record-aligned chunks). */
+  commits: number;
+  /** Times the slice ran again from its checkpoint after a version conflict. */
+  reruns: number;
+}
+
+/** What a slice needs from the process around it. */
+export interface SliceDeps {
+  readonly store: StateStore;
+  readonly cache: StateCache;
+  readonly log: Logger;
+  /** Reruns after version conflicts before the invocation fails. @default 8 */
+  readonly maxReruns?: number;
+}
+
+/**
+ * Runs one partition's records through the handler exactly once: records at or below the
+ * checkpoint are skipped, the rest run in offset order and commit with the checkpoint. A record
+ * that throws is dropped with its effects, after every earlier record is committed. A version
+ * conflict reruns the slice from the (new) checkpoint.
+ */
+export async function processSlice(
+  consumer: ConsumerDefinition,
+  handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
+  slice: PartitionSlice<EventRecord>,
+  deps: SliceDeps,
+): Promise<SliceReport> {
+  const report: SliceReport = {
+    topic: slice.topic,
+    partition: slice.partition,
+    records: slice.records.length,
+    processed: 0,
+    duplicates: 0,
+    commits: 0,
+    reruns: 0,
+  };
+  const partition = { group: consumer.group, topic: slice.topic, partition: slice.partition };
+  const maxReruns = deps.maxReruns ?? 8;
+  for (let attempt = 0; ; attempt++) {
+    const txn = await StateTransaction.open(deps.store, deps.cache, partition);
+    try {
+      await runFrom(txn, consumer, handler, slice, deps.log, report);
+      return report;
+    } catch (error) {
+      if (!(error instanceof StateConflictError) || attempt >= maxReruns) throw error;
+      report.reruns++;
+      deps.log.debug('version conflict, rerunning slice from its checkpoint', {
+        topic: slice.topic,
+        partition: slice.partition,
+        attempt: attempt + 1,
+        checkpoint: error.checkpoint,
+      });
+      await backoff(attempt);
+    }
+  }
+}
+
+async function runFrom(
+  txn: StateTransaction,
+  consumer: ConsumerDefinition,
+  handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
+  slice: PartitionSlice<EventRecord>,
+  log: Logger,
+  report: SliceReport,
+): Promise<void> {
+  const from = txn.checkpoint.offset;
+  const fresh = slice.records.filter((r) => r.offset > from);
+  // Records this invocation committed in an earlier attempt are below the checkpoint now too.
+  report.duplicates = slice.records.length - fresh.length - report.processed;
+  const ctx = new SliceContext(
+    consumer.name,
+    consumer.group,
+    slice.topic,
+    slice.partition,
+    txn,
+    log.with({ topic: slice.topic, partition: slice.partition }),
+  );
+  let done = from;
+  let uncommitted = 0;
+  const units = consumer.mode === 'batch' ? (fresh.length ? [fresh] : []) : fresh.map((r) => [r]);
+  for (const unit of units) {
+    const last = unit[unit.length - 1]!;
+    let fit: Fit;
+    try {
+      await runUnit(consumer, handler, slice, unit, ctx);
+      fit = txn.fit();
+    } catch (error) {
+      txn.abortRecord();
+      report.failure = new RecordFailedError(consumer.name, failedAt(error, unit), error);
+      break;
+    }
+    if (fit === 'commit-first') {
+      await txn.commit(done);
+      report.commits++;
+      report.processed += uncommitted;
+      uncommitted = 0;
+    }
+    txn.endRecord();
+    done = last.offset;
+    uncommitted += unit.length;
+  }
+  if (done > txn.checkpoint.offset) {
+    await txn.commit(done);
+    report.commits++;
+    report.processed += uncommitted;
+  }
+}
+
+async function runUnit(
+  consumer: ConsumerDefinition,
+  handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
+  slice: PartitionSlice<EventRecord>,
+  unit: readonly EventRecord[],
+  ctx: SliceContext,
+): Promise<void> {
+  const records: KafkaRecord<unknown, unknown>[] = [];
+  for (const raw of unit) {
+    const record = decodeRecord<unknown, unknown>(raw, consumer);
+    records.push(consumer.schema && record.value !== null ? { ...record, value: await validateValue(record, consumer.schema) } : record);
+  }
+  if (consumer.mode === 'record') {
+    const record = records[0]!;
+    ctx.at(record, record.offset);
+    await (handler as RecordHandler<unknown, unknown>)(record, ctx);
+  } else {
+    ctx.at(undefined, records[records.length - 1]!.offset);
+    await (handler as BatchHandler<unknown, unknown>)(
+      { topic: slice.topic, partition: slice.partition, records },
+      ctx,
+    );
+  }
+}
+
+/** Decode errors name their own record; a batch handler's error is pinned to its first record. */
+function failedAt(error: unknown, unit: readonly EventRecord[]): EventRecord {
+  const offset = (error as { offset?: unknown })?.offset;
+  return unit.find((r) => r.offset === offset) ?? unit[0]!;
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(1000, 10 * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+}

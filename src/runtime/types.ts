@@ -1,0 +1,99 @@
+import type { MiddlewareObj } from '@middy/core';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { Format, KafkaEvent, KafkaRecord, PartitionSlice } from '../event/index.ts';
+import type { Logger } from './logger.ts';
+
+/** The decoded form of a `Format`. */
+export type Decoded<F extends Format | undefined, Default> = F extends 'string'
+  ? string
+  : F extends 'bytes'
+    ? Uint8Array
+    : F extends 'json'
+      ? unknown
+      : Default;
+
+/** What a consumer reads and how it is deployed. */
+export interface ConsumerOptions<
+  S extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
+  VF extends Format | undefined = Format | undefined,
+  KF extends Format | undefined = Format | undefined,
+> {
+  /** The topic to read; one topic per consumer, as Lambda's event-source mapping allows. */
+  topic: string;
+  /** The consumer name: the Lambda function and the CLI use it. @default the class name in kebab-case */
+  name?: string;
+  /** The Kafka consumer group, which owns the offsets and the state. @default the name */
+  group?: string;
+  /** Records per Lambda invocation, 1 to 10,000. @default 100 */
+  batchSize?: number;
+  /** How to decode values. @default 'json' */
+  value?: VF;
+  /** How to decode keys. @default 'string' */
+  key?: KF;
+  /** Validates each decoded value; any Standard Schema (zod, valibot, arktype). */
+  schema?: S;
+  /** middy middlewares wrapped around the generated Lambda handler, in order. */
+  middlewares?: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
+}
+
+/** A table of a consumer group's state: every key is a string, every value JSON. */
+export interface Table<T = unknown> {
+  get(key: string): Promise<T | undefined>;
+  /** Buffers a write; it lands when the record's batch commits. */
+  set(key: string, value: T): void;
+  /** Reads, applies `fn`, writes its result (or deletes on `undefined`), and returns it. */
+  update(key: string, fn: (current: T | undefined) => T | undefined): Promise<T | undefined>;
+  delete(key: string): void;
+  /** Adds to a number without reading it (a missing key counts as 0). */
+  add(key: string, n: number): void;
+}
+
+/** The same verbs as `Table`, for the item keyed by the current record's key. */
+export interface KeyedState<T = unknown> {
+  get(): Promise<T | undefined>;
+  set(value: T): void;
+  update(fn: (current: T | undefined) => T | undefined): Promise<T | undefined>;
+  delete(): void;
+  add(n: number): void;
+}
+
+/** What a handler gets besides its record(s). */
+export interface Context {
+  readonly consumer: string;
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** The current record's offset; in `@onBatch`, the slice's last. */
+  readonly offset: number;
+  /** A table of the consumer group's state. */
+  table<T = unknown>(name: string): Table<T>;
+  /** The table `state`, keyed by the current record's key (records without a key cannot use it). */
+  readonly state: KeyedState;
+  readonly log: Logger;
+}
+
+export type RecordHandler<V = unknown, K = string> = (
+  record: KafkaRecord<V, K>,
+  ctx: Context,
+) => unknown;
+
+export type BatchHandler<V = unknown, K = string> = (
+  slice: PartitionSlice<KafkaRecord<V, K>>,
+  ctx: Context,
+) => unknown;
+
+/** A consumer, ready to run: what `@consumer` and `defineConsumer` both produce. */
+export interface ConsumerDefinition {
+  readonly name: string;
+  readonly group: string;
+  readonly topic: string;
+  readonly batchSize: number;
+  readonly value: Format;
+  readonly key: Format;
+  readonly schema?: StandardSchemaV1;
+  readonly middlewares: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
+  /** Whether the handler takes one record or a partition slice. */
+  readonly mode: 'record' | 'batch';
+  /** Builds the handler; a class is instantiated once per process. */
+  readonly create: () => RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>;
+}

@@ -1,0 +1,92 @@
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StateError } from './errors.ts';
+import { type AppliedCommit, MemoryStateStore } from './memory.ts';
+import type { CommitLimits, PartitionRef } from './types.ts';
+import { DYNAMODB_LIMITS } from './types.ts';
+
+/**
+ * The embedded store for local runs: each consumer group is an append-only log of applied
+ * commits under `dir` (`<group>.jsonl`), replayed into memory when first used. One commit is one
+ * line written by one `write`, so a crash leaves at most a torn last line, which replay ignores:
+ * a commit is on disk whole or not at all.
+ */
+export class FileStateStore extends MemoryStateStore {
+  private readonly loaded = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly dir: string,
+    limits: CommitLimits = DYNAMODB_LIMITS,
+  ) {
+    super(limits);
+  }
+
+  private file(group: string): string {
+    if (!/^[\w.-]+$/.test(group)) {
+      throw new StateError(`Consumer group '${group}' cannot name a file; use letters, digits, '.', '_' or '-'`);
+    }
+    return join(this.dir, `${group}.jsonl`);
+  }
+
+  protected override load(group: string): Promise<void> {
+    let loading = this.loaded.get(group);
+    if (!loading) {
+      loading = this.replay(group);
+      this.loaded.set(group, loading);
+    }
+    return loading;
+  }
+
+  private async replay(group: string): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.file(group), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const lines = text.split('\n');
+    for (const line of lines) {
+      if (line === '') continue;
+      let applied: AppliedCommit;
+      try {
+        applied = JSON.parse(line) as AppliedCommit;
+      } catch {
+        continue; // a torn last line from a crash mid-write: that commit never happened
+      }
+      this.apply(applied);
+    }
+  }
+
+  override async readCheckpoint(ref: PartitionRef) {
+    await this.load(ref.group);
+    return super.readCheckpoint(ref);
+  }
+
+  override async readItem(group: string, table: string, key: string) {
+    await this.load(group);
+    return super.readItem(group, table, key);
+  }
+
+  protected override async persist(applied: AppliedCommit): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    // JSON drops `undefined`, so a deleted item's value is simply absent in the log.
+    await appendFile(this.file(applied.group), `${JSON.stringify(applied)}\n`);
+  }
+
+  override async scanTable(group: string, table: string) {
+    await this.load(group);
+    return super.scanTable(group, table);
+  }
+
+  override async scanCheckpoints(group: string) {
+    await this.load(group);
+    return super.scanCheckpoints(group);
+  }
+
+  override async reset(group: string): Promise<void> {
+    await rm(this.file(group), { force: true });
+    this.loaded.set(group, Promise.resolve());
+    await super.reset(group);
+  }
+}

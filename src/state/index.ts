@@ -1,0 +1,17 @@
+export { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
+export { FileStateStore } from './file.ts';
+export { itemId, MemoryStateStore } from './memory.ts';
+export { type Fit, StateCache, StateTransaction } from './transaction.ts';
+export {
+  ABSENT,
+  type Change,
+  type Checkpoint,
+  type Commit,
+  type CommitLimits,
+  DYNAMODB_LIMITS,
+  type ItemWrite,
+  NO_CHECKPOINT,
+  type PartitionRef,
+  type StateStore,
+  type StoredItem,
+} from './types.ts';

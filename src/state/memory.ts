@@ -1,0 +1,146 @@
+import { StateConflictError, StateTypeError } from './errors.ts';
+import {
+  ABSENT,
+  type Checkpoint,
+  type Commit,
+  type CommitLimits,
+  DYNAMODB_LIMITS,
+  type ItemWrite,
+  NO_CHECKPOINT,
+  type PartitionRef,
+  type StateStore,
+  type StoredItem,
+} from './types.ts';
+
+/** One consumer group's state as plain maps. */
+export interface GroupState {
+  checkpoints: Map<string, Checkpoint & { topic: string; partition: number }>;
+  /** Keyed by `itemId(table, key)`. */
+  items: Map<string, StoredItem & { table: string; key: string }>;
+}
+
+/** What a commit changed, resolved to final values and versions: what a log needs to replay. */
+export interface AppliedCommit {
+  readonly group: string;
+  readonly checkpoint: Checkpoint & { topic: string; partition: number };
+  readonly items: ReadonlyArray<StoredItem & { table: string; key: string }>;
+}
+
+export const itemId = (table: string, key: string) => `${table}\u0000${key}`;
+const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/**
+ * A `StateStore` in memory, with the same atomicity and version checks as DynamoDB's. The limits
+ * are DynamoDB's by default, so a handler that writes too much fails here first.
+ */
+export class MemoryStateStore implements StateStore {
+  protected readonly groups = new Map<string, GroupState>();
+  /** Commits to one group run one at a time, so a check and its write cannot interleave. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  constructor(readonly limits: CommitLimits = DYNAMODB_LIMITS) {}
+
+  protected group(name: string): GroupState {
+    let group = this.groups.get(name);
+    if (!group) {
+      group = { checkpoints: new Map(), items: new Map() };
+      this.groups.set(name, group);
+    }
+    return group;
+  }
+
+  async readCheckpoint(ref: PartitionRef): Promise<Checkpoint> {
+    return this.group(ref.group).checkpoints.get(partitionId(ref.topic, ref.partition)) ?? NO_CHECKPOINT;
+  }
+
+  async readItem(group: string, table: string, key: string): Promise<StoredItem> {
+    return this.group(group).items.get(itemId(table, key)) ?? ABSENT;
+  }
+
+  commit(commit: Commit): Promise<void> {
+    const group = commit.partition.group;
+    const previous = this.queues.get(group) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        await this.load(group);
+        const applied = this.resolve(commit);
+        await this.persist(applied);
+        this.apply(applied);
+      });
+    this.queues.set(group, next);
+    return next;
+  }
+
+  /** Brings a group into memory before its first use; memory has nothing to load. */
+  protected async load(_group: string): Promise<void> {}
+
+  /** Checks every condition and computes the new items without changing anything. */
+  protected resolve(commit: Commit): AppliedCommit {
+    const { group: name, topic, partition } = commit.partition;
+    const group = this.group(name);
+    const current = group.checkpoints.get(partitionId(topic, partition)) ?? NO_CHECKPOINT;
+    if (current.version !== commit.checkpoint.expectedVersion) {
+      throw new StateConflictError(
+        `Checkpoint of ${name} ${topic}-${partition} moved (version ${current.version}, expected ${commit.checkpoint.expectedVersion})`,
+        [],
+        true,
+      );
+    }
+    const stale = commit.writes.filter(
+      (w) =>
+        w.expectedVersion !== undefined &&
+        (group.items.get(itemId(w.table, w.key))?.version ?? 0) !== w.expectedVersion,
+    );
+    if (stale.length > 0) {
+      throw new StateConflictError(
+        `Items changed since they were read: ${stale.map((w) => `${w.table}/${w.key}`).join(', ')}`,
+        stale.map(({ table, key }) => ({ table, key })),
+        false,
+      );
+    }
+    return {
+      group: name,
+      checkpoint: { topic, partition, offset: commit.checkpoint.offset, version: current.version + 1 },
+      items: commit.writes.map((w) => this.written(group, w)),
+    };
+  }
+
+  private written(group: GroupState, write: ItemWrite): StoredItem & { table: string; key: string } {
+    const { table, key, change } = write;
+    const before = group.items.get(itemId(table, key)) ?? ABSENT;
+    const version = before.version + 1;
+    if (change.op === 'put') return { table, key, value: change.value, version, exists: true };
+    if (change.op === 'delete') return { table, key, value: undefined, version, exists: false };
+    const base = before.exists ? before.value : 0;
+    if (typeof base !== 'number') {
+      throw new StateTypeError(`Cannot add to ${table}/${key}: it holds a ${typeof base}, not a number`);
+    }
+    return { table, key, value: base + change.delta, version, exists: true };
+  }
+
+  /** Makes a resolved commit durable; memory has nothing to do. */
+  protected async persist(_applied: AppliedCommit): Promise<void> {}
+
+  protected apply(applied: AppliedCommit): void {
+    const group = this.group(applied.group);
+    const { topic, partition } = applied.checkpoint;
+    group.checkpoints.set(partitionId(topic, partition), applied.checkpoint);
+    for (const item of applied.items) group.items.set(itemId(item.table, item.key), item);
+  }
+
+  async scanTable(group: string, table: string): Promise<Map<string, unknown>> {
+    const rows = new Map<string, unknown>();
+    for (const item of this.group(group).items.values()) {
+      if (item.table === table && item.exists) rows.set(item.key, item.value);
+    }
+    return rows;
+  }
+
+  async scanCheckpoints(group: string): Promise<Array<PartitionRef & Checkpoint>> {
+    return [...this.group(group).checkpoints.values()].map((c) => ({ group, ...c }));
+  }
+
+  async reset(group: string): Promise<void> {
+    this.groups.delete(group);
+  }
+}

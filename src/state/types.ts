@@ -1,0 +1,80 @@
+/** The partition a checkpoint belongs to, within one consumer group. */
+export interface PartitionRef {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/**
+ * The dog-ear: the last offset whose effects are committed, and a version that fences a stale
+ * writer. `version` 0 means nothing was ever committed (`offset` is then -1).
+ */
+export interface Checkpoint {
+  readonly offset: number;
+  readonly version: number;
+}
+
+/** A state item as stored. `version` 0 means it never existed; a deleted item keeps its version. */
+export interface StoredItem {
+  readonly value: unknown;
+  readonly version: number;
+  /** False for a deleted item (which keeps its version so a stale cache cannot match it). */
+  readonly exists: boolean;
+}
+
+/** What a commit does to one item. `add` needs no read: it commutes with other adds. */
+export type Change =
+  | { readonly op: 'put'; readonly value: unknown }
+  | { readonly op: 'delete' }
+  | { readonly op: 'add'; readonly delta: number };
+
+export interface ItemWrite {
+  readonly table: string;
+  readonly key: string;
+  readonly change: Change;
+  /** The version the item was read at (0: read as absent); unset for a blind write. */
+  readonly expectedVersion?: number;
+}
+
+/** One atomic step: the checkpoint moves to `offset` and every write lands, or nothing does. */
+export interface Commit {
+  readonly partition: PartitionRef;
+  readonly checkpoint: { readonly expectedVersion: number; readonly offset: number };
+  readonly writes: readonly ItemWrite[];
+}
+
+/** How much one commit may carry; DynamoDB's transaction limits by default everywhere. */
+export interface CommitLimits {
+  /** Item writes per commit, the checkpoint not counted. */
+  readonly maxWrites: number;
+  /** Estimated bytes per commit. */
+  readonly maxBytes: number;
+  /** Estimated bytes per item. */
+  readonly maxItemBytes: number;
+}
+
+/** DynamoDB: 100 actions per transaction (one is the checkpoint), 4 MB, 400 KB per item. */
+export const DYNAMODB_LIMITS: CommitLimits = {
+  maxWrites: 99,
+  maxBytes: 4 * 1024 * 1024,
+  maxItemBytes: 400 * 1024,
+};
+
+/** Where a consumer group's checkpoints and tables live. */
+export interface StateStore {
+  readonly limits: CommitLimits;
+  readCheckpoint(ref: PartitionRef): Promise<Checkpoint>;
+  readItem(group: string, table: string, key: string): Promise<StoredItem>;
+  /** Applies all of `commit` or none of it; a version mismatch throws `StateConflictError`. */
+  commit(commit: Commit): Promise<void>;
+  /** Every live item of one table, for inspection (`dogear state`), not for handlers. */
+  scanTable(group: string, table: string): Promise<Map<string, unknown>>;
+  /** Every checkpoint of a group, for inspection. */
+  scanCheckpoints(group: string): Promise<Array<PartitionRef & Checkpoint>>;
+  /** Forgets a group's checkpoints and tables (a replay from scratch). */
+  reset(group: string): Promise<void>;
+}
+
+/** The item every read of a key that was never written returns. */
+export const ABSENT: StoredItem = Object.freeze({ value: undefined, version: 0, exists: false });
+export const NO_CHECKPOINT: Checkpoint = Object.freeze({ offset: -1, version: 0 });
