@@ -13,7 +13,12 @@ const decorators: Plugin = {
   enforce: 'pre',
   async transform(code, id) {
     if (!id.endsWith('.ts') || !/^\s*@\w+\(/m.test(code)) return null;
-    const result = await transform(code, { loader: 'ts', target: 'es2022', sourcemap: true, sourcefile: id });
+    const result = await transform(code, {
+      loader: 'ts',
+      target: 'es2022',
+      sourcemap: true,
+      sourcefile: id,
+    });
     return { code: result.code, map: result.map };
   },
 };

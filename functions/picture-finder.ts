@@ -11,7 +11,9 @@ export class PictureFinder {
   @onRecord()
   find(page: KafkaRecord<string>, ctx: Context) {
     for (const [, name] of page.value?.matchAll(PICTURE) ?? []) {
-      ctx.table('pictures').set(name!, { page: page.key, partition: page.partition, offset: page.offset });
+      ctx
+        .table('pictures')
+        .set(name!, { page: page.key, partition: page.partition, offset: page.offset });
       ctx.log.info('found a picture', { picture: name, page: page.key });
     }
   }

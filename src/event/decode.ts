@@ -18,7 +18,9 @@ const EVENT_SOURCES = new Set(['aws:kafka', 'SelfManagedKafka']);
  */
 export function parseEvent(input: unknown, where = 'event'): KafkaEvent {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new EventFormatError(`${where} is not an object; an MSK event has 'records' by partition`);
+    throw new EventFormatError(
+      `${where} is not an object; an MSK event has 'records' by partition`,
+    );
   }
   const event = input as Record<string, unknown>;
   if (!EVENT_SOURCES.has(event.eventSource as string)) {
@@ -34,7 +36,9 @@ export function parseEvent(input: unknown, where = 'event'): KafkaEvent {
     if (!Array.isArray(list)) {
       throw new EventFormatError(`${where}: records["${group}"] is not an array`);
     }
-    list.forEach((record, index) => checkEventRecord(record, `${where}: records["${group}"][${index}]`));
+    for (const [index, record] of list.entries()) {
+      checkEventRecord(record, `${where}: records["${group}"][${index}]`);
+    }
   }
   return input as KafkaEvent;
 }
@@ -68,7 +72,10 @@ function checkEventRecord(record: unknown, where: string): void {
 
 /** Groups an event's records by partition, each slice sorted by offset. */
 export function slicesOf(event: KafkaEvent): PartitionSlice[] {
-  const byPartition = new Map<string, { topic: string; partition: number; records: EventRecord[] }>();
+  const byPartition = new Map<
+    string,
+    { topic: string; partition: number; records: EventRecord[] }
+  >();
   for (const list of Object.values(event.records)) {
     for (const record of list) {
       const id = `${record.topic}\u0000${record.partition}`;
@@ -92,7 +99,8 @@ export function decodeRecord<V = unknown, K = string>(
 ): KafkaRecord<V, K> {
   const rawHeaders = decodeHeaders(raw);
   const headers: Record<string, string> = {};
-  for (const header of rawHeaders) headers[header.name] = Buffer.from(header.value).toString('utf8');
+  for (const header of rawHeaders)
+    headers[header.name] = Buffer.from(header.value).toString('utf8');
   return {
     topic: raw.topic,
     partition: raw.partition,

@@ -56,7 +56,8 @@ export function eventRecordOf(line: unknown, where: string): EventRecord {
 function field64(r: Record<string, unknown>, field: 'key' | 'value', where: string) {
   const b64 = r[`${field}Base64`];
   if (b64 !== undefined && b64 !== null) {
-    if (typeof b64 !== 'string') throw new EventFormatError(`${where}: "${field}Base64" must be a string`);
+    if (typeof b64 !== 'string')
+      throw new EventFormatError(`${where}: "${field}Base64" must be a string`);
     return b64;
   }
   const text = r[field];
@@ -97,7 +98,10 @@ export function eventsOf(
 }
 
 /** Wraps records into one event, keyed `<topic>-<partition>` as Lambda does. */
-export function eventOf(records: readonly EventRecord[], source: EventSourceOptions = {}): KafkaEvent {
+export function eventOf(
+  records: readonly EventRecord[],
+  source: EventSourceOptions = {},
+): KafkaEvent {
   const grouped: Record<string, EventRecord[]> = {};
   for (const record of records) {
     const id = `${record.topic}-${record.partition}`;
@@ -111,7 +115,8 @@ export function eventOf(records: readonly EventRecord[], source: EventSourceOpti
   return {
     eventSource: 'aws:kafka',
     eventSourceArn:
-      source.eventSourceArn ?? 'arn:aws:kafka:us-east-1:123456789012:cluster/local/00000000-0000-0000-0000-000000000000-1',
+      source.eventSourceArn ??
+      'arn:aws:kafka:us-east-1:123456789012:cluster/local/00000000-0000-0000-0000-000000000000-1',
     bootstrapServers,
     records: grouped,
   };

@@ -1,5 +1,11 @@
 export { decodeRecord, parseEvent, slicesOf, validateValue } from './decode.ts';
-export { type EventSourceOptions, eventOf, eventRecordOf, eventsOf, type NdjsonRecord } from './encode.ts';
+export {
+  type EventSourceOptions,
+  eventOf,
+  eventRecordOf,
+  eventsOf,
+  type NdjsonRecord,
+} from './encode.ts';
 export { EventFormatError, RecordDecodeError } from './errors.ts';
 export type {
   DecodeOptions,

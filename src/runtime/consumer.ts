@@ -18,7 +18,16 @@ interface HandlerMark {
   method: string | symbol;
 }
 
-const OPTION_KEYS = new Set(['topic', 'name', 'group', 'batchSize', 'value', 'key', 'schema', 'middlewares']);
+const OPTION_KEYS = new Set([
+  'topic',
+  'name',
+  'group',
+  'batchSize',
+  'value',
+  'key',
+  'schema',
+  'middlewares',
+]);
 const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
 
 /** `WordCount` → `word-count`. */
@@ -42,7 +51,9 @@ function definitionOf(
   }
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
-      throw new ConsumerDefinitionError(`${where}: unknown option '${key}'; known options are ${[...OPTION_KEYS].join(', ')}`);
+      throw new ConsumerDefinitionError(
+        `${where}: unknown option '${key}'; known options are ${[...OPTION_KEYS].join(', ')}`,
+      );
     }
   }
   if (typeof options.topic !== 'string' || options.topic === '') {
@@ -50,17 +61,23 @@ function definitionOf(
   }
   const batchSize = options.batchSize ?? 100;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    throw new ConsumerDefinitionError(`${where}: batchSize ${batchSize} is outside Lambda's 1 to 10,000`);
+    throw new ConsumerDefinitionError(
+      `${where}: batchSize ${batchSize} is outside Lambda's 1 to 10,000`,
+    );
   }
   for (const field of ['value', 'key'] as const) {
     const format = options[field];
     if (format !== undefined && !FORMATS.has(format)) {
-      throw new ConsumerDefinitionError(`${where}: ${field} format '${format}' is not one of json, string, bytes`);
+      throw new ConsumerDefinitionError(
+        `${where}: ${field} format '${format}' is not one of json, string, bytes`,
+      );
     }
   }
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
-    throw new ConsumerDefinitionError(`consumer name '${name}' must be lower-case letters, digits and '-' (it names a Lambda function)`);
+    throw new ConsumerDefinitionError(
+      `consumer name '${name}' must be lower-case letters, digits and '-' (it names a Lambda function)`,
+    );
   }
   return Object.freeze({
     name,
@@ -97,9 +114,16 @@ export function defineConsumer<
   const batch = typeof handler === 'object' && handler !== null && 'onBatch' in handler;
   const fn = batch ? handler.onBatch : handler;
   if (typeof fn !== 'function') {
-    throw new ConsumerDefinitionError(`consumer ${options.name}: the handler must be a function or { onBatch }`);
+    throw new ConsumerDefinitionError(
+      `consumer ${options.name}: the handler must be a function or { onBatch }`,
+    );
   }
-  const definition = definitionOf(options as ConsumerOptions, options.name, batch ? 'batch' : 'record', () => fn as never);
+  const definition = definitionOf(
+    options as ConsumerOptions,
+    options.name,
+    batch ? 'batch' : 'record',
+    () => fn as never,
+  );
   return Object.freeze({ ...definition, [CONSUMER]: true });
 }
 
@@ -109,7 +133,9 @@ export function consumer(options: ConsumerOptions) {
     const mark = context.metadata[HANDLER] as HandlerMark | undefined;
     const className = String(context.name ?? 'AnonymousConsumer');
     if (!mark) {
-      throw new ConsumerDefinitionError(`@consumer class ${className} has no @onRecord() or @onBatch() method`);
+      throw new ConsumerDefinitionError(
+        `@consumer class ${className} has no @onRecord() or @onBatch() method`,
+      );
     }
     const definition = definitionOf(options, className, mark.mode, () => {
       const instance = new target() as Record<string | symbol, unknown>;
@@ -124,7 +150,9 @@ function markHandler(mode: 'record' | 'batch') {
   return (_method: unknown, context: ClassMethodDecoratorContext): void => {
     const decorator = mode === 'record' ? '@onRecord()' : '@onBatch()';
     if (context.static || context.private) {
-      throw new ConsumerDefinitionError(`${decorator} goes on a public instance method, not on ${String(context.name)}`);
+      throw new ConsumerDefinitionError(
+        `${decorator} goes on a public instance method, not on ${String(context.name)}`,
+      );
     }
     const existing = context.metadata[HANDLER] as HandlerMark | undefined;
     if (existing) {

@@ -1,5 +1,5 @@
 import type { KafkaRecord } from '../event/index.ts';
-import { StateTypeError, type StateTransaction } from '../state/index.ts';
+import { type StateTransaction, StateTypeError } from '../state/index.ts';
 import type { Logger } from './logger.ts';
 import type { Context, KeyedState, Table } from './types.ts';
 
@@ -24,7 +24,10 @@ export class SliceContext implements Context {
     private readonly txn: StateTransaction,
     readonly log: Logger,
   ) {
-    this.state = keyedState(() => this.table(STATE_TABLE), () => this.stateKey());
+    this.state = keyedState(
+      () => this.table(STATE_TABLE),
+      () => this.stateKey(),
+    );
   }
 
   /** Points `ctx` at the record about to be handled (or at a slice's last record). */
@@ -49,10 +52,14 @@ export class SliceContext implements Context {
   private stateKey(): string {
     const key = this.current?.key;
     if (this.current === undefined) {
-      throw new StateTypeError(`ctx.state is keyed by the current record; in @onBatch use ctx.table('${STATE_TABLE}')`);
+      throw new StateTypeError(
+        `ctx.state is keyed by the current record; in @onBatch use ctx.table('${STATE_TABLE}')`,
+      );
     }
     if (key === null || key === undefined) {
-      throw new StateTypeError('ctx.state needs a record key, and this record has none; use ctx.table(name) with a key of your choice');
+      throw new StateTypeError(
+        'ctx.state needs a record key, and this record has none; use ctx.table(name) with a key of your choice',
+      );
     }
     return typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('base64');
   }

@@ -36,8 +36,13 @@ export class BatchFailedError extends ConsumerError {
     readonly report: unknown,
   ) {
     const first = failures[0]?.message ?? 'unknown failure';
-    super(failures.length === 1 ? first : `${first} (and ${failures.length - 1} more partitions failed)`, {
-      cause: failures[0],
-    });
+    super(
+      failures.length === 1
+        ? first
+        : `${first} (and ${failures.length - 1} more partitions failed)`,
+      {
+        cause: failures[0],
+      },
+    );
   }
 }

@@ -55,7 +55,9 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
     }
     handler ??= consumer.create();
     const deps = { store: options.store, cache, log, maxReruns: options.maxReruns };
-    const settled = await Promise.allSettled(slices.map((s) => processSlice(consumer, handler!, s, deps)));
+    const settled = await Promise.allSettled(
+      slices.map((s) => processSlice(consumer, handler!, s, deps)),
+    );
     const report = summarize(consumer.name, settled);
     options.onReport?.(report);
     const failures = settled.flatMap((s) =>
@@ -69,7 +71,10 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
   return wrapped;
 }
 
-function summarize(consumer: string, settled: PromiseSettledResult<SliceReport>[]): InvocationReport {
+function summarize(
+  consumer: string,
+  settled: PromiseSettledResult<SliceReport>[],
+): InvocationReport {
   const partitions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const sum = (pick: (r: SliceReport) => number) => partitions.reduce((n, r) => n + pick(r), 0);
   return {

@@ -1,7 +1,25 @@
+export {
+  CONSUMER,
+  consumer,
+  consumerOf,
+  defineConsumer,
+  kebabCase,
+  onBatch,
+  onRecord,
+} from './consumer.ts';
 export { STATE_TABLE } from './context.ts';
-export { CONSUMER, consumer, consumerOf, defineConsumer, kebabCase, onBatch, onRecord } from './consumer.ts';
-export { BatchFailedError, ConsumerDefinitionError, ConsumerError, RecordFailedError } from './errors.ts';
-export { createHandler, type HandlerOptions, type InvocationReport, type KafkaHandler } from './handler.ts';
+export {
+  BatchFailedError,
+  ConsumerDefinitionError,
+  ConsumerError,
+  RecordFailedError,
+} from './errors.ts';
+export {
+  createHandler,
+  type HandlerOptions,
+  type InvocationReport,
+  type KafkaHandler,
+} from './handler.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './logger.ts';
 export type { SliceReport } from './slice.ts';
 export type {

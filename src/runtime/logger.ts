@@ -23,7 +23,9 @@ export function createLogger(
   const min = RANK[level] ?? RANK.info;
   const emit = (lvl: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
     if (RANK[lvl] < min) return;
-    sink(JSON.stringify({ level: lvl, message, ...base, ...fields, time: new Date().toISOString() }));
+    sink(
+      JSON.stringify({ level: lvl, message, ...base, ...fields, time: new Date().toISOString() }),
+    );
   };
   return {
     debug: emit('debug'),

@@ -147,7 +147,11 @@ async function runUnit(
   const records: KafkaRecord<unknown, unknown>[] = [];
   for (const raw of unit) {
     const record = decodeRecord<unknown, unknown>(raw, consumer);
-    records.push(consumer.schema && record.value !== null ? { ...record, value: await validateValue(record, consumer.schema) } : record);
+    records.push(
+      consumer.schema && record.value !== null
+        ? { ...record, value: await validateValue(record, consumer.schema) }
+        : record,
+    );
   }
   if (consumer.mode === 'record') {
     const record = records[0]!;

@@ -23,7 +23,9 @@ export class FileStateStore extends MemoryStateStore {
 
   private file(group: string): string {
     if (!/^[\w.-]+$/.test(group)) {
-      throw new StateError(`Consumer group '${group}' cannot name a file; use letters, digits, '.', '_' or '-'`);
+      throw new StateError(
+        `Consumer group '${group}' cannot name a file; use letters, digits, '.', '_' or '-'`,
+      );
     }
     return join(this.dir, `${group}.jsonl`);
   }

@@ -49,7 +49,9 @@ export class MemoryStateStore implements StateStore {
   }
 
   async readCheckpoint(ref: PartitionRef): Promise<Checkpoint> {
-    return this.group(ref.group).checkpoints.get(partitionId(ref.topic, ref.partition)) ?? NO_CHECKPOINT;
+    return (
+      this.group(ref.group).checkpoints.get(partitionId(ref.topic, ref.partition)) ?? NO_CHECKPOINT
+    );
   }
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
@@ -100,12 +102,20 @@ export class MemoryStateStore implements StateStore {
     }
     return {
       group: name,
-      checkpoint: { topic, partition, offset: commit.checkpoint.offset, version: current.version + 1 },
+      checkpoint: {
+        topic,
+        partition,
+        offset: commit.checkpoint.offset,
+        version: current.version + 1,
+      },
       items: commit.writes.map((w) => this.written(group, w)),
     };
   }
 
-  private written(group: GroupState, write: ItemWrite): StoredItem & { table: string; key: string } {
+  private written(
+    group: GroupState,
+    write: ItemWrite,
+  ): StoredItem & { table: string; key: string } {
     const { table, key, change } = write;
     const before = group.items.get(itemId(table, key)) ?? ABSENT;
     const version = before.version + 1;
@@ -113,7 +123,9 @@ export class MemoryStateStore implements StateStore {
     if (change.op === 'delete') return { table, key, value: undefined, version, exists: false };
     const base = before.exists ? before.value : 0;
     if (typeof base !== 'number') {
-      throw new StateTypeError(`Cannot add to ${table}/${key}: it holds a ${typeof base}, not a number`);
+      throw new StateTypeError(
+        `Cannot add to ${table}/${key}: it holds a ${typeof base}, not a number`,
+      );
     }
     return { table, key, value: base + change.delta, version, exists: true };
   }

@@ -25,7 +25,8 @@ export class StateCache {
     this.items.delete(id);
     this.items.set(id, item);
     // Map keeps insertion order, so the first key is the least recently written.
-    if (this.items.size > this.maxItems) this.items.delete(this.items.keys().next().value as string);
+    if (this.items.size > this.maxItems)
+      this.items.delete(this.items.keys().next().value as string);
   }
   dropItem(id: string): void {
     this.items.delete(id);
@@ -129,7 +130,8 @@ export class StateTransaction {
   }
 
   put(table: string, key: string, value: unknown): void {
-    if (value === undefined) throw new StateTypeError(`Cannot set ${table}/${key} to undefined; use delete`);
+    if (value === undefined)
+      throw new StateTypeError(`Cannot set ${table}/${key} to undefined; use delete`);
     this.write(table, key, { op: 'put', value });
   }
 
@@ -146,7 +148,9 @@ export class StateTransaction {
 
   private write(table: string, key: string, change: Change): void {
     if (typeof key !== 'string') {
-      throw new StateTypeError(`Table '${table}' keys are strings, got ${typeof key}; did you mean String(key)?`);
+      throw new StateTypeError(
+        `Table '${table}' keys are strings, got ${typeof key}; did you mean String(key)?`,
+      );
     }
     const id = itemId(table, key);
     // The record's changes stay apart from the slice's, so the slice can commit without them.
@@ -211,7 +215,11 @@ export class StateTransaction {
     const writes: ItemWrite[] = [];
     for (const [id, { table, key, change }] of this.slice) {
       const expectedVersion = this.reads.get(id);
-      writes.push(expectedVersion === undefined ? { table, key, change } : { table, key, change, expectedVersion });
+      writes.push(
+        expectedVersion === undefined
+          ? { table, key, change }
+          : { table, key, change, expectedVersion },
+      );
     }
     const checkpoint = { expectedVersion: this.checkpointNow.version, offset };
     try {
@@ -245,7 +253,11 @@ export class StateTransaction {
         ? { value: change.value, version, exists: true }
         : change.op === 'delete'
           ? { value: undefined, version, exists: false }
-          : { value: numberIn(cached!, write.table, write.key) + change.delta, version, exists: true };
+          : {
+              value: numberIn(cached!, write.table, write.key) + change.delta,
+              version,
+              exists: true,
+            };
     this.cache.setItem(cacheId, item);
     this.reads.set(id, version);
   }
@@ -271,7 +283,9 @@ function combine(before: Change | undefined, next: Change, table: string, key: s
   if (before.op === 'add') return { op: 'add', delta: before.delta + next.delta };
   if (before.op === 'delete') return { op: 'put', value: next.delta };
   if (typeof before.value !== 'number') {
-    throw new StateTypeError(`Cannot add to ${table}/${key}: it holds a ${typeof before.value}, not a number`);
+    throw new StateTypeError(
+      `Cannot add to ${table}/${key}: it holds a ${typeof before.value}, not a number`,
+    );
   }
   return { op: 'put', value: before.value + next.delta };
 }
@@ -279,7 +293,9 @@ function combine(before: Change | undefined, next: Change, table: string, key: s
 function numberIn(item: StoredItem, table: string, key: string): number {
   if (!item.exists) return 0;
   if (typeof item.value !== 'number') {
-    throw new StateTypeError(`Cannot add to ${table}/${key}: it holds a ${typeof item.value}, not a number`);
+    throw new StateTypeError(
+      `Cannot add to ${table}/${key}: it holds a ${typeof item.value}, not a number`,
+    );
   }
   return item.value;
 }

@@ -5,8 +5,8 @@ import {
   eventsOf,
   type NdjsonRecord,
 } from '../event/index.ts';
+import { lambdaContext } from '../local/index.ts';
 import {
-  type ConsumerDefinition,
   consumerOf,
   createHandler,
   createLogger,
@@ -43,7 +43,10 @@ export async function invoke(
   options: InvokeOptions = {},
 ): Promise<InvokeResult> {
   const definition = consumerOf(consumer);
-  if (!definition) throw new TypeError('invoke() takes a class decorated with @consumer or a defineConsumer() result');
+  if (!definition)
+    throw new TypeError(
+      'invoke() takes a class decorated with @consumer or a defineConsumer() result',
+    );
   const store = options.store ?? new MemoryStateStore();
   const reports: InvocationReport[] = [];
   const handler = createHandler(definition, {
@@ -53,7 +56,11 @@ export async function invoke(
     onReport: (report) => reports.push(report),
   });
   const events = eventsOf(
-    records.map((r, i) => ('headers' in r && Array.isArray(r.headers) ? (r as EventRecord) : eventRecordOf(r, `record ${i}`))),
+    records.map((r, i) =>
+      'headers' in r && Array.isArray(r.headers)
+        ? (r as EventRecord)
+        : eventRecordOf(r, `record ${i}`),
+    ),
     options.batchSize ?? definition.batchSize,
     options,
   );
@@ -70,25 +77,7 @@ export async function invoke(
     reports,
     ...(error ? { error } : {}),
     store,
-    table: async <T>(name: string) => Object.fromEntries(await store.scanTable(definition.group, name)) as Record<string, T>,
-  };
-}
-
-/** The parts of Lambda's context a local run can honestly fill in. */
-export function lambdaContext(consumer: ConsumerDefinition) {
-  const deadline = Date.now() + 900_000;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: consumer.name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${consumer.name}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: `/aws/lambda/${consumer.name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => {},
-    fail: () => {},
-    succeed: () => {},
+    table: async <T>(name: string) =>
+      Object.fromEntries(await store.scanTable(definition.group, name)) as Record<string, T>,
   };
 }

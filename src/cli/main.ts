@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { COMMANDS, type CommandName } from './options.ts';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+const VERBS: Record<CommandName, string> = {
+  invoke: 'invoking',
+  state: 'reading state of',
+  events: 'converting',
+};
+
+/** Builds the CLI from the options table; exported so tests can parse without spawning. */
+export function program(): Command {
+  const cli = new Command('dogear')
+    .description('Kafka consumers on AWS Lambda, with exactly-once state.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(`dogear: ${text}`) });
+  for (const [name, spec] of Object.entries(COMMANDS) as [
+    CommandName,
+    (typeof COMMANDS)[CommandName],
+  ][]) {
+    const command = cli.command(`${name} ${spec.args}`).description(spec.summary);
+    for (const flag of spec.flags) {
+      const option = new Option(flag.flags, flag.description);
+      if ('default' in flag && flag.default !== undefined && flag.default !== false)
+        option.default(flag.default);
+      if ('env' in flag && flag.env) option.env(flag.env as string);
+      if ('required' in flag && flag.required) option.makeOptionMandatory();
+      command.addOption(option);
+    }
+    command.addHelpText('after', `\nExample:\n  ${spec.example.replace(/\n/g, '\n  ')}`);
+    command.action(async (arg: string, flags: Record<string, unknown>) => {
+      try {
+        await ACTIONS[name](arg, flags);
+      } catch (error) {
+        process.stderr.write(`dogear: error when ${VERBS[name]} ${arg}: ${describe(error)}\n`);
+        process.exitCode = 1;
+      }
+    });
+  }
+  return cli;
+}
+
+/** The message, then each cause on its own line, without stack traces for our own errors. */
+function describe(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && lines.length < 5) {
+    const line = current.message;
+    if (!lines.some((l) => l.includes(line))) lines.push(line);
+    current = current.cause;
+  }
+  if (lines.length === 0) lines.push(String(error));
+  return lines.join('\n  caused by: ');
+}
+
+const stderr = (line: string) => process.stderr.write(`${line}\n`);
+const json = (value: unknown): void => {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+};
+
+const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>) => Promise<void>> =
+  {
+    async invoke(consumer, flags) {
+      const { invokeLocal } = await import('../local/index.ts');
+      const { summary, error } = await invokeLocal({
+        consumer,
+        events: flags.events as string,
+        stateDir: flags.stateDir as string,
+        reset: Boolean(flags.reset),
+        functions: flags.functions as string,
+        progress: stderr,
+        log: flags.verbose ? stderr : () => {},
+      });
+      if (flags.json) json(summary);
+      else {
+        stderr(
+          `${summary.consumer}: ${summary.records} records in ${summary.batches} batches: ${summary.processed} processed, ${summary.duplicates} duplicates, ${summary.failed} failed (${summary.durationMs} ms)`,
+        );
+      }
+      if (error) throw error;
+    },
+
+    async state(consumer, flags) {
+      const { readCheckpoints, readTable } = await import('../local/index.ts');
+      const where = {
+        consumer,
+        stateDir: flags.stateDir as string,
+        functions: flags.functions as string,
+      };
+      if (flags.offsets) {
+        const checkpoints = await readCheckpoints(where);
+        if (flags.json) return json(checkpoints);
+        for (const c of checkpoints)
+          process.stdout.write(`${c.topic}-${c.partition}\t${c.offset}\n`);
+        return;
+      }
+      if (typeof flags.table !== 'string')
+        throw new Error("Which table? Pass --table <name> (ctx.state is 'state'), or --offsets");
+      const value = await readTable({
+        ...where,
+        table: flags.table,
+        key: flags.key as string | undefined,
+      });
+      if (flags.json || flags.key !== undefined) return json(value);
+      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+        process.stdout.write(`${key}\t${JSON.stringify(v)}\n`);
+      }
+    },
+
+    async events(file, flags) {
+      const { readEventsFile } = await import('../local/index.ts');
+      const { eventsOf } = await import('../event/index.ts');
+      const batchSize = Number(flags.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+        throw new Error(`--batch-size ${flags.batchSize} is not an integer from 1 to 10,000`);
+      }
+      const parsed = await readEventsFile(file);
+      if (parsed.kind === 'events') throw new Error(`${file} already holds event JSON`);
+      const records = flags.topic
+        ? parsed.records.filter((r) => r.topic === flags.topic)
+        : parsed.records;
+      const events = eventsOf(records, batchSize, {
+        eventSource: flags.selfManaged ? 'SelfManagedKafka' : 'aws:kafka',
+      });
+      const text = `${JSON.stringify(events, null, 2)}\n`;
+      if (typeof flags.out === 'string') {
+        await writeFile(flags.out, text);
+        stderr(`wrote ${events.length} events (${records.length} records) to ${flags.out}`);
+      } else process.stdout.write(text);
+    },
+  };
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  await program().parseAsync(argv);
+}

@@ -1,0 +1,92 @@
+/**
+ * Every command and flag of the CLI, in one table: `--help` is generated from it, and so is the
+ * CLI reference in docs/cli.md (`npm run docs:cli`).
+ */
+export interface FlagSpec {
+  /** Commander syntax: `--events <file>`, `--reset`. */
+  readonly flags: string;
+  readonly description: string;
+  readonly default?: string | number | boolean;
+  readonly required?: boolean;
+  /** An environment variable that supplies the default. */
+  readonly env?: string;
+}
+
+export interface CommandSpec {
+  readonly args: string;
+  readonly summary: string;
+  /** Shown after the flags in `--help`. */
+  readonly example: string;
+  readonly flags: readonly FlagSpec[];
+}
+
+const stateDir: FlagSpec = {
+  flags: '--state-dir <dir>',
+  description: 'folder of the embedded state store',
+  default: '.dogear/state',
+};
+const functionsDir: FlagSpec = {
+  flags: '--functions <dir>',
+  description: 'folder searched for consumers (**/*.ts)',
+  default: 'functions',
+};
+
+export const COMMANDS = {
+  invoke: {
+    args: '<consumer>',
+    summary: "run a consumer's Lambda handler locally on recorded events, with state on disk",
+    example:
+      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, key, value, keyBase64, valueBase64, headers) or MSK event JSON as Lambda\ndelivers it (one event or an array). NDJSON is cut into events of the consumer's batchSize.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
+    flags: [
+      { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
+      stateDir,
+      {
+        flags: '--reset',
+        description: "forget the consumer group's state and offsets first",
+        default: false,
+      },
+      { flags: '--json', description: 'print one summary object on stdout', default: false },
+      { flags: '--verbose', description: "show the handler's log lines on stderr", default: false },
+      functionsDir,
+    ],
+  },
+  state: {
+    args: '<consumer>',
+    summary: "print a table of a consumer's state (the table view of the stream), or its offsets",
+    example:
+      'dogear state word-count --table counts --key the --json\ndogear state word-count --offsets',
+    flags: [
+      {
+        flags: '--table <name>',
+        description: 'the table to print; ctx.state is the table "state"',
+      },
+      { flags: '--key <key>', description: "print only this key's value (null when absent)" },
+      {
+        flags: '--offsets',
+        description: 'print the committed offset of each partition instead',
+        default: false,
+      },
+      stateDir,
+      { flags: '--json', description: 'print JSON on stdout', default: false },
+      functionsDir,
+    ],
+  },
+  events: {
+    args: '<file>',
+    summary: 'turn NDJSON records into MSK event JSON, as Lambda would deliver them',
+    example:
+      'dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json',
+    flags: [
+      { flags: '--batch-size <n>', description: 'records per event', default: 100 },
+      { flags: '--topic <topic>', description: 'keep only records of this topic' },
+      {
+        flags: '--self-managed',
+        description: 'make SelfManagedKafka events instead of aws:kafka',
+        default: false,
+      },
+      { flags: '--out <file>', description: 'write to a file instead of stdout' },
+    ],
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;

@@ -1,0 +1,17 @@
+export {
+  consumerFiles,
+  type DiscoveredConsumer,
+  discoverConsumers,
+  findConsumer,
+} from './discover.ts';
+export { LocalInputError } from './errors.ts';
+export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
+export {
+  type InvokeLocalOptions,
+  type InvokeLocalResult,
+  type InvokeSummary,
+  invokeLocal,
+  readCheckpoints,
+  readTable,
+} from './invoke.ts';
+export { lambdaContext } from './lambda-context.ts';

@@ -1,0 +1,125 @@
+import { resolve } from 'node:path';
+import { EventFormatError } from '../event/index.ts';
+import {
+  BatchFailedError,
+  createHandler,
+  createLogger,
+  type InvocationReport,
+} from '../runtime/index.ts';
+import { FileStateStore, StateCache, type StateStore } from '../state/index.ts';
+import { findConsumer } from './discover.ts';
+import { eventsFor, readEventsFile } from './events-file.ts';
+import { lambdaContext } from './lambda-context.ts';
+
+export interface InvokeLocalOptions {
+  consumer: string;
+  /** An NDJSON records file or an MSK event JSON file. */
+  events: string;
+  /** @default '.dogear/state' */
+  stateDir?: string;
+  /** A store to use instead of the embedded one under `stateDir`. */
+  store?: StateStore;
+  /** Forget the consumer group's state and offsets first. */
+  reset?: boolean;
+  /** @default 'functions' */
+  functions?: string;
+  /** Progress lines (one per batch). */
+  progress?: (line: string) => void;
+  /** Handler log lines. */
+  log?: (line: string) => void;
+}
+
+/** The `--json` summary of `dogear invoke`. */
+export interface InvokeSummary {
+  consumer: string;
+  batches: number;
+  records: number;
+  processed: number;
+  duplicates: number;
+  failed: number;
+  durationMs: number;
+}
+
+export interface InvokeLocalResult {
+  summary: InvokeSummary;
+  /** The failure that stopped the run; events after it were not delivered, as with Lambda. */
+  error?: Error;
+}
+
+/**
+ * Runs a consumer's generated handler on an events file, one event after another, as Lambda's
+ * event-source mapping would, with state in the embedded store.
+ */
+export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLocalResult> {
+  const started = performance.now();
+  const { definition } = await findConsumer(options.consumer, options.functions);
+  const file = await readEventsFile(options.events);
+  const events = eventsFor(file, options.events, definition.topic, definition.batchSize);
+  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  if (options.reset) await store.reset(definition.group);
+
+  const reports: InvocationReport[] = [];
+  const handler = createHandler(definition, {
+    store,
+    cache: new StateCache(),
+    log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
+    onReport: (report) => reports.push(report),
+  });
+  let error: Error | undefined;
+  for (const [index, event] of events.entries()) {
+    const batchStarted = performance.now();
+    try {
+      await handler(event, lambdaContext(definition));
+    } catch (e) {
+      error = e instanceof BatchFailedError || e instanceof EventFormatError ? e : (e as Error);
+    }
+    const report = reports[index];
+    if (report) {
+      options.progress?.(
+        `${definition.name}: batch ${index + 1}/${events.length}: ${report.records} records, ${report.processed} processed, ${report.duplicates} duplicates${report.failed ? `, ${report.failed} failed` : ''} (${Math.round(performance.now() - batchStarted)} ms)`,
+      );
+    }
+    if (error) break;
+  }
+  const sum = (pick: (r: InvocationReport) => number) => reports.reduce((n, r) => n + pick(r), 0);
+  return {
+    summary: {
+      consumer: definition.name,
+      batches: reports.length,
+      records: sum((r) => r.records),
+      processed: sum((r) => r.processed),
+      duplicates: sum((r) => r.duplicates),
+      failed: sum((r) => r.failed),
+      durationMs: Math.round(performance.now() - started),
+    },
+    ...(error ? { error } : {}),
+  };
+}
+
+/** One table of a consumer's state, or one key of it. */
+export async function readTable(options: {
+  consumer: string;
+  table: string;
+  key?: string;
+  stateDir?: string;
+  store?: StateStore;
+  functions?: string;
+}): Promise<unknown> {
+  const { definition } = await findConsumer(options.consumer, options.functions);
+  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  const rows = await store.scanTable(definition.group, options.table);
+  if (options.key !== undefined) return rows.get(options.key) ?? null;
+  return Object.fromEntries([...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A consumer group's checkpoints: where each partition's dog-ear is. */
+export async function readCheckpoints(options: {
+  consumer: string;
+  stateDir?: string;
+  store?: StateStore;
+  functions?: string;
+}) {
+  const { definition } = await findConsumer(options.consumer, options.functions);
+  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  return store.scanCheckpoints(definition.group);
+}
