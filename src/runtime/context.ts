@@ -1,7 +1,13 @@
 import type { KafkaRecord } from '../event/index.ts';
-import { type StateTransaction, StateTypeError } from '../state/index.ts';
+import {
+  StateError,
+  type StateStore,
+  type StateTransaction,
+  StateTypeError,
+} from '../state/index.ts';
+import { OnceInterruptedError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { Context, KeyedState, Table } from './types.ts';
+import type { Context, KeyedState, OnceOptions, Table } from './types.ts';
 
 /** The table `ctx.state` reads and writes. */
 export const STATE_TABLE = 'state';
@@ -22,6 +28,7 @@ export class SliceContext implements Context {
     readonly topic: string,
     readonly partition: number,
     private readonly txn: StateTransaction,
+    private readonly store: StateStore,
     readonly log: Logger,
   ) {
     this.state = keyedState(
@@ -43,10 +50,43 @@ export class SliceContext implements Context {
   table<T = unknown>(name: string): Table<T> {
     let table = this.tables.get(name);
     if (!table) {
+      if (!/^[\w.-]{1,100}$/.test(name)) {
+        throw new StateError(
+          `Table name '${name}' must be 1 to 100 letters, digits, '_', '.' or '-'`,
+        );
+      }
       table = tableOf(this.txn, name);
       this.tables.set(name, table);
     }
     return table as Table<T>;
+  }
+
+  async once<T>(name: string, fn: () => T | Promise<T>, options: OnceOptions = {}): Promise<T> {
+    const key = {
+      group: this.group,
+      topic: this.topic,
+      partition: this.partition,
+      offset: this.offset,
+      name,
+    };
+    const expiresAt = Date.now() + (options.ttlSeconds ?? 7 * 24 * 3600) * 1000;
+    const claim = await this.store.claimOnce(key, expiresAt);
+    if (!claim.claimed) {
+      if (claim.done) return claim.result as T;
+      const ifInterrupted = options.ifInterrupted ?? 'throw';
+      if (ifInterrupted === 'skip') return undefined as T;
+      if (ifInterrupted === 'throw') throw new OnceInterruptedError(name, key);
+      // 'run': the caller accepts a second run over an unknown outcome.
+    }
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      await this.store.releaseOnce(key);
+      throw error;
+    }
+    await this.store.completeOnce(key, result, expiresAt);
+    return result;
   }
 
   private stateKey(): string {

@@ -46,3 +46,22 @@ export class BatchFailedError extends ConsumerError {
     );
   }
 }
+
+/**
+ * A `ctx.once` effect started on an earlier delivery and never finished (the process died or
+ * timed out in it), so whether it happened is unknown. It is not run again.
+ */
+export class OnceInterruptedError extends ConsumerError implements RecordCoordinates {
+  override name = 'OnceInterruptedError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  constructor(effect: string, at: RecordCoordinates) {
+    super(
+      `ctx.once('${effect}') for ${formatCoordinates(at)} started on an earlier delivery and never finished, so it may or may not have happened; check the effect, then pass { ifInterrupted: 'skip' } (it happened) or 'run' (run it again)`,
+    );
+    this.topic = at.topic;
+    this.partition = at.partition;
+    this.offset = at.offset;
+  }
+}

@@ -16,6 +16,7 @@ export interface InvocationReport {
   failed: number;
   commits: number;
   reruns: number;
+  fences: number;
   readonly partitions: readonly SliceReport[];
 }
 
@@ -85,6 +86,7 @@ function summarize(
     failed: sum((r) => (r.failure ? 1 : 0)) + settled.filter((s) => s.status === 'rejected').length,
     commits: sum((r) => r.commits),
     reruns: sum((r) => r.reruns),
+    fences: sum((r) => r.fences),
     partitions,
   };
 }

@@ -28,6 +28,7 @@ export type {
   ConsumerOptions,
   Context,
   KeyedState,
+  OnceOptions,
   RecordHandler,
   Table,
 } from './types.ts';

@@ -33,6 +33,8 @@ export interface SliceReport {
   commits: number;
   /** Times the slice ran again from its checkpoint after a version conflict. */
   reruns: number;
+  /** Of those, times the checkpoint had moved: another invocation of the partition committed first. */
+  fences: number;
 }
 
 /** What a slice needs from the process around it. */
@@ -64,17 +66,19 @@ export async function processSlice(
     duplicates: 0,
     commits: 0,
     reruns: 0,
+    fences: 0,
   };
   const partition = { group: consumer.group, topic: slice.topic, partition: slice.partition };
   const maxReruns = deps.maxReruns ?? 8;
   for (let attempt = 0; ; attempt++) {
     const txn = await StateTransaction.open(deps.store, deps.cache, partition);
     try {
-      await runFrom(txn, consumer, handler, slice, deps.log, report);
+      await runFrom(txn, consumer, handler, slice, deps, report);
       return report;
     } catch (error) {
       if (!(error instanceof StateConflictError) || attempt >= maxReruns) throw error;
       report.reruns++;
+      if (error.checkpoint) report.fences++;
       deps.log.debug('version conflict, rerunning slice from its checkpoint', {
         topic: slice.topic,
         partition: slice.partition,
@@ -91,7 +95,7 @@ async function runFrom(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  log: Logger,
+  { store, log }: SliceDeps,
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
@@ -104,6 +108,7 @@ async function runFrom(
     slice.topic,
     slice.partition,
     txn,
+    store,
     log.with({ topic: slice.topic, partition: slice.partition }),
   );
   let done = from;

@@ -70,6 +70,22 @@ export interface Context {
   /** The table `state`, keyed by the current record's key (records without a key cannot use it). */
   readonly state: KeyedState;
   readonly log: Logger;
+  /**
+   * Runs an effect outside state (an HTTP call, a publish) at most once for this record and
+   * `name`, and returns its stored result on a redelivery. The result must be JSON.
+   */
+  once<T>(name: string, fn: () => T | Promise<T>, options?: OnceOptions): Promise<T>;
+}
+
+export interface OnceOptions {
+  /** How long the record of the effect is kept. @default 604800 (7 days) */
+  ttlSeconds?: number;
+  /**
+   * What to do when an earlier delivery started the effect and died before it finished:
+   * `'throw'` fails the record until you decide, `'skip'` assumes it happened (returns
+   * `undefined`), `'run'` runs it again (at least once). @default 'throw'
+   */
+  ifInterrupted?: 'throw' | 'skip' | 'run';
 }
 
 export type RecordHandler<V = unknown, K = string> = (

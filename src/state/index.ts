@@ -1,3 +1,9 @@
+export {
+  type DynamoLocation,
+  DynamoStateStore,
+  type DynamoStateStoreOptions,
+  openDynamoStateStore,
+} from './dynamo.ts';
 export { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
 export { FileStateStore } from './file.ts';
 export { itemId, MemoryStateStore } from './memory.ts';
@@ -11,6 +17,8 @@ export {
   DYNAMODB_LIMITS,
   type ItemWrite,
   NO_CHECKPOINT,
+  type OnceClaim,
+  type OnceKey,
   type PartitionRef,
   type StateStore,
   type StoredItem,

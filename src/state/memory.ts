@@ -7,6 +7,8 @@ import {
   DYNAMODB_LIMITS,
   type ItemWrite,
   NO_CHECKPOINT,
+  type OnceClaim,
+  type OnceKey,
   type PartitionRef,
   type StateStore,
   type StoredItem,
@@ -28,6 +30,7 @@ export interface AppliedCommit {
 
 export const itemId = (table: string, key: string) => `${table}\u0000${key}`;
 const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+const onceId = (k: OnceKey) => [k.group, k.topic, k.partition, k.offset, k.name].join('\u0000');
 
 /**
  * A `StateStore` in memory, with the same atomicity and version checks as DynamoDB's. The limits
@@ -154,5 +157,30 @@ export class MemoryStateStore implements StateStore {
 
   async reset(group: string): Promise<void> {
     this.groups.delete(group);
+    for (const id of this.onces.keys()) if (id.startsWith(`${group}\u0000`)) this.onces.delete(id);
+  }
+
+  private readonly onces = new Map<string, { done: boolean; result: unknown; expiresAt: number }>();
+
+  async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+    const id = onceId(key);
+    const found = this.onces.get(id);
+    if (found && found.expiresAt > Date.now()) {
+      return found.done
+        ? { claimed: false, done: true, result: found.result }
+        : { claimed: false, done: false };
+    }
+    this.onces.set(id, { done: false, result: undefined, expiresAt });
+    return { claimed: true };
+  }
+
+  async completeOnce(key: OnceKey, result: unknown, expiresAt: number): Promise<void> {
+    // Stored as JSON, as DynamoDB stores it, so both return the same shape.
+    const stored = result === undefined ? undefined : JSON.parse(JSON.stringify(result));
+    this.onces.set(onceId(key), { done: true, result: stored, expiresAt });
+  }
+
+  async releaseOnce(key: OnceKey): Promise<void> {
+    this.onces.delete(onceId(key));
   }
 }

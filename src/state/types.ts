@@ -73,7 +73,28 @@ export interface StateStore {
   scanCheckpoints(group: string): Promise<Array<PartitionRef & Checkpoint>>;
   /** Forgets a group's checkpoints and tables (a replay from scratch). */
   reset(group: string): Promise<void>;
+  /**
+   * Marks `key` as started unless it is already marked. Not part of a commit: the effect it
+   * guards happens at once, outside state.
+   */
+  claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim>;
+  /** Records that the effect happened, and its result, until `expiresAt` (ms). */
+  completeOnce(key: OnceKey, result: unknown, expiresAt: number): Promise<void>;
+  /** Removes a claim whose effect threw, so a redelivery may try again. */
+  releaseOnce(key: OnceKey): Promise<void>;
 }
+
+/** One `ctx.once(name, fn)` call: the record it ran for, and its name. */
+export interface OnceKey extends PartitionRef {
+  readonly offset: number;
+  readonly name: string;
+}
+
+/** What `claimOnce` found: nothing (now claimed), a finished effect, or one that never finished. */
+export type OnceClaim =
+  | { readonly claimed: true }
+  | { readonly claimed: false; readonly done: true; readonly result: unknown }
+  | { readonly claimed: false; readonly done: false };
 
 /** The item every read of a key that was never written returns. */
 export const ABSENT: StoredItem = Object.freeze({ value: undefined, version: 0, exists: false });

@@ -1,0 +1,438 @@
+/**
+ * A real single-node Apache Kafka broker (KRaft: broker and controller in one JVM) for development
+ * and tests, run from Kafka's own jars that Maven resolves from infra/kafka/pom.xml.
+ *
+ * Library: `await startKafka()` (used by test/setup/kafka.ts).
+ * Script:  `tsx infra/kafka.ts [--port N] [--controller-port N]` prints `KAFKA_BROKERS=<host:port>`
+ *          and keeps the broker running until SIGINT/SIGTERM.
+ *
+ * Set KAFKA_BROKERS to use an already running cluster instead; nothing is started then.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export interface KafkaOptions {
+  /** PLAINTEXT listener for clients; a free port when omitted. */
+  port?: number;
+  /** KRaft controller listener; a free port when omitted. */
+  controllerPort?: number;
+  /** Receives every line the broker prints (it logs at WARN, so this stays quiet). */
+  log?: (line: string) => void;
+}
+
+export interface KafkaBroker {
+  /** Bootstrap servers, e.g. `127.0.0.1:40123`. */
+  brokers: string;
+  port: number;
+  /** The broker's `log.dirs`; empty when KAFKA_BROKERS points at an external cluster. */
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const READY_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 15_000;
+const TAIL_LINES = 30;
+/** Logged once by KafkaRaftServer after every listener and the metadata quorum are up. */
+const STARTED_MESSAGE = 'Kafka Server started';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const pomFile = join(repoRoot, 'infra', 'kafka', 'pom.xml');
+const libDir = join(repoRoot, '.dogear', 'kafka', 'lib');
+const STAMP = '.pom.sha256';
+
+// Root at WARN keeps test output clean; KafkaRaftServer stays at INFO only so that the
+// "Kafka Server started" line, our readiness signal, still gets printed.
+const LOG4J2_PROPERTIES = `appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = INFO
+`;
+
+export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroker> {
+  const external = process.env.KAFKA_BROKERS;
+  if (external) return externalCluster(external);
+
+  const lib = await ensureKafkaJars();
+  const { port, controllerPort } = await choosePorts(options);
+  const dir = await mkdtemp(join(tmpdir(), 'dogear-kafka-'));
+  const dataDir = join(dir, 'data');
+  try {
+    const config = await writeConfig(dir, { port, controllerPort, dataDir });
+    await formatStorage(lib, config);
+    const broker = launchBroker(lib, config, options.log);
+    try {
+      await waitUntilReady(broker, port);
+    } catch (error) {
+      await stopProcess(broker);
+      throw error;
+    }
+    return {
+      brokers: `${HOST}:${port}`,
+      port,
+      dataDir,
+      stop: onlyOnce(async () => {
+        await stopProcess(broker);
+        await rm(dir, { recursive: true, force: true });
+      }),
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function externalCluster(brokers: string): KafkaBroker {
+  const first = brokers.split(',')[0] ?? '';
+  const port = Number(first.slice(first.lastIndexOf(':') + 1));
+  return { brokers, port: Number.isInteger(port) ? port : 0, dataDir: '', stop: async () => {} };
+}
+
+/**
+ * Copies the broker's runtime jars into .dogear/kafka/lib, once per version of the pom. Returns the
+ * folder; `<folder>/*` is the classpath.
+ */
+export async function ensureKafkaJars(): Promise<string> {
+  const pomHash = createHash('sha256')
+    .update(await readFile(pomFile))
+    .digest('hex');
+  if ((await readStamp(libDir)) === pomHash) return libDir;
+
+  const started = performance.now();
+  // Resolve into a private folder and swap it in, so an interrupted run or a parallel test run
+  // never sees a half-filled lib folder.
+  const staging = `${libDir}.${process.pid}.tmp`;
+  await rm(staging, { recursive: true, force: true });
+  await run('mvn', [
+    '-q',
+    '-B',
+    '-f',
+    pomFile,
+    'dependency:copy-dependencies',
+    '-DincludeScope=runtime',
+    `-DoutputDirectory=${staging}`,
+  ]);
+  await writeFile(join(staging, STAMP), pomHash);
+  if ((await readStamp(libDir)) === pomHash) {
+    await rm(staging, { recursive: true, force: true }); // another process won the race
+  } else {
+    await rm(libDir, { recursive: true, force: true });
+    await rename(staging, libDir);
+  }
+  process.stderr.write(
+    `[kafka] resolved broker jars with Maven in ${secondsSince(started)} (${relative(process.cwd(), libDir)})\n`,
+  );
+  return libDir;
+}
+
+async function readStamp(dir: string): Promise<string | undefined> {
+  return readFile(join(dir, STAMP), 'utf8').catch(() => undefined);
+}
+
+async function choosePorts(
+  options: KafkaOptions,
+): Promise<{ port: number; controllerPort: number }> {
+  const missing = [options.port, options.controllerPort].filter((p) => p === undefined).length;
+  const free = await freePorts(missing);
+  return {
+    port: options.port ?? free.shift()!,
+    controllerPort: options.controllerPort ?? free.shift()!,
+  };
+}
+
+/** Holds every probe socket open until all are bound, so the ports are distinct. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, HOST, resolve);
+      });
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no TCP port assigned');
+      ports.push(address.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+}
+
+interface BrokerConfig {
+  serverProperties: string;
+  log4jProperties: string;
+}
+
+async function writeConfig(
+  dir: string,
+  { port, controllerPort, dataDir }: { port: number; controllerPort: number; dataDir: string },
+): Promise<BrokerConfig> {
+  const properties = {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    // Kafka 4.x dynamic quorum: with --standalone, format makes this node the only voter.
+    'controller.quorum.bootstrap.servers': `${HOST}:${controllerPort}`,
+    listeners: `PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${port}`,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': dataDir,
+    'num.partitions': 1,
+    'auto.create.topics.enable': true,
+    // A single broker can only ever hold one replica of anything.
+    'default.replication.factor': 1,
+    'min.insync.replicas': 1,
+    'offsets.topic.replication.factor': 1,
+    'transaction.state.log.replication.factor': 1,
+    'transaction.state.log.min.isr': 1,
+    'share.coordinator.state.topic.replication.factor': 1,
+    'share.coordinator.state.topic.min.isr': 1,
+    // Tests start one consumer at a time; the default 3 s wait for more members only slows them.
+    'group.initial.rebalance.delay.ms': 0,
+  };
+  const config = {
+    serverProperties: join(dir, 'server.properties'),
+    log4jProperties: join(dir, 'log4j2.properties'),
+  };
+  const lines = Object.entries(properties).map(([key, value]) => `${key}=${value}`);
+  await writeFile(config.serverProperties, `${lines.join('\n')}\n`);
+  await writeFile(config.log4jProperties, LOG4J2_PROPERTIES);
+  return config;
+}
+
+/** KRaft refuses to start on an unformatted log dir; this is `kafka-storage.sh format`. */
+async function formatStorage(lib: string, config: BrokerConfig): Promise<void> {
+  await run(javaBin(), [
+    ...jvmOptions(lib, config, '256m'),
+    '-XX:TieredStopAtLevel=1', // a one-second tool: the optimising JIT would never pay off
+    'kafka.tools.StorageTool',
+    'format',
+    '--standalone',
+    '--cluster-id',
+    randomClusterId(),
+    '--config',
+    config.serverProperties,
+  ]);
+}
+
+/**
+ * Same shape as Kafka's Uuid.randomUuid(): 16 random bytes, base64url without padding. Kafka's
+ * generator re-rolls ids starting with '-' because the CLI would read them as an option.
+ */
+function randomClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+function javaBin(): string {
+  const home = process.env.JAVA_HOME;
+  return home ? join(home, 'bin', 'java') : 'java';
+}
+
+function jvmOptions(lib: string, config: BrokerConfig, maxHeap: string): string[] {
+  return [
+    `-Xmx${maxHeap}`,
+    '-XX:+ExitOnOutOfMemoryError',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${config.log4jProperties}`,
+    '-cp',
+    join(lib, '*'), // the JVM expands this wildcard itself, so no shell is needed
+  ];
+}
+
+interface BrokerProcess {
+  child: ChildProcess;
+  /** The last lines of stdout and stderr, for error messages. */
+  tail: string[];
+  started: Promise<void>;
+  exited: Promise<string>;
+}
+
+function launchBroker(
+  lib: string,
+  config: BrokerConfig,
+  log: ((line: string) => void) | undefined,
+): BrokerProcess {
+  const child = spawn(
+    javaBin(),
+    [...jvmOptions(lib, config, '512m'), 'kafka.Kafka', config.serverProperties],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const tail: string[] = [];
+  let markStarted = () => {};
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream! }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      log?.(line);
+      if (line.includes(STARTED_MESSAGE)) markStarted();
+    });
+  }
+  const exited = exitOf(child);
+  // A test runner that exits without calling stop() must not leave an orphaned JVM behind.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const forget = () => process.off('exit', killOnExit);
+  exited.then(forget, forget);
+  return { child, tail, started, exited };
+}
+
+async function waitUntilReady(broker: BrokerProcess, port: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(brokerError(broker, `was not ready within ${READY_TIMEOUT_MS / 1000} s`)),
+      READY_TIMEOUT_MS,
+    );
+  });
+  const died = broker.exited.then((how) => {
+    throw brokerError(broker, `${how} before it was ready`);
+  });
+  const ready = broker.started.then(() => waitForPort(port, deadline));
+  try {
+    await Promise.race([ready, died, timedOut]);
+  } finally {
+    clearTimeout(timer);
+    died.catch(() => {}); // it rejects later, on the normal stop, with nobody listening
+  }
+}
+
+/** The started line comes after the listeners bind, so this normally succeeds at once. */
+async function waitForPort(port: number, deadline: number): Promise<void> {
+  while (!(await canConnect(port))) {
+    if (Date.now() > deadline) throw new Error(`port ${HOST}:${port} never accepted connections`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: HOST, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function brokerError(broker: BrokerProcess, what: string): Error {
+  const output = broker.tail.length > 0 ? broker.tail.join('\n') : '(no output)';
+  return new Error(
+    `Kafka broker ${what}. Last ${broker.tail.length} lines of its output:\n${output}`,
+  );
+}
+
+async function stopProcess({ child, exited }: BrokerProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    // SIGTERM runs Kafka's shutdown hook (controlled shutdown, flushes the log).
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited.catch(() => {});
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves with a description of how the process ended; rejects if it could not start. */
+function exitOf(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    child.once('error', (error) => reject(launchError(error)));
+    // 'close' rather than 'exit': it waits for stdout and stderr to be fully read.
+    child.once('close', (code, signal) =>
+      resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`),
+    );
+  });
+}
+
+/** Runs a command to completion; on failure the error carries its output. */
+async function run(command: string, args: string[]): Promise<void> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk;
+  });
+  const how = await exitOf(child);
+  if (child.exitCode !== 0) {
+    throw new Error(`${command} ${args.join(' ')}\n${how}:\n${output.trim()}`);
+  }
+}
+
+function launchError(error: NodeJS.ErrnoException): Error {
+  if (error.code !== 'ENOENT') return error;
+  return new Error(
+    `${error.path} was not found on PATH: the local Kafka broker needs Java 17+ and Maven`,
+  );
+}
+
+function secondsSince(start: number): string {
+  return `${((performance.now() - start) / 1000).toFixed(1)}s`;
+}
+
+function onlyOnce(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined;
+  return () => {
+    result ??= fn();
+    return result;
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { port: { type: 'string' }, 'controller-port': { type: 'string' } },
+  });
+  const started = performance.now();
+  const kafka = await startKafka({
+    port: optionalPort(values.port),
+    controllerPort: optionalPort(values['controller-port']),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stderr.write(`[kafka] broker ready in ${secondsSince(started)} (${kafka.dataDir})\n`);
+  process.stdout.write(`KAFKA_BROKERS=${kafka.brokers}\n`);
+
+  const shutdown = async () => {
+    await kafka.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+function optionalPort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`bad port: ${value}`);
+  return port;
+}
+
+const isScript = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isScript) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}
