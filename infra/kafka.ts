@@ -42,6 +42,8 @@ const STOP_TIMEOUT_MS = 15_000;
 const TAIL_LINES = 30;
 /** Logged once by KafkaRaftServer after every listener and the metadata quorum are up. */
 const STARTED_MESSAGE = 'Kafka Server started';
+/** `\tat ...` and `... 12 more`: left out of error tails, or they crowd out the actual messages. */
+const STACK_FRAME = /^\s+(at |\.\.\. \d+ more)/;
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const pomFile = join(repoRoot, 'infra', 'kafka', 'pom.xml');
@@ -260,7 +262,7 @@ function jvmOptions(lib: string, config: BrokerConfig, maxHeap: string): string[
 
 interface BrokerProcess {
   child: ChildProcess;
-  /** The last lines of stdout and stderr, for error messages. */
+  /** The last lines of stdout and stderr, stack frames left out, for error messages. */
   tail: string[];
   started: Promise<void>;
   exited: Promise<string>;
@@ -283,9 +285,10 @@ function launchBroker(
   });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream! }).on('line', (line) => {
+      log?.(line);
+      if (STACK_FRAME.test(line)) return;
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
-      log?.(line);
       if (line.includes(STARTED_MESSAGE)) markStarted();
     });
   }

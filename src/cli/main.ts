@@ -61,6 +61,14 @@ function describe(error: unknown): string {
   return lines.join('\n  caused by: ');
 }
 
+function storeFlags(flags: Record<string, unknown>) {
+  return {
+    stateDir: flags.stateDir as string,
+    ...(typeof flags.dynamodb === 'string' ? { dynamodb: flags.dynamodb } : {}),
+    ...(typeof flags.dynamodbTable === 'string' ? { dynamodbTable: flags.dynamodbTable } : {}),
+  };
+}
+
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 const json = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -73,7 +81,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       const { summary, error } = await invokeLocal({
         consumer,
         events: flags.events as string,
-        stateDir: flags.stateDir as string,
+        ...storeFlags(flags),
         reset: Boolean(flags.reset),
         functions: flags.functions as string,
         progress: stderr,
@@ -92,7 +100,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       const { readCheckpoints, readTable } = await import('../local/index.ts');
       const where = {
         consumer,
-        stateDir: flags.stateDir as string,
+        ...storeFlags(flags),
         functions: flags.functions as string,
       };
       if (flags.offsets) {

@@ -25,6 +25,17 @@ const stateDir: FlagSpec = {
   description: 'folder of the embedded state store',
   default: '.dogear/state',
 };
+const dynamodb: FlagSpec = {
+  flags: '--dynamodb <endpoint>',
+  description:
+    'keep state in DynamoDB at this endpoint (DynamoDB Local); the table is created if missing',
+  env: 'DOGEAR_DYNAMODB_ENDPOINT',
+};
+const dynamodbTable: FlagSpec = {
+  flags: '--dynamodb-table <name>',
+  description: 'the state table (alone: the table in AWS, with credentials from the environment)',
+  env: 'DOGEAR_DYNAMODB_TABLE',
+};
 const functionsDir: FlagSpec = {
   flags: '--functions <dir>',
   description: 'folder searched for consumers (**/*.ts)',
@@ -34,12 +45,15 @@ const functionsDir: FlagSpec = {
 export const COMMANDS = {
   invoke: {
     args: '<consumer>',
-    summary: "run a consumer's Lambda handler locally on recorded events, with state on disk",
+    summary:
+      "run a consumer's Lambda handler locally on recorded events, with state on disk or in DynamoDB",
     example:
       "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, key, value, keyBase64, valueBase64, headers) or MSK event JSON as Lambda\ndelivers it (one event or an array). NDJSON is cut into events of the consumer's batchSize.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
     flags: [
       { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
       stateDir,
+      dynamodb,
+      dynamodbTable,
       {
         flags: '--reset',
         description: "forget the consumer group's state and offsets first",
@@ -67,6 +81,8 @@ export const COMMANDS = {
         default: false,
       },
       stateDir,
+      dynamodb,
+      dynamodbTable,
       { flags: '--json', description: 'print JSON on stdout', default: false },
       functionsDir,
     ],

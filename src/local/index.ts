@@ -11,7 +11,9 @@ export {
   type InvokeLocalResult,
   type InvokeSummary,
   invokeLocal,
+  openStore,
   readCheckpoints,
   readTable,
+  type StoreLocation,
 } from './invoke.ts';
 export { lambdaContext } from './lambda-context.ts';

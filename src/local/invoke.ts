@@ -6,19 +6,44 @@ import {
   createLogger,
   type InvocationReport,
 } from '../runtime/index.ts';
-import { FileStateStore, StateCache, type StateStore } from '../state/index.ts';
+import {
+  FileStateStore,
+  openDynamoStateStore,
+  StateCache,
+  type StateStore,
+} from '../state/index.ts';
 import { findConsumer } from './discover.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 import { lambdaContext } from './lambda-context.ts';
 
-export interface InvokeLocalOptions {
+/** Where a local command keeps state: files under a folder, or a DynamoDB table. */
+export interface StoreLocation {
+  /** @default '.dogear/state' */
+  stateDir?: string;
+  /** A DynamoDB endpoint (DynamoDB Local); with `dynamodbTable` alone, AWS itself. */
+  dynamodb?: string;
+  /** The state table's name. @default 'dogear-state' when `dynamodb` is set */
+  dynamodbTable?: string;
+  /** A store to use as it is. */
+  store?: StateStore;
+}
+
+/** Opens the store a location names; a local DynamoDB endpoint gets its table created. */
+export async function openStore(location: StoreLocation): Promise<StateStore> {
+  if (location.store) return location.store;
+  if (location.dynamodb || location.dynamodbTable) {
+    return openDynamoStateStore({
+      ...(location.dynamodb ? { endpoint: location.dynamodb } : {}),
+      table: location.dynamodbTable ?? 'dogear-state',
+    });
+  }
+  return new FileStateStore(resolve(location.stateDir ?? '.dogear/state'));
+}
+
+export interface InvokeLocalOptions extends StoreLocation {
   consumer: string;
   /** An NDJSON records file or an MSK event JSON file. */
   events: string;
-  /** @default '.dogear/state' */
-  stateDir?: string;
-  /** A store to use instead of the embedded one under `stateDir`. */
-  store?: StateStore;
   /** Forget the consumer group's state and offsets first. */
   reset?: boolean;
   /** @default 'functions' */
@@ -55,7 +80,7 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
   const { definition } = await findConsumer(options.consumer, options.functions);
   const file = await readEventsFile(options.events);
   const events = eventsFor(file, options.events, definition.topic, definition.batchSize);
-  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  const store = await openStore(options);
   if (options.reset) await store.reset(definition.group);
 
   const reports: InvocationReport[] = [];
@@ -97,29 +122,21 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
 }
 
 /** One table of a consumer's state, or one key of it. */
-export async function readTable(options: {
-  consumer: string;
-  table: string;
-  key?: string;
-  stateDir?: string;
-  store?: StateStore;
-  functions?: string;
-}): Promise<unknown> {
+export async function readTable(
+  options: StoreLocation & { consumer: string; table: string; key?: string; functions?: string },
+): Promise<unknown> {
   const { definition } = await findConsumer(options.consumer, options.functions);
-  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  const store = await openStore(options);
   const rows = await store.scanTable(definition.group, options.table);
   if (options.key !== undefined) return rows.get(options.key) ?? null;
   return Object.fromEntries([...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** A consumer group's checkpoints: where each partition's dog-ear is. */
-export async function readCheckpoints(options: {
-  consumer: string;
-  stateDir?: string;
-  store?: StateStore;
-  functions?: string;
-}) {
+export async function readCheckpoints(
+  options: StoreLocation & { consumer: string; functions?: string },
+) {
   const { definition } = await findConsumer(options.consumer, options.functions);
-  const store = options.store ?? new FileStateStore(resolve(options.stateDir ?? '.dogear/state'));
+  const store = await openStore(options);
   return store.scanCheckpoints(definition.group);
 }

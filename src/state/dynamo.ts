@@ -411,12 +411,17 @@ export interface DynamoLocation {
  */
 export async function openDynamoStateStore(location: DynamoLocation): Promise<DynamoStateStore> {
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-  const local = location.endpoint !== undefined && /^https?:\/\/(localhost|127\.|\[::1\])/.test(location.endpoint);
+  const local =
+    location.endpoint !== undefined &&
+    /^https?:\/\/(localhost|127\.|\[::1\])/.test(location.endpoint);
   const hasCredentials = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
   const client = new DynamoDBClient({
-    region: location.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    region:
+      location.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(location.endpoint ? { endpoint: location.endpoint } : {}),
-    ...(local && !hasCredentials ? { credentials: { accessKeyId: 'dogear', secretAccessKey: 'local' } } : {}),
+    ...(local && !hasCredentials
+      ? { credentials: { accessKeyId: 'dogear', secretAccessKey: 'local' } }
+      : {}),
   });
   const store = new DynamoStateStore({ client, table: location.table });
   if (local) await store.ensureTable();

@@ -1,7 +1,3 @@
-/**
- * Vitest globalSetup: one real Kafka broker for the whole test run (or the cluster named by
- * KAFKA_BROKERS). Tests read its address with `inject('kafkaBrokers')`.
- */
 import type { TestProject } from 'vitest/node';
 import { startKafka } from '../../infra/kafka.ts';
 
@@ -11,8 +7,16 @@ declare module 'vitest' {
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+/**
+ * One real Kafka broker for the whole run (or the cluster named by KAFKA_BROKERS); tests read its
+ * address with `inject('kafkaBrokers')` and use their own topics and groups.
+ */
+export default async function setup(project: TestProject) {
+  const started = performance.now();
   const kafka = await startKafka();
+  process.stderr.write(
+    `Kafka on ${kafka.brokers} (${Math.round(performance.now() - started)} ms)\n`,
+  );
   project.provide('kafkaBrokers', kafka.brokers);
   return () => kafka.stop();
 }
