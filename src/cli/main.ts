@@ -10,6 +10,7 @@ const VERSION = (
 ).version;
 
 const VERBS: Record<CommandName, string> = {
+  build: 'building',
   invoke: 'invoking',
   state: 'reading state of',
   events: 'converting',
@@ -76,6 +77,39 @@ const json = (value: unknown): void => {
 
 const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>) => Promise<void>> =
   {
+    async build(consumers, flags) {
+      const { buildConsumers, kb } = await import('../build/index.ts');
+      const sdk = flags.sdk as string;
+      if (sdk !== 'bundle' && sdk !== 'runtime')
+        throw new Error(`--sdk must be bundle or runtime, not '${sdk}'`);
+      const runtime = flags.runtime as string;
+      if (runtime !== 'nodejs22.x' && runtime !== 'nodejs24.x') {
+        throw new Error(`--runtime must be nodejs22.x or nodejs24.x, not '${runtime}'`);
+      }
+      const manifest = await buildConsumers({
+        outDir: flags.out as string,
+        functions: flags.functions as string,
+        consumers: consumers as unknown as string[],
+        sdk,
+        runtime,
+        progress: stderr,
+      });
+      if (flags.json) return json(manifest);
+      const rows = [
+        ['consumer', 'topic', 'group', 'size', 'gzip'],
+        ...manifest.consumers.map((c) => [c.name, c.topic, c.group, kb(c.bytes), kb(c.gzipBytes)]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const row of rows)
+        process.stdout.write(
+          `${row
+            .map((cell, i) => cell.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
+      stderr(`built ${manifest.consumers.length} bundles in ${manifest.durationMs} ms`);
+    },
+
     async invoke(consumer, flags) {
       const { invokeLocal } = await import('../local/index.ts');
       const { summary, error } = await invokeLocal({

@@ -103,6 +103,27 @@ export const COMMANDS = {
       { flags: '--out <file>', description: 'write to a file instead of stdout' },
     ],
   },
+  build: {
+    args: '[consumers...]',
+    summary: 'bundle each consumer into its own Lambda package under .dogear/build/<consumer>/',
+    example:
+      'dogear build\ndogear build word-count --sdk runtime\n\nEach bundle is ESM, tree-shaken, minified, with a source map, and holds only its own consumer.',
+    flags: [
+      { flags: '--out <dir>', description: 'where bundles go', default: '.dogear/build' },
+      {
+        flags: '--sdk <mode>',
+        description: "'bundle' the AWS SDK clients, or take them from the Lambda 'runtime'",
+        default: 'bundle',
+      },
+      {
+        flags: '--runtime <runtime>',
+        description: 'nodejs22.x or nodejs24.x',
+        default: 'nodejs24.x',
+      },
+      { flags: '--json', description: 'print the build manifest on stdout', default: false },
+      functionsDir,
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

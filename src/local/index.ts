@@ -1,9 +1,3 @@
-export {
-  consumerFiles,
-  type DiscoveredConsumer,
-  discoverConsumers,
-  findConsumer,
-} from './discover.ts';
 export { LocalInputError } from './errors.ts';
 export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
 export {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { findConsumer } from '../build/index.ts';
 import { EventFormatError } from '../event/index.ts';
 import {
   BatchFailedError,
@@ -12,7 +13,6 @@ import {
   StateCache,
   type StateStore,
 } from '../state/index.ts';
-import { findConsumer } from './discover.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 import { lambdaContext } from './lambda-context.ts';
 

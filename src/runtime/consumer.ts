@@ -6,6 +6,7 @@ import type {
   ConsumerDefinition,
   ConsumerOptions,
   Decoded,
+  DeployOptions,
   RecordHandler,
 } from './types.ts';
 
@@ -27,6 +28,18 @@ const OPTION_KEYS = new Set([
   'key',
   'schema',
   'middlewares',
+  'deploy',
+]);
+const DEPLOY_KEYS = new Set([
+  'memorySize',
+  'timeout',
+  'batchingWindow',
+  'startingPosition',
+  'startingPositionTimestamp',
+  'filterPatterns',
+  'provisionedPollers',
+  'onFailure',
+  'enabled',
 ]);
 const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
 
@@ -73,6 +86,7 @@ function definitionOf(
       );
     }
   }
+  checkDeploy(options.deploy ?? {}, where);
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new ConsumerDefinitionError(
@@ -88,9 +102,55 @@ function definitionOf(
     key: options.key ?? 'string',
     ...(options.schema ? { schema: options.schema } : {}),
     middlewares: options.middlewares ?? [],
+    deploy: options.deploy ?? {},
     mode,
     create,
   });
+}
+
+/** Lambda's limits, checked when the consumer is defined rather than when CloudFormation fails. */
+function checkDeploy(deploy: DeployOptions, where: string): void {
+  for (const key of Object.keys(deploy)) {
+    if (!DEPLOY_KEYS.has(key)) {
+      throw new ConsumerDefinitionError(
+        `${where}: unknown option 'deploy.${key}'; known options are ${[...DEPLOY_KEYS].join(', ')}`,
+      );
+    }
+  }
+  const within = (
+    option: string,
+    value: number | undefined,
+    min: number,
+    max: number,
+    unit: string,
+  ) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+      throw new ConsumerDefinitionError(
+        `${where}: deploy.${option} ${value} is outside Lambda's ${min} to ${max.toLocaleString('en')} ${unit}`,
+      );
+    }
+  };
+  within('memorySize', deploy.memorySize, 128, 10_240, 'MB');
+  within('timeout', deploy.timeout, 1, 900, 'seconds');
+  within('batchingWindow', deploy.batchingWindow, 0, 300, 'seconds');
+  within('provisionedPollers.minimum', deploy.provisionedPollers?.minimum, 1, 200, 'pollers');
+  within('provisionedPollers.maximum', deploy.provisionedPollers?.maximum, 1, 2000, 'pollers');
+  const position = deploy.startingPosition;
+  if (position !== undefined && !['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP'].includes(position)) {
+    throw new ConsumerDefinitionError(
+      `${where}: deploy.startingPosition '${position}' is not LATEST, TRIM_HORIZON or AT_TIMESTAMP`,
+    );
+  }
+  if (position === 'AT_TIMESTAMP' && deploy.startingPositionTimestamp === undefined) {
+    throw new ConsumerDefinitionError(
+      `${where}: deploy.startingPosition AT_TIMESTAMP needs deploy.startingPositionTimestamp (Unix seconds)`,
+    );
+  }
+  if (deploy.onFailure !== undefined && !deploy.onFailure.startsWith('arn:')) {
+    throw new ConsumerDefinitionError(
+      `${where}: deploy.onFailure must be an ARN (SQS, SNS, S3 or Kafka), got '${deploy.onFailure}'`,
+    );
+  }
 }
 
 type ValueOf<S, VF extends Format | undefined> = S extends StandardSchemaV1

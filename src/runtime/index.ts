@@ -27,6 +27,7 @@ export type {
   ConsumerDefinition,
   ConsumerOptions,
   Context,
+  DeployOptions,
   KeyedState,
   OnceOptions,
   RecordHandler,

@@ -34,6 +34,33 @@ export interface ConsumerOptions<
   schema?: S;
   /** middy middlewares wrapped around the generated Lambda handler, in order. */
   middlewares?: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
+  /** How `dogear/serverless` deploys the function and its event-source mapping. */
+  deploy?: DeployOptions;
+}
+
+/**
+ * The Lambda function's and the event-source mapping's settings; `custom.dogear` in
+ * serverless.yml gives defaults, these override them per consumer.
+ */
+export interface DeployOptions {
+  /** MB, 128 to 10,240. @default 1024 */
+  memorySize?: number;
+  /** Seconds, 1 to 900. @default 60 */
+  timeout?: number;
+  /** Seconds Lambda gathers records before invoking, 0 to 300. @default 0 */
+  batchingWindow?: number;
+  /** Where a new consumer group starts. @default 'TRIM_HORIZON' */
+  startingPosition?: 'LATEST' | 'TRIM_HORIZON' | 'AT_TIMESTAMP';
+  /** Unix seconds, with `startingPosition: 'AT_TIMESTAMP'`. */
+  startingPositionTimestamp?: number;
+  /** Lambda event filter patterns (JSON strings or objects); records that match none are dropped. */
+  filterPatterns?: ReadonlyArray<string | Record<string, unknown>>;
+  /** Provisioned mode: event pollers kept ready, 1 to 200 each. */
+  provisionedPollers?: { minimum?: number; maximum?: number };
+  /** Where records go after retries are exhausted: an SQS, SNS, S3 or Kafka topic ARN (provisioned mode). */
+  onFailure?: string;
+  /** @default true */
+  enabled?: boolean;
 }
 
 /** A table of a consumer group's state: every key is a string, every value JSON. */
@@ -108,6 +135,7 @@ export interface ConsumerDefinition {
   readonly key: Format;
   readonly schema?: StandardSchemaV1;
   readonly middlewares: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
+  readonly deploy: DeployOptions;
   /** Whether the handler takes one record or a partition slice. */
   readonly mode: 'record' | 'batch';
   /** Builds the handler; a class is instantiated once per process. */

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ConsumerDefinition, consumerOf } from '../runtime/index.ts';
-import { LocalInputError } from './errors.ts';
+import { BuildError } from './errors.ts';
 
 /** A consumer and the file that declares it. */
 export interface DiscoveredConsumer {
@@ -20,7 +20,7 @@ export async function consumerFiles(dir: string): Promise<string[]> {
     entries = await readdir(dir, { recursive: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new LocalInputError(
+      throw new BuildError(
         `No ${dir} folder; dogear looks for consumers in functions/**/*.ts (or --functions <dir>)`,
       );
     }
@@ -57,7 +57,7 @@ export async function discoverConsumers(
     for (const c of found) {
       const other = seen.get(c.definition[key]);
       if (other) {
-        throw new LocalInputError(
+        throw new BuildError(
           `Consumers ${other.exportName} (${other.file}) and ${c.exportName} (${c.file}) share the ${key} '${c.definition[key]}'; give one of them its own ${key}`,
         );
       }
@@ -77,7 +77,7 @@ export async function findConsumer(
   const match = all.find((c) => c.definition.name === name);
   if (!match) {
     const names = all.map((c) => c.definition.name).join(', ') || 'none';
-    throw new LocalInputError(
+    throw new BuildError(
       `No consumer named '${name}' in ${dir ?? 'functions'}/; the consumers are: ${names}`,
     );
   }

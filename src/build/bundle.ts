@@ -1,0 +1,175 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { Metafile } from 'esbuild';
+import type { DeployOptions } from '../runtime/index.ts';
+import { type DiscoveredConsumer, discoverConsumers } from './discover.ts';
+import { BuildError } from './errors.ts';
+
+export interface BuildOptions {
+  /** The project root. @default process.cwd() */
+  root?: string;
+  /** Where consumers are found, relative to root. @default 'functions' */
+  functions?: string;
+  /** Where bundles go, relative to root. @default '.dogear/build' */
+  outDir?: string;
+  /** Build only these consumers. @default all */
+  consumers?: readonly string[];
+  /**
+   * `'bundle'` puts the AWS SDK clients dogear uses into each bundle (pinned, tree-shaken);
+   * `'runtime'` takes the SDK the Lambda runtime carries. @default 'bundle'
+   */
+  sdk?: 'bundle' | 'runtime';
+  /** The Lambda Node.js runtime the bundles target. @default 'nodejs24.x' */
+  runtime?: 'nodejs22.x' | 'nodejs24.x';
+  /** One line per step, for progress on stderr. */
+  progress?: (line: string) => void;
+}
+
+/** One consumer's bundle, as the manifest and the serverless plugin see it. */
+export interface BuiltConsumer {
+  readonly name: string;
+  readonly group: string;
+  readonly topic: string;
+  readonly batchSize: number;
+  readonly deploy: DeployOptions;
+  /** The consumer's module, relative to the root. */
+  readonly source: string;
+  /** The bundle's folder, relative to the root. */
+  readonly dir: string;
+  /** Lambda's handler setting for the bundle: `index.handler`. */
+  readonly handler: string;
+  readonly bytes: number;
+  readonly gzipBytes: number;
+  readonly durationMs: number;
+}
+
+/** What `dogear build` wrote; also `<outDir>/manifest.json`. */
+export interface BuildManifest {
+  readonly version: 1;
+  readonly runtime: string;
+  readonly sdk: 'bundle' | 'runtime';
+  readonly consumers: BuiltConsumer[];
+  readonly durationMs: number;
+}
+
+/** The folder dogear itself is installed in, so bundles use this copy of its runtime. */
+const DOGEAR_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Bundles each consumer into its own folder with esbuild: an entry that imports only that
+ * consumer and exports `handler = lambdaHandler(Consumer)`, so no bundle carries another's code.
+ */
+export async function buildConsumers(options: BuildOptions = {}): Promise<BuildManifest> {
+  const started = performance.now();
+  const root = resolve(options.root ?? process.cwd());
+  const outDir = resolve(root, options.outDir ?? '.dogear/build');
+  const runtime = options.runtime ?? 'nodejs24.x';
+  const sdk = options.sdk ?? 'bundle';
+  const progress = options.progress ?? (() => {});
+
+  let found = await discoverConsumers(options.functions ?? 'functions', root);
+  if (found.length === 0) {
+    throw new BuildError(
+      `No consumers in ${options.functions ?? 'functions'}/; export a class decorated with @consumer`,
+    );
+  }
+  if (options.consumers?.length) {
+    const unknown = options.consumers.filter((n) => !found.some((c) => c.definition.name === n));
+    if (unknown.length) {
+      throw new BuildError(
+        `No consumer named ${unknown.join(', ')}; the consumers are ${found.map((c) => c.definition.name).join(', ')}`,
+      );
+    }
+    found = found.filter((c) => options.consumers!.includes(c.definition.name));
+  }
+  progress(`found ${found.length} consumers in ${Math.round(performance.now() - started)} ms`);
+
+  const { build } = await import('esbuild');
+  const consumers: BuiltConsumer[] = [];
+  for (const consumer of found) {
+    const began = performance.now();
+    const dir = join(outDir, consumer.definition.name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const entry = join(dir, 'entry.mjs');
+    await writeFile(entry, entrySource(consumer, root, dir));
+    const result = await build({
+      entryPoints: [entry],
+      outfile: join(dir, 'index.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: runtime === 'nodejs22.x' ? 'node22' : 'node24',
+      minify: true,
+      treeShaking: true,
+      sourcemap: 'linked',
+      sourcesContent: false,
+      metafile: true,
+      logLevel: 'silent',
+      legalComments: 'none',
+      mainFields: ['module', 'main'],
+      external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
+      // Some dependencies still call require(); ESM output needs one to exist.
+      banner: {
+        js: "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);",
+      },
+    }).catch((error: Error) => {
+      throw new BuildError(
+        `Bundling consumer ${consumer.definition.name} (${consumer.file}) failed: ${error.message}`,
+        {
+          cause: error,
+        },
+      );
+    });
+    await rm(entry);
+    const bytes = outputBytes(result.metafile);
+    const code = await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'index.mjs')));
+    const built: BuiltConsumer = {
+      name: consumer.definition.name,
+      group: consumer.definition.group,
+      topic: consumer.definition.topic,
+      batchSize: consumer.definition.batchSize,
+      deploy: consumer.definition.deploy,
+      source: consumer.file,
+      dir: relative(root, dir),
+      handler: 'index.handler',
+      bytes,
+      gzipBytes: gzipSync(code).length,
+      durationMs: Math.round(performance.now() - began),
+    };
+    consumers.push(built);
+    progress(`bundled ${built.name} (${kb(built.bytes)}, ${built.durationMs} ms)`);
+  }
+  const manifest: BuildManifest = {
+    version: 1,
+    runtime,
+    sdk,
+    consumers,
+    durationMs: Math.round(performance.now() - started),
+  };
+  await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/** The generated entry: the consumer's module and the Lambda glue, nothing else. */
+function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): string {
+  const from = relative(dir, resolve(root, consumer.file)).replaceAll('\\', '/');
+  return [
+    `import { ${consumer.exportName} as consumer } from ${JSON.stringify(from.startsWith('.') ? from : `./${from}`)};`,
+    `import { lambdaHandler } from ${JSON.stringify(join(DOGEAR_ROOT, 'dist/runtime/lambda.js').replaceAll('\\', '/'))};`,
+    'export const handler = lambdaHandler(consumer);',
+    '',
+  ].join('\n');
+}
+
+function outputBytes(metafile: Metafile): number {
+  return Object.entries(metafile.outputs)
+    .filter(([file]) => file.endsWith('.mjs'))
+    .reduce((sum, [, output]) => sum + output.bytes, 0);
+}
+
+export function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}

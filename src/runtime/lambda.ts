@@ -1,0 +1,29 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoStateStore } from '../state/index.ts';
+import { consumerOf } from './consumer.ts';
+import { ConsumerDefinitionError } from './errors.ts';
+import { createHandler, type KafkaHandler } from './handler.ts';
+
+/**
+ * The handler `dogear build` exports from a consumer's Lambda bundle, with state in the DynamoDB
+ * table named by `DOGEAR_DYNAMODB_TABLE`. It runs once per cold start, so the client, the
+ * consumer instance and the state cache live as long as the process.
+ */
+export function lambdaHandler(consumer: unknown): KafkaHandler {
+  const definition = consumerOf(consumer);
+  if (!definition) {
+    throw new ConsumerDefinitionError(
+      'lambdaHandler() takes a class decorated with @consumer or a defineConsumer() result',
+    );
+  }
+  const table = process.env.DOGEAR_DYNAMODB_TABLE;
+  if (!table) {
+    throw new ConsumerDefinitionError(
+      `Consumer ${definition.name} needs DOGEAR_DYNAMODB_TABLE, the state table's name; dogear/serverless sets it`,
+    );
+  }
+  const client = new DynamoDBClient(
+    process.env.DOGEAR_DYNAMODB_ENDPOINT ? { endpoint: process.env.DOGEAR_DYNAMODB_ENDPOINT } : {},
+  );
+  return createHandler(definition, { store: new DynamoStateStore({ client, table }) });
+}
