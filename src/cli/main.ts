@@ -11,6 +11,8 @@ const VERSION = (
 
 const VERBS: Record<CommandName, string> = {
   build: 'building',
+  dev: 'running',
+  produce: 'producing',
   invoke: 'invoking',
   state: 'reading state of',
   events: 'converting',
@@ -77,6 +79,50 @@ const json = (value: unknown): void => {
 
 const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>) => Promise<void>> =
   {
+    async dev(consumers, flags) {
+      const { dev } = await import('../local/index.ts');
+      const stop = new AbortController();
+      const onSignal = () => {
+        stderr('stopping after the batches in flight (Ctrl-C again to force)');
+        stop.abort();
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await dev({
+        brokers: String(flags.brokers)
+          .split(',')
+          .map((b) => b.trim())
+          .filter(Boolean),
+        consumers: consumers as unknown as string[],
+        ...storeFlags(flags),
+        functions: flags.functions as string,
+        watch: flags.watch !== false,
+        progress: stderr,
+        log: flags.verbose ? stderr : () => {},
+        signal: stop.signal,
+      });
+    },
+
+    async produce(file, flags) {
+      const { produceRecords, readEventsFile } = await import('../local/index.ts');
+      const parsed = await readEventsFile(file);
+      const all =
+        parsed.kind === 'ndjson'
+          ? parsed.records
+          : parsed.events.flatMap((event) => Object.values(event.records).flat());
+      const records = flags.topic ? all.filter((r) => r.topic === flags.topic) : all;
+      const result = await produceRecords({
+        brokers: String(flags.brokers)
+          .split(',')
+          .map((b) => b.trim())
+          .filter(Boolean),
+        records,
+        progress: stderr,
+      });
+      stderr(`produced ${result.records} records to ${result.topics.join(', ')}`);
+    },
+
     async build(consumers, flags) {
       const { buildConsumers, kb } = await import('../build/index.ts');
       const sdk = flags.sdk as string;

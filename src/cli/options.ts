@@ -124,6 +124,43 @@ export const COMMANDS = {
       functionsDir,
     ],
   },
+  dev: {
+    args: '[consumers...]',
+    summary:
+      "run consumers against a Kafka broker the way Lambda's event-source mapping does, reloading on change",
+    example:
+      'npm run kafka   # in another terminal: a local broker\ndogear dev --brokers 127.0.0.1:9092\n\nOne consumer group per consumer; batches of batchSize records gathered for the batching window, up to 6 MB; partitions in order; a failed batch retried whole; offsets committed to Kafka only after a batch succeeds. Ctrl-C stops after the batches in flight.',
+    flags: [
+      {
+        flags: '--brokers <list>',
+        description: 'bootstrap brokers, comma-separated',
+        default: '127.0.0.1:9092',
+        env: 'KAFKA_BROKERS',
+      },
+      stateDir,
+      dynamodb,
+      dynamodbTable,
+      { flags: '--no-watch', description: 'do not reload consumers when their files change' },
+      { flags: '--verbose', description: "show the handler's log lines on stderr", default: false },
+      functionsDir,
+    ],
+  },
+  produce: {
+    args: '<file>',
+    summary:
+      'write recorded records (NDJSON or MSK event JSON) to a Kafka broker, each to its partition',
+    example:
+      'dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets.',
+    flags: [
+      {
+        flags: '--brokers <list>',
+        description: 'bootstrap brokers, comma-separated',
+        default: '127.0.0.1:9092',
+        env: 'KAFKA_BROKERS',
+      },
+      { flags: '--topic <topic>', description: 'produce only records of this topic' },
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

@@ -1,3 +1,4 @@
+export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
 export { LocalInputError } from './errors.ts';
 export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
 export {
@@ -11,3 +12,4 @@ export {
   type StoreLocation,
 } from './invoke.ts';
 export { lambdaContext } from './lambda-context.ts';
+export { type ProduceOptions, produceRecords } from './produce.ts';

@@ -1,0 +1,329 @@
+import { watch } from 'node:fs';
+import { resolve } from 'node:path';
+import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
+import { type EventRecord, eventOf } from '../event/index.ts';
+import {
+  BatchFailedError,
+  type ConsumerDefinition,
+  createHandler,
+  createLogger,
+  type InvocationReport,
+  type KafkaHandler,
+} from '../runtime/index.ts';
+import { StateCache, type StateStore } from '../state/index.ts';
+import { LocalInputError } from './errors.ts';
+import { openStore, type StoreLocation } from './invoke.ts';
+import { lambdaContext } from './lambda-context.ts';
+
+/** Lambda's payload limit for one invocation. */
+const MAX_EVENT_BYTES = 6 * 1024 * 1024;
+
+export interface DevOptions extends StoreLocation {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** Run only these consumers. @default all */
+  consumers?: readonly string[];
+  /** @default 'functions' */
+  functions?: string;
+  /** Reload consumers when their files change. @default true */
+  watch?: boolean;
+  /** One line per batch and per lifecycle step. */
+  progress: (line: string) => void;
+  /** Handler log lines. @default dropped */
+  log?: (line: string) => void;
+  /** Stops the loop: in-flight batches finish, their offsets commit, clients close. */
+  signal?: AbortSignal;
+  /** Longest wait between retries of a failed batch. @default 30000 */
+  maxRetryDelayMs?: number;
+}
+
+/**
+ * Runs consumers against a Kafka broker the way Lambda's event-source mapping does: one
+ * consumer group per consumer, batches of up to `batchSize` records gathered for up to the
+ * batching window and 6 MB, the whole batch retried on error, and offsets committed to Kafka
+ * only after a batch succeeds. Returns when `signal` aborts.
+ */
+export async function dev(options: DevOptions): Promise<void> {
+  const store = await openStore(options);
+  const cache = new StateCache();
+  const loops = new Map<string, ConsumerLoop>();
+
+  const sync = async () => {
+    let found: DiscoveredConsumer[];
+    try {
+      found = await discoverConsumers(options.functions ?? 'functions');
+    } catch (error) {
+      // A half-saved file must not stop the loop: report it and keep the running consumers.
+      options.progress(`reload failed, keeping the running consumers: ${(error as Error).message}`);
+      return;
+    }
+    if (options.consumers?.length) {
+      const unknown = options.consumers.filter((n) => !found.some((c) => c.definition.name === n));
+      if (unknown.length) {
+        throw new LocalInputError(
+          `No consumer named ${unknown.join(', ')}; the consumers are ${found.map((c) => c.definition.name).join(', ')}`,
+        );
+      }
+      found = found.filter((c) => options.consumers!.includes(c.definition.name));
+    }
+    const names = new Set(found.map((c) => c.definition.name));
+    for (const [name, loop] of loops) {
+      if (!names.has(name)) {
+        await loop.stop();
+        loops.delete(name);
+      }
+    }
+    for (const { definition } of found) {
+      const loop = loops.get(definition.name);
+      if (loop?.sameSubscription(definition)) loop.replace(definition);
+      else {
+        await loop?.stop();
+        const next = new ConsumerLoop(definition, store, cache, options);
+        loops.set(definition.name, next);
+        next.start();
+      }
+    }
+  };
+
+  await sync();
+  if (loops.size === 0)
+    throw new LocalInputError(
+      'No consumers to run; export a class decorated with @consumer from functions/',
+    );
+  options.progress(`running ${[...loops.keys()].join(', ')} against ${options.brokers.join(',')}`);
+
+  let watcher: ReturnType<typeof watch> | undefined;
+  if (options.watch !== false) {
+    let timer: NodeJS.Timeout | undefined;
+    let reloading = Promise.resolve();
+    watcher = watch(resolve(options.functions ?? 'functions'), { recursive: true }, (_, file) => {
+      if (!file || !/\.m?ts$/.test(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        reloading = reloading.then(async () => {
+          options.progress(`${file} changed: reloading consumers`);
+          await sync();
+        });
+      }, 150);
+    });
+  }
+
+  await new Promise<void>((done) => {
+    if (options.signal?.aborted) return done();
+    options.signal?.addEventListener('abort', () => done(), { once: true });
+  });
+  watcher?.close();
+  await Promise.all([...loops.values()].map((loop) => loop.stop()));
+}
+
+type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+
+/** One consumer's Kafka consumer group and the batches it hands to the handler. */
+class ConsumerLoop {
+  private handler: KafkaHandler;
+  private readonly buffer: KafkaMessage[] = [];
+  private wake: (() => void) | undefined;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private kafka: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private reports: InvocationReport[] = [];
+
+  constructor(
+    private definition: ConsumerDefinition,
+    private readonly store: StateStore,
+    private readonly cache: StateCache,
+    private readonly options: DevOptions,
+  ) {
+    this.handler = this.createHandler(definition);
+  }
+
+  private createHandler(definition: ConsumerDefinition): KafkaHandler {
+    return createHandler(definition, {
+      store: this.store,
+      cache: this.cache,
+      log: createLogger(this.options.log ?? (() => {})),
+      onReport: (report) => this.reports.push(report),
+    });
+  }
+
+  sameSubscription(definition: ConsumerDefinition): boolean {
+    return definition.topic === this.definition.topic && definition.group === this.definition.group;
+  }
+
+  /** Takes the reloaded handler from the next batch on. */
+  replace(definition: ConsumerDefinition): void {
+    this.definition = definition;
+    this.handler = this.createHandler(definition);
+    this.options.progress(`${definition.name}: reloaded`);
+  }
+
+  start(): void {
+    this.running = this.run().catch((error: Error) => {
+      this.options.progress(`${this.definition.name}: stopped: ${error.message}`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    const { definition, options } = this;
+    this.kafka = new Consumer({
+      groupId: definition.group,
+      clientId: `dogear-dev-${definition.name}`,
+      bootstrapBrokers: options.brokers,
+      autocommit: false,
+      maxWaitTime: 200,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+    });
+    try {
+      this.stream = await this.kafka.consume({
+        topics: [definition.topic],
+        mode: 'committed',
+        fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
+        autocommit: false,
+      });
+      this.stream.on('data', (message: KafkaMessage) => {
+        this.buffer.push(message);
+        // Back-pressure: stop fetching while a slow handler works through what is here.
+        if (this.buffer.length >= definition.batchSize * 4) this.stream?.pause();
+        this.wake?.();
+      });
+      this.stream.on('error', (error: Error) =>
+        options.progress(`${definition.name}: kafka: ${error.message}`),
+      );
+      while (!this.stopping) {
+        const batch = await this.nextBatch();
+        if (batch.length > 0) await this.deliver(batch);
+      }
+    } finally {
+      await closeQuietly(() => this.stream?.close());
+      await closeQuietly(() => this.kafka?.close(true));
+    }
+  }
+
+  /** Waits for records, then for the batching window or a full batch, whichever is first. */
+  private async nextBatch(): Promise<KafkaMessage[]> {
+    while (this.buffer.length === 0 && !this.stopping) await this.sleep(1000);
+    if (this.stopping) return [];
+    const windowMs = (this.definition.deploy.batchingWindow ?? 0) * 1000;
+    const deadline = Date.now() + windowMs;
+    // With no window, still take what one fetch returned: its records arrive in one burst.
+    await new Promise((r) => setImmediate(r));
+    while (
+      this.buffer.length < this.definition.batchSize &&
+      Date.now() < deadline &&
+      !this.stopping
+    ) {
+      await this.sleep(deadline - Date.now());
+    }
+    const batch: KafkaMessage[] = [];
+    let bytes = 0;
+    while (this.buffer.length > 0 && batch.length < this.definition.batchSize) {
+      const size = approximateBytes(this.buffer[0]!);
+      if (batch.length > 0 && bytes + size > MAX_EVENT_BYTES) break;
+      bytes += size;
+      batch.push(this.buffer.shift()!);
+    }
+    if (this.buffer.length < this.definition.batchSize) this.stream?.resume();
+    return batch;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Invokes the handler until the batch succeeds, then commits each partition's offset. */
+  private async deliver(batch: KafkaMessage[]): Promise<void> {
+    const records = batch.map(eventRecordOfMessage);
+    const event = eventOf(records, {
+      eventSource: 'SelfManagedKafka',
+      bootstrapServers: this.options.brokers.join(','),
+    });
+    const range = formatRange(records);
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      this.reports = [];
+      try {
+        await this.handler(event, lambdaContext(this.definition));
+        const report = this.reports[0];
+        this.options.progress(
+          `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped (${Math.round(performance.now() - started)} ms)`,
+        );
+        break;
+      } catch (error) {
+        const delay = Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
+        const reason =
+          error instanceof BatchFailedError
+            ? error.message
+            : `${(error as Error).name}: ${(error as Error).message}`;
+        this.options.progress(
+          `${this.definition.name}: ${range}: failed, retrying the batch in ${delay} ms: ${reason}`,
+        );
+        await this.sleep(delay);
+        if (this.stopping) return; // not committed: the next run gets the batch again
+      }
+    }
+    await commitOffsets(batch);
+  }
+}
+
+/** Closing after a broker went away may throw; there is nothing left to do about it. */
+async function closeQuietly(close: () => unknown): Promise<void> {
+  try {
+    await close();
+  } catch {}
+}
+
+/** Commits, per partition, the offset after the batch's last record there. */
+async function commitOffsets(batch: KafkaMessage[]): Promise<void> {
+  const last = new Map<string, KafkaMessage>();
+  for (const message of batch) last.set(`${message.topic}\u0000${message.partition}`, message);
+  for (const message of last.values()) await message.commit();
+}
+
+/** A fetched message as Lambda's event would carry it. */
+export function eventRecordOfMessage(message: KafkaMessage): EventRecord {
+  const headers: Array<Record<string, number[]>> = [];
+  for (const [name, value] of message.headers ?? new Map<Buffer, Buffer>()) {
+    headers.push({ [name.toString('utf8')]: Array.from(value, (b) => (b > 127 ? b - 256 : b)) });
+  }
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: Number(message.offset),
+    timestamp: Number(message.timestamp),
+    timestampType: 'CREATE_TIME',
+    key: message.key && message.key.length > 0 ? message.key.toString('base64') : null,
+    value: message.value && message.value.length > 0 ? message.value.toString('base64') : null,
+    headers,
+  };
+}
+
+/** `book-pages-0@0..99, book-pages-1@0..41`: the offsets a batch covers, per partition. */
+function formatRange(records: readonly EventRecord[]): string {
+  const spans = new Map<string, [number, number]>();
+  for (const { topic, partition, offset } of records) {
+    const id = `${topic}-${partition}`;
+    const span = spans.get(id);
+    spans.set(id, span ? [Math.min(span[0], offset), Math.max(span[1], offset)] : [offset, offset]);
+  }
+  return [...spans].map(([id, [from, to]]) => `${id}@${from}..${to}`).join(', ');
+}
+
+function approximateBytes(message: KafkaMessage): number {
+  return Math.ceil(((message.key?.length ?? 0) + (message.value?.length ?? 0)) * 1.34) + 200;
+}

@@ -1,0 +1,65 @@
+import { Admin, Producer } from '@platformatic/kafka';
+import type { EventRecord } from '../event/index.ts';
+
+export interface ProduceOptions {
+  brokers: string[];
+  records: readonly EventRecord[];
+  progress?: (line: string) => void;
+}
+
+/**
+ * Writes recorded records to a broker, each to the partition it came from, creating missing
+ * topics with enough partitions. The broker assigns new offsets; order within a partition holds.
+ */
+export async function produceRecords(
+  options: ProduceOptions,
+): Promise<{ records: number; topics: string[] }> {
+  const partitions = new Map<string, number>();
+  for (const r of options.records)
+    partitions.set(r.topic, Math.max(partitions.get(r.topic) ?? 0, r.partition + 1));
+  await ensureTopics(options.brokers, partitions);
+
+  const producer = new Producer({
+    clientId: 'dogear-produce',
+    bootstrapBrokers: options.brokers,
+    acks: -1,
+  });
+  try {
+    for (let start = 0; start < options.records.length; start += 500) {
+      const chunk = options.records.slice(start, start + 500);
+      await producer.send({
+        messages: chunk.map((r) => ({
+          topic: r.topic,
+          partition: r.partition,
+          ...(r.key ? { key: Buffer.from(r.key, 'base64') } : {}),
+          ...(r.value ? { value: Buffer.from(r.value, 'base64') } : {}),
+          ...(r.timestamp ? { timestamp: BigInt(r.timestamp) } : {}),
+          headers: new Map(
+            r.headers
+              .flatMap((h) => Object.entries(h))
+              .map(([name, bytes]) => [Buffer.from(name), Buffer.from(bytes.map((b) => b & 0xff))]),
+          ),
+        })),
+      });
+      options.progress?.(
+        `produced ${Math.min(start + 500, options.records.length)}/${options.records.length} records`,
+      );
+    }
+  } finally {
+    await producer.close();
+  }
+  return { records: options.records.length, topics: [...partitions.keys()] };
+}
+
+async function ensureTopics(brokers: string[], partitions: Map<string, number>): Promise<void> {
+  const admin = new Admin({ clientId: 'dogear-produce', bootstrapBrokers: brokers });
+  try {
+    const existing = new Set(await admin.listTopics());
+    for (const [topic, count] of partitions) {
+      if (!existing.has(topic))
+        await admin.createTopics({ topics: [topic], partitions: count, replicas: -1 });
+    }
+  } finally {
+    await admin.close();
+  }
+}
