@@ -36,6 +36,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    globalSetup: ['test/setup/dynamodb.ts'],
+    globalSetup: ['test/setup/dynamodb.ts', 'test/setup/kafka.ts'],
   },
 });
