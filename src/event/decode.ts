@@ -152,7 +152,18 @@ function base64Bytes(encoded: string, at: RecordCoordinates, field: 'key' | 'val
 
 function decodeHeaders(raw: EventRecord): RawHeader[] {
   const headers: RawHeader[] = [];
-  for (const entry of raw.headers ?? []) {
+  const list: unknown = raw.headers ?? [];
+  if (!Array.isArray(list)) {
+    throw new RecordDecodeError(raw, 'headers must be an array of { name: [bytes] }');
+  }
+  for (const entry of list) {
+    // Object.entries(null) would throw a bare TypeError that names no record.
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      throw new RecordDecodeError(
+        raw,
+        `header ${JSON.stringify(entry) ?? String(entry)} is not an object of { name: [bytes] }`,
+      );
+    }
     for (const [name, bytes] of Object.entries(entry)) {
       if (!Array.isArray(bytes) || bytes.some((b) => !Number.isInteger(b) || b < -128 || b > 255)) {
         throw new RecordDecodeError(raw, `header '${name}' is not an array of bytes`);

@@ -4,6 +4,9 @@ import type { EventRecord, KafkaEvent, TimestampType } from './types.ts';
 /**
  * One line of a recorded-events file. Strings are UTF-8 text; `keyBase64`/`valueBase64` carry
  * bytes that are not text. A `value` that is not a string is written as its JSON.
+ *
+ * Headers are either `headers`, text values by unique name, or `headersBase64`, every header
+ * as it was on the wire: in order, names repeating, values as base64 (null for a null value).
  */
 export interface NdjsonRecord {
   topic: string;
@@ -16,6 +19,7 @@ export interface NdjsonRecord {
   value?: unknown;
   valueBase64?: string | null;
   headers?: Record<string, string>;
+  headersBase64?: Array<[name: string, base64: string | null]>;
 }
 
 /** Turns one NDJSON line (already parsed) into the record Lambda would deliver. */
@@ -35,10 +39,6 @@ export function eventRecordOf(line: unknown, where: string): EventRecord {
       );
     }
   }
-  const headers = r.headers ?? {};
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
-    throw new EventFormatError(`${where}: "headers" must be an object of strings`);
-  }
   return {
     topic: r.topic,
     partition: r.partition as number,
@@ -47,10 +47,48 @@ export function eventRecordOf(line: unknown, where: string): EventRecord {
     timestampType: r.timestampType === 'LOG_APPEND_TIME' ? 'LOG_APPEND_TIME' : 'CREATE_TIME',
     key: field64(r, 'key', where),
     value: field64(r, 'value', where),
-    headers: Object.entries(headers).map(([name, text]) => ({
-      [name]: javaBytes(Buffer.from(String(text), 'utf8')),
-    })),
+    headers: headersOf(r, where),
   };
+}
+
+/** Lambda's header list: one single-entry object per header, in order, names may repeat. */
+function headersOf(r: Record<string, unknown>, where: string): Array<Record<string, number[]>> {
+  if (r.headersBase64 !== undefined && r.headersBase64 !== null) {
+    if (r.headers !== undefined && r.headers !== null) {
+      throw new EventFormatError(
+        `${where} has both "headers" and "headersBase64"; keep one (headersBase64 holds every header)`,
+      );
+    }
+    return headersFromBase64(r.headersBase64, where);
+  }
+  const headers = r.headers ?? {};
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new EventFormatError(`${where}: "headers" must be an object of strings`);
+  }
+  return Object.entries(headers).map(([name, text]) => ({
+    [name]: javaBytes(Buffer.from(String(text), 'utf8')),
+  }));
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function headersFromBase64(list: unknown, where: string): Array<Record<string, number[]>> {
+  const shape = `"headersBase64" must be an array of [name, base64 or null] pairs`;
+  if (!Array.isArray(list)) throw new EventFormatError(`${where}: ${shape}`);
+  return list.map((entry: unknown, index) => {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') {
+      throw new EventFormatError(`${where}: ${shape}; entry ${index} is not`);
+    }
+    const [name, b64] = entry as [string, unknown];
+    // Lambda has no null header value to show; its bytes are empty, like a zero-length value.
+    if (b64 === null) return { [name]: [] };
+    if (typeof b64 !== 'string' || !BASE64.test(b64)) {
+      throw new EventFormatError(
+        `${where}: header ${JSON.stringify(name)} (headersBase64 entry ${index}) is not valid base64`,
+      );
+    }
+    return { [name]: javaBytes(Buffer.from(b64, 'base64')) };
+  });
 }
 
 function field64(r: Record<string, unknown>, field: 'key' | 'value', where: string) {

@@ -13,3 +13,16 @@ export {
 } from './invoke.ts';
 export { lambdaContext } from './lambda-context.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
+export {
+  type KafkaConnectionOptions,
+  type KafkaSaslOptions,
+  kafkaClientOptions,
+  ndjsonRecordOf,
+  type RecordedPartition,
+  type RecordFrom,
+  type RecordStop,
+  type RecordTopicOptions,
+  type RecordTopicResult,
+  recordTopic,
+  type WireRecord,
+} from './record.ts';

@@ -102,6 +102,8 @@ async function runFrom(
   const fresh = slice.records.filter((r) => r.offset > from);
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
   report.duplicates = slice.records.length - fresh.length - report.processed;
+  // A failure of an earlier attempt stands only if this attempt meets it again.
+  delete report.failure;
   const ctx = new SliceContext(
     consumer.name,
     consumer.group,

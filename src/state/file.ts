@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateError } from './errors.ts';
 import { type AppliedCommit, MemoryStateStore } from './memory.ts';
@@ -40,21 +40,24 @@ export class FileStateStore extends MemoryStateStore {
   }
 
   private async replay(group: string): Promise<void> {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(this.file(group), 'utf8');
+      bytes = await readFile(this.file(group));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    const lines = text.split('\n');
-    for (const line of lines) {
+    // A commit is on disk once its newline is. Anything after the last newline is a torn write:
+    // cut it off, or the next commit would be appended to it and lost on the next replay.
+    const end = bytes.lastIndexOf(0x0a) + 1;
+    if (end < bytes.length) await truncate(this.file(group), end);
+    for (const line of bytes.subarray(0, end).toString('utf8').split('\n')) {
       if (line === '') continue;
       let applied: AppliedCommit;
       try {
         applied = JSON.parse(line) as AppliedCommit;
       } catch {
-        continue; // a torn last line from a crash mid-write: that commit never happened
+        continue; // an unreadable line (never written whole): that commit never happened
       }
       this.apply(applied);
     }

@@ -1,0 +1,246 @@
+import { describe, expect, test, vi } from 'vitest';
+import { StateConflictError, StateLimitError, StateTypeError } from './errors.ts';
+import { MemoryStateStore } from './memory.ts';
+import { StateCache, StateTransaction } from './transaction.ts';
+import { DYNAMODB_LIMITS, type PartitionRef } from './types.ts';
+
+const GROUP = 'g';
+const p0: PartitionRef = { group: GROUP, topic: 't', partition: 0 };
+const p1: PartitionRef = { group: GROUP, topic: 't', partition: 1 };
+
+/** A transaction as one invocation opens it; each call is its own process (own cache). */
+const open = (store: MemoryStateStore, partition = p0, cache = new StateCache()) =>
+  StateTransaction.open(store, cache, partition);
+
+/** Commits `values` into table `t` as one record at `offset`, from a fresh process. */
+async function seed(store: MemoryStateStore, values: Record<string, unknown>, partition = p1) {
+  const txn = await open(store, partition);
+  for (const [key, value] of Object.entries(values)) txn.put('t', key, value);
+  txn.endRecord();
+  await txn.commit(txn.checkpoint.offset + 1);
+}
+
+const table = async (store: MemoryStateStore, name = 't') =>
+  Object.fromEntries(await store.scanTable(GROUP, name));
+
+describe('buffering', () => {
+  test('writes are visible to the transaction but not to the store until commit', async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    txn.put('t', 'a', 1);
+    txn.add('t', 'b', 2);
+    expect(await txn.get('t', 'a')).toBe(1);
+    expect(await txn.get('t', 'b')).toBe(2);
+    txn.endRecord();
+    expect(await table(store)).toEqual({});
+    expect((await store.readItem(GROUP, 't', 'a')).exists).toBe(false);
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: -1, version: 0 });
+
+    await txn.commit(0);
+    expect(await table(store)).toEqual({ a: 1, b: 2 });
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 0, version: 1 });
+    expect(txn.checkpoint).toEqual({ offset: 0, version: 1 });
+  });
+
+  test("aborting a record drops that record's writes and keeps the earlier records'", async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    txn.put('t', 'a', 1); // record 0
+    txn.endRecord();
+    txn.add('t', 'a', 5); // record 1: throws, say
+    txn.put('t', 'b', 2);
+    txn.delete('t', 'c');
+    expect(await txn.get('t', 'a')).toBe(6);
+    txn.abortRecord();
+    expect(await txn.get('t', 'a')).toBe(1);
+    expect(await txn.get('t', 'b')).toBeUndefined();
+    txn.put('t', 'c', 3); // record 2
+    txn.endRecord();
+    await txn.commit(2);
+    expect(await table(store)).toEqual({ a: 1, c: 3 });
+  });
+});
+
+describe('add', () => {
+  test('add needs no read: it is a blind write, and adds from two partitions both land', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { n: 10 });
+    const read = vi.spyOn(store, 'readItem');
+    const commit = vi.spyOn(store, 'commit');
+    const a = await open(store, p0);
+    const b = await open(store, { ...p0, partition: 2 });
+    a.add('t', 'n', 5);
+    b.add('t', 'n', 7);
+    a.endRecord();
+    b.endRecord();
+    await b.commit(0);
+    await a.commit(0); // no conflict: neither read n, and adds commute
+    expect(read).not.toHaveBeenCalled();
+    for (const [c] of commit.mock.calls) expect(c.writes[0]!.expectedVersion).toBeUndefined();
+    expect(await table(store)).toEqual({ n: 22 });
+  });
+
+  test('add combines with put and delete, in the record and across records', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { gone: 100, kept: 1 });
+    const txn = await open(store);
+    txn.put('t', 'x', 3);
+    txn.add('t', 'x', 4); // same record: 3 + 4
+    txn.endRecord();
+    txn.add('t', 'x', 10); // a later record adds to the slice's put
+    txn.delete('t', 'gone');
+    txn.endRecord();
+    txn.add('t', 'gone', 2); // counts from 0 after a delete, not from 100
+    txn.add('t', 'kept', 1); // from the stored 1
+    txn.put('t', 'y', 1);
+    txn.add('t', 'y', 1);
+    txn.put('t', 'y', 50); // a put after an add replaces it
+    txn.endRecord();
+    expect(await txn.get('t', 'x')).toBe(17);
+    expect(await txn.get('t', 'gone')).toBe(2);
+    await txn.commit(2);
+    expect(await table(store)).toEqual({ x: 17, gone: 2, kept: 2, y: 50 });
+  });
+
+  test('add to a value that is not a number is a StateTypeError', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { word: 'hello' });
+    const txn = await open(store);
+    txn.put('t', 's', 'text');
+    expect(() => txn.add('t', 's', 1)).toThrow(StateTypeError);
+    expect(() => txn.add('t', 'n', Number.NaN)).toThrow(StateTypeError);
+    txn.abortRecord();
+    txn.add('t', 'word', 1);
+    await expect(txn.get('t', 'word')).rejects.toThrow(StateTypeError);
+  });
+});
+
+describe('conflicts', () => {
+  test('an item changed by another writer since it was read fails the commit, naming it', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { sum: 1 });
+    const mine = await open(store, p0);
+    const theirs = await open(store, { ...p0, partition: 2 });
+    const before = (await mine.get('t', 'sum')) as number;
+    // Another partition's invocation does a read-modify-write of the same key and commits first.
+    theirs.put('t', 'sum', ((await theirs.get('t', 'sum')) as number) + 100);
+    theirs.endRecord();
+    await theirs.commit(0);
+
+    mine.put('t', 'sum', before + 10);
+    mine.put('t', 'other', 'x');
+    mine.endRecord();
+    const error = await mine.commit(0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StateConflictError);
+    expect(error).toMatchObject({ checkpoint: false, items: [{ table: 't', key: 'sum' }] });
+    // All or nothing: neither the conflicting write, nor the other one, nor the checkpoint.
+    expect(await table(store)).toEqual({ sum: 101 });
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: -1, version: 0 });
+  });
+
+  test('an item created by another writer after this one read it as absent is a conflict', async () => {
+    const store = new MemoryStateStore();
+    const mine = await open(store, p0);
+    expect(await mine.get('t', 'k')).toBeUndefined();
+    await seed(store, { k: 'theirs' });
+    mine.put('t', 'k', 'mine');
+    mine.endRecord();
+    await expect(mine.commit(0)).rejects.toThrow(StateConflictError);
+    expect(await table(store)).toEqual({ k: 'theirs' });
+  });
+
+  test('a moved checkpoint fences the older invocation of the same partition', async () => {
+    const store = new MemoryStateStore();
+    const zombie = await open(store, p0);
+    const newer = await open(store, p0); // its own process, so its own cache
+    newer.add('t', 'n', 1);
+    newer.endRecord();
+    await newer.commit(5);
+
+    zombie.add('t', 'n', 1); // a blind add: only the checkpoint can stop it
+    zombie.endRecord();
+    const error = await zombie.commit(5).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StateConflictError);
+    expect(error).toMatchObject({ checkpoint: true });
+    expect(await table(store)).toEqual({ n: 1 });
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 5, version: 1 });
+  });
+
+  test('after a conflict, a new transaction from the same cache sees the new values', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { sum: 1 });
+    const cache = new StateCache();
+    const mine = await open(store, p0, cache);
+    await mine.get('t', 'sum');
+    await seed(store, { sum: 2 }); // another process
+    mine.put('t', 'sum', 11);
+    mine.endRecord();
+    await expect(mine.commit(0)).rejects.toThrow(StateConflictError);
+    const again = await open(store, p0, cache);
+    expect(await again.get('t', 'sum')).toBe(2);
+  });
+});
+
+describe('limits', () => {
+  const { maxWrites, maxItemBytes } = DYNAMODB_LIMITS;
+
+  test(`a record writing more than ${maxWrites} items is a StateLimitError`, async () => {
+    const txn = await open(new MemoryStateStore());
+    for (let i = 0; i < maxWrites; i++) txn.add('t', `k${i}`, 1);
+    expect(txn.fit()).toBe('fits');
+    txn.add('t', 'one-more', 1);
+    expect(() => txn.fit()).toThrow(StateLimitError);
+    expect(() => txn.fit()).toThrow(/One record writes 100 items/);
+  });
+
+  test(`fit() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {
+    const txn = await open(new MemoryStateStore());
+    for (let i = 0; i < 60; i++) txn.put('t', `s${i}`, i);
+    expect(txn.fit()).toBe('fits');
+    txn.endRecord();
+    // Keys the slice already writes do not add to the count: 60 + 39 = 99.
+    for (let i = 0; i < 30; i++) txn.add('t', `s${i}`, 1);
+    for (let i = 0; i < 39; i++) txn.put('t', `r${i}`, i);
+    expect(txn.fit()).toBe('fits');
+    txn.put('t', 'r-100th', 0);
+    expect(txn.fit()).toBe('commit-first');
+  });
+
+  test('commit-first, then the record alone: each commit is whole', async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    for (let i = 0; i < 60; i++) txn.put('t', `s${i}`, i);
+    txn.endRecord();
+    for (let i = 0; i < 60; i++) txn.put('t', `r${i}`, i);
+    expect(txn.fit()).toBe('commit-first');
+    // What the slice runner does: commit the finished records, then keep the running one.
+    await txn.commit(0);
+    txn.endRecord();
+    expect((await table(store)).r0).toBeUndefined();
+    await txn.commit(1);
+    expect(Object.keys(await table(store))).toHaveLength(120);
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 1, version: 2 });
+  });
+
+  test('an item over 400 KB is a StateLimitError that names it', async () => {
+    const txn = await open(new MemoryStateStore());
+    txn.put('t', 'fine', 'x'.repeat(300 * 1024));
+    expect(txn.fit()).toBe('fits');
+    txn.endRecord();
+    txn.put('t', 'huge', 'x'.repeat(maxItemBytes + 1));
+    expect(() => txn.fit()).toThrow(StateLimitError);
+    expect(() => txn.fit()).toThrow(/t\/huge.*item limit/);
+  });
+
+  test('slices whose bytes exceed 4 MB commit first', async () => {
+    const txn = await open(new MemoryStateStore());
+    const big = 'x'.repeat(390 * 1024);
+    for (let i = 0; i < 10; i++) {
+      txn.put('t', `b${i}`, big);
+      expect(txn.fit()).toBe('fits');
+      txn.endRecord();
+    }
+    txn.put('t', 'b10', big);
+    expect(txn.fit()).toBe('commit-first');
+  });
+});

@@ -1,0 +1,402 @@
+/**
+ * The `dogear` command as a user runs it: a separate Node 24 process from bin/dogear.js (which
+ * runs dist/), each test with its own `--state-dir`, asserting on exit codes, stdout and stderr.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { COMMANDS } from '../src/cli/options.ts';
+import type { NdjsonRecord } from '../src/event/index.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const PAGES = 'functions/events/book-pages.ndjson';
+const READINGS = 'functions/events/temperature-readings.ndjson';
+const CONSUMERS = ['duplicate-words', 'picture-finder', 'thermometer', 'word-count'];
+
+/**
+ * The CLI runs from dist/. `npm test` builds it first; when src/ is newer (a bare
+ * `npx vitest run` after an edit), build here so these tests never run stale code.
+ */
+beforeAll(() => {
+  const newest = (dir: string, pick: (f: string) => boolean) =>
+    Math.max(
+      0,
+      ...readdirSync(join(ROOT, dir), { recursive: true })
+        .map(String)
+        .filter(pick)
+        .map((f) => statSync(join(ROOT, dir, f)).mtimeMs),
+    );
+  const source = newest('src', (f) => f.endsWith('.ts') && !/\.test(-d)?\.ts$/.test(f));
+  let built = 0;
+  try {
+    built = newest('dist', (f) => f.endsWith('.js'));
+  } catch {}
+  if (built >= source) return;
+  const tsc = spawnSync(
+    NODE,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  if (tsc.status !== 0) throw new Error(`building dist/ failed:\n${tsc.stdout}${tsc.stderr}`);
+}, 60_000);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `dogear ...args` in the repository, as `npx dogear` would. */
+function dogear(...args: string[]): Promise<Run> {
+  // A DynamoDB endpoint in the environment would move state off the temporary folder.
+  const env = { ...process.env };
+  delete env.DOGEAR_DYNAMODB_ENDPOINT;
+  delete env.DOGEAR_DYNAMODB_TABLE;
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, ['bin/dogear.js', ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Runs and expects success, returning stdout. */
+async function ok(...args: string[]): Promise<string> {
+  const run = await dogear(...args);
+  expect(run.code, `dogear ${args.join(' ')}\n${run.stderr}`).toBe(0);
+  return run.stdout;
+}
+
+const okJson = async (...args: string[]) => JSON.parse(await ok(...args, '--json'));
+
+/** A fresh folder for a test's state and files. */
+const tempDir = () => mkdtempSync(join(tmpdir(), 'dogear-cli-'));
+
+function readRecords(path: string): NdjsonRecord[] {
+  return readFileSync(join(ROOT, path), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as NdjsonRecord);
+}
+
+const writeNdjson = (path: string, records: readonly object[]) =>
+  writeFileSync(path, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+
+/** word-count's oracle: every `\p{L}+` run, lower-cased, counted with a plain loop. */
+function countWords(records: readonly NdjsonRecord[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of records) {
+    if (typeof r.value !== 'string') continue;
+    for (const [word] of r.value.toLowerCase().matchAll(/\p{L}+/gu))
+      counts[word] = (counts[word] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** thermometer's oracle: the last reading per sensor in log order; a tombstone removes it. */
+function lastReadings(records: readonly NdjsonRecord[]): Record<string, number> {
+  const current: Record<string, number> = {};
+  const inLogOrder = [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  for (const r of inLogOrder) {
+    if (r.value === null || r.value === undefined) delete current[r.key!];
+    else current[r.key!] = (JSON.parse(r.value as string) as { celsius: number }).celsius;
+  }
+  return current;
+}
+
+/** Sorted by key, as `dogear state` prints tables, so JSON text can be compared too. */
+const sorted = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * A failed command: exit code 1, and the error is one line (`dogear: error when ...`) that
+ * says it all, followed at most by its causes; no stack trace.
+ */
+function errorLine(run: Run): string {
+  expect(run.code).toBe(1);
+  const lines = run.stderr.trimEnd().split('\n');
+  const at = lines.findIndex((line) => line.startsWith('dogear: error'));
+  expect(at, run.stderr).toBeGreaterThanOrEqual(0);
+  for (const after of lines.slice(at + 1)) expect(after).toMatch(/^ {2}caused by: /);
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+  return lines[at]!;
+}
+
+describe.concurrent('dogear', () => {
+  test('--help lists the commands, and invoke --help documents every flag', async () => {
+    const help = await ok('--help');
+    for (const command of ['invoke', 'state', 'events']) {
+      expect(help).toMatch(new RegExp(`^\\s+${command} \\[options\\] <\\w+>`, 'm'));
+    }
+    // Commander wraps long lines; compare with whitespace collapsed.
+    const invokeHelp = (await ok('invoke', '--help')).replace(/\s+/g, ' ');
+    const documented = [
+      '--events <file>',
+      '--state-dir <dir>',
+      '--dynamodb <endpoint>',
+      '--dynamodb-table <name>',
+      '--reset',
+      '--json',
+      '--verbose',
+      '--functions <dir>',
+    ];
+    const flags = COMMANDS.invoke.flags.map((f) => f.flags);
+    expect(flags).toEqual(expect.arrayContaining(documented));
+    for (const flag of COMMANDS.invoke.flags) {
+      expect(invokeHelp).toContain(` ${flag.flags} ${flag.description.replace(/\s+/g, ' ')}`);
+    }
+    expect(invokeHelp).toContain('Example:');
+  });
+
+  test('invoke --json prints the summary; a second run is all duplicates and changes nothing; state reads it', async () => {
+    const dir = tempDir();
+    const records = readRecords(PAGES);
+    const counts = countWords(records);
+    const first = await okJson('invoke', 'word-count', '--events', PAGES, '--state-dir', dir);
+    expect(Object.keys(first)).toEqual([
+      'consumer',
+      'batches',
+      'records',
+      'processed',
+      'duplicates',
+      'failed',
+      'durationMs',
+    ]);
+    // word-count takes batches of 500.
+    const batches = Math.ceil(records.length / 500);
+    expect(first).toMatchObject({
+      consumer: 'word-count',
+      batches,
+      records: records.length,
+      processed: records.length,
+      duplicates: 0,
+      failed: 0,
+    });
+    expect(first.durationMs).toBeGreaterThanOrEqual(0);
+    const table = () =>
+      ok('state', 'word-count', '--table', 'counts', '--json', '--state-dir', dir);
+    const before = await table();
+    expect(JSON.parse(before)).toEqual(sorted(counts));
+
+    const second = await okJson('invoke', 'word-count', '--events', PAGES, '--state-dir', dir);
+    expect(second).toMatchObject({
+      batches,
+      records: records.length,
+      processed: 0,
+      duplicates: records.length,
+      failed: 0,
+    });
+    expect(await table()).toBe(before);
+
+    // --key prints one value (null when absent), whatever letters the key has.
+    const key = (k: string) =>
+      ok('state', 'word-count', '--table', 'counts', '--key', k, '--state-dir', dir);
+    const foreign = Object.keys(counts).find((w) => /[^a-z]/.test(w))!;
+    const [the, other, none] = await Promise.all([key('the'), key(foreign), key('no-such-word')]);
+    expect(JSON.parse(the)).toBe(counts.the);
+    expect(JSON.parse(other)).toBe(counts[foreign]);
+    expect(JSON.parse(none)).toBeNull();
+
+    // --offsets prints each partition's committed offset: the last one in the file.
+    const last = new Map<number, number>();
+    for (const r of records) last.set(r.partition, Math.max(last.get(r.partition) ?? -1, r.offset));
+    const [text, json] = await Promise.all([
+      ok('state', 'word-count', '--offsets', '--state-dir', dir),
+      okJson('state', 'word-count', '--offsets', '--state-dir', dir),
+    ]);
+    const printed = text
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .sort();
+    expect(printed).toEqual(
+      [...last].map(([p, offset]) => [`book-pages-${p}`, String(offset)]).sort(),
+    );
+    expect(
+      Object.fromEntries(
+        json.map((c: { partition: number; offset: number }) => [c.partition, c.offset]),
+      ),
+    ).toEqual(Object.fromEntries(last));
+  });
+
+  test('events output fed back to invoke gives the same state as the NDJSON', async () => {
+    const dir = tempDir();
+    const events = join(dir, 'events.json');
+    await ok('events', PAGES, '--batch-size', '37', '--out', events);
+    const parsed = JSON.parse(readFileSync(events, 'utf8')) as Array<{ eventSource: string }>;
+    const records = readRecords(PAGES);
+    expect(parsed).toHaveLength(Math.ceil(records.length / 37));
+    expect(parsed.every((e) => e.eventSource === 'aws:kafka')).toBe(true);
+
+    const summary = await okJson('invoke', 'word-count', '--events', events, '--state-dir', dir);
+    // The events file is delivered as it is: one invocation per event.
+    expect(summary).toMatchObject({ batches: parsed.length, processed: records.length });
+    // The NDJSON run ends with exactly this table (the test above), so they are the same state.
+    const state = await okJson('state', 'word-count', '--table', 'counts', '--state-dir', dir);
+    expect(state).toEqual(sorted(countWords(records)));
+  });
+
+  test('a SelfManagedKafka events file works', async () => {
+    const dir = tempDir();
+    const records = readRecords(READINGS);
+    // Built by hand as a self-managed Kafka trigger delivers it: no eventSourceArn, base64.
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const grouped: Record<string, object[]> = {};
+    for (const r of records) {
+      const id = `${r.topic}-${r.partition}`;
+      grouped[id] ??= [];
+      grouped[id].push({
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        timestampType: 'CREATE_TIME',
+        key: b64(r.key!),
+        ...(r.value === null ? {} : { value: b64(r.value as string) }),
+        headers: [{ source: [-1, 104] }],
+      });
+    }
+    const file = join(dir, 'self-managed.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        eventSource: 'SelfManagedKafka',
+        bootstrapServers: 'k:9092',
+        records: grouped,
+      }),
+    );
+    const summary = await okJson('invoke', 'thermometer', '--events', file, '--state-dir', dir);
+    expect(summary).toMatchObject({ batches: 1, processed: records.length, failed: 0 });
+    const state = await okJson('state', 'thermometer', '--table', 'state', '--state-dir', dir);
+    expect(state).toEqual(sorted(lastReadings(records)));
+  });
+
+  describe('bad input exits 1 with a one-line error naming the file or record and a fix', () => {
+    test('malformed event JSON', async () => {
+      const dir = tempDir();
+      const file = join(dir, 'broken.json');
+      writeFileSync(file, '{"eventSource": "aws:kafka", "records": {"book-pages-0": [\n');
+      const line = errorLine(
+        await dogear('invoke', 'word-count', '--events', file, '--state-dir', dir),
+      );
+      expect(line).toContain(file);
+      expect(line).toMatch(/not valid JSON.*fix the event JSON/);
+    });
+
+    test('a value that is not base64', async () => {
+      const dir = tempDir();
+      const file = join(dir, 'bad64.ndjson');
+      writeNdjson(file, [
+        { topic: 'book-pages', partition: 0, offset: 0, value: 'fine' },
+        { topic: 'book-pages', partition: 0, offset: 1, valueBase64: 'this is *not* base64' },
+      ]);
+      const line = errorLine(
+        await dogear('invoke', 'word-count', '--events', file, '--state-dir', dir),
+      );
+      expect(line).toContain('book-pages-0@1');
+      expect(line).toMatch(/value is not valid base64.*base64-encoded/);
+    });
+
+    test('a value that is not JSON for a JSON consumer', async () => {
+      const dir = tempDir();
+      const file = join(dir, 'text.ndjson');
+      writeNdjson(file, [
+        { topic: 'temperature-readings', partition: 1, offset: 0, key: 's', value: 'warm' },
+      ]);
+      const line = errorLine(
+        await dogear('invoke', 'thermometer', '--events', file, '--state-dir', dir),
+      );
+      expect(line).toContain('temperature-readings-1@0');
+      expect(line).toMatch(/value is not JSON.*declare value: 'string'/);
+    });
+
+    test('a record missing its offset names file:line', async () => {
+      const dir = tempDir();
+      const file = join(dir, 'no-offset.ndjson');
+      writeNdjson(file, [
+        { topic: 'book-pages', partition: 0, offset: 0, value: 'a' },
+        { topic: 'book-pages', partition: 0, value: 'b' },
+      ]);
+      const line = errorLine(
+        await dogear('invoke', 'word-count', '--events', file, '--state-dir', dir),
+      );
+      expect(line).toContain(`${file}:2`);
+      expect(line).toMatch(/no "offset"; add a non-negative integer "offset"/);
+    });
+
+    test('an unknown consumer lists the known ones', async () => {
+      const line = errorLine(
+        await dogear('invoke', 'word-counter', '--events', PAGES, '--state-dir', tempDir()),
+      );
+      expect(line).toContain("'word-counter'");
+      for (const name of CONSUMERS) expect(line).toContain(name);
+    });
+
+    test('an events file that does not exist', async () => {
+      const dir = tempDir();
+      const missing = relative(ROOT, join(dir, 'nope.ndjson'));
+      const line = errorLine(
+        await dogear('invoke', 'word-count', '--events', missing, '--state-dir', dir),
+      );
+      expect(line).toContain(`${missing} does not exist`);
+      expect(line).toMatch(/record one with 'dogear record' or write NDJSON records/);
+    });
+  });
+
+  test('no partial state from a failed record; a rerun of the fixed file continues', async () => {
+    const dir = tempDir();
+    const records = readRecords(PAGES);
+    // The 5th record of partition 1 goes bad.
+    const bad = records.filter((r) => r.partition === 1)[4]!;
+    const file = join(dir, 'pages.ndjson');
+    writeNdjson(
+      file,
+      records.map((r) =>
+        r === bad ? { ...r, value: undefined, valueBase64: '%%% not base64 %%%' } : r,
+      ),
+    );
+    const failed = await dogear(
+      'invoke',
+      'word-count',
+      '--events',
+      file,
+      '--state-dir',
+      dir,
+      '--json',
+    );
+    expect(errorLine(failed)).toContain(`book-pages-1@${bad.offset}`);
+    expect(JSON.parse(failed.stdout)).toMatchObject({ failed: 1 });
+
+    const before = records.filter((r) => r.partition !== 1 || r.offset < bad.offset);
+    const offsets = await okJson('state', 'word-count', '--offsets', '--state-dir', dir);
+    const at = (p: number) =>
+      offsets.find((c: { partition: number }) => c.partition === p)?.offset as number;
+    expect(at(1)).toBe(records.filter((r) => r.partition === 1)[3]!.offset);
+    for (const p of [0, 2])
+      expect(at(p)).toBe(
+        Math.max(...records.filter((r) => r.partition === p).map((r) => r.offset)),
+      );
+    const table = () => okJson('state', 'word-count', '--table', 'counts', '--state-dir', dir);
+    expect(await table()).toEqual(sorted(countWords(before)));
+
+    writeNdjson(file, records); // fixed
+    const rerun = await okJson('invoke', 'word-count', '--events', file, '--state-dir', dir);
+    expect(rerun).toMatchObject({
+      processed: records.length - before.length,
+      duplicates: before.length,
+      failed: 0,
+    });
+    expect(await table()).toEqual(sorted(countWords(records)));
+  });
+});
