@@ -13,6 +13,7 @@ const VERBS: Record<CommandName, string> = {
   build: 'building',
   dev: 'running',
   produce: 'producing',
+  record: 'recording',
   invoke: 'invoking',
   state: 'reading state of',
   events: 'converting',
@@ -29,7 +30,7 @@ export function program(): Command {
     CommandName,
     (typeof COMMANDS)[CommandName],
   ][]) {
-    const command = cli.command(`${name} ${spec.args}`).description(spec.summary);
+    const command = cli.command(`${name} ${spec.args}`.trim()).description(spec.summary);
     for (const flag of spec.flags) {
       const option = new Option(flag.flags, flag.description);
       if ('default' in flag && flag.default !== undefined && flag.default !== false)
@@ -39,11 +40,17 @@ export function program(): Command {
       command.addOption(option);
     }
     command.addHelpText('after', `\nExample:\n  ${spec.example.replace(/\n/g, '\n  ')}`);
-    command.action(async (arg: string, flags: Record<string, unknown>) => {
+    // Commander passes the arguments, then the flags, then the command itself.
+    command.action(async (...params: unknown[]) => {
+      const flags = params.at(-2) as Record<string, unknown>;
+      const arg = (spec.args ? params[0] : '') as string;
+      const what = Array.isArray(arg)
+        ? arg.join(', ') || 'all consumers'
+        : arg || String(flags.topic ?? '');
       try {
         await ACTIONS[name](arg, flags);
       } catch (error) {
-        process.stderr.write(`dogear: error when ${VERBS[name]} ${arg}: ${describe(error)}\n`);
+        process.stderr.write(`dogear: error when ${VERBS[name]} ${what}: ${describe(error)}\n`);
         process.exitCode = 1;
       }
     });
@@ -102,6 +109,79 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         log: flags.verbose ? stderr : () => {},
         signal: stop.signal,
       });
+    },
+
+    async record(_, flags) {
+      const { recordTopic } = await import('../local/index.ts');
+      const from = String(flags.from);
+      const where =
+        from === 'earliest' || from === 'latest'
+          ? from
+          : /^\d+$/.test(from)
+            ? Number(from)
+            : new Date(from);
+      if (where instanceof Date && Number.isNaN(where.getTime())) {
+        throw new Error(`--from '${from}' is not earliest, latest, an offset or an ISO 8601 time`);
+      }
+      let brokers = String(flags.brokers)
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean);
+      let tls = Boolean(flags.tls);
+      const mechanism = flags.saslMechanism as string | undefined;
+      if (typeof flags.cluster === 'string') {
+        const { bootstrapBrokers, mskClient, resolveClusterArn } = await import(
+          '../serverless/msk.ts'
+        );
+        const client = mskClient();
+        const found = await bootstrapBrokers(
+          await resolveClusterArn(flags.cluster, client),
+          client,
+        );
+        const list = mechanism?.startsWith('SCRAM') ? found.scram : (found.tls ?? found.scram);
+        if (!list) {
+          throw new Error(
+            `MSK cluster ${flags.cluster} offers no SASL/SCRAM or TLS brokers; dogear record does not support IAM auth yet`,
+          );
+        }
+        brokers = list.split(',');
+        tls = true;
+      }
+      if (mechanism && !['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(mechanism)) {
+        throw new Error(
+          `--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not '${mechanism}'`,
+        );
+      }
+      if (mechanism && (!flags.saslUsername || !flags.saslPassword)) {
+        throw new Error(
+          '--sasl-mechanism needs --sasl-username and --sasl-password (or DOGEAR_SASL_PASSWORD)',
+        );
+      }
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      const result = await recordTopic({
+        brokers,
+        topic: String(flags.topic),
+        from: where,
+        ...(flags.max !== undefined ? { max: Number(flags.max) } : {}),
+        idleMs: Number(flags.idleMs),
+        ...(typeof flags.out === 'string' ? { out: flags.out } : {}),
+        ...(mechanism
+          ? {
+              sasl: {
+                mechanism: mechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
+                username: String(flags.saslUsername),
+                password: String(flags.saslPassword),
+              },
+            }
+          : {}),
+        tls,
+        progress: stderr,
+        signal: stop.signal,
+      });
+      stderr(
+        `recorded ${result.records} records from ${result.partitions} partitions of ${result.topic}${result.file ? ` to ${result.file}` : ''} (stopped by ${result.stoppedBy}, ${result.durationMs} ms)`,
+      );
     },
 
     async produce(file, flags) {

@@ -161,6 +161,50 @@ export const COMMANDS = {
       { flags: '--topic <topic>', description: 'produce only records of this topic' },
     ],
   },
+  record: {
+    args: '',
+    summary:
+      'record a topic from a live cluster into NDJSON that `dogear invoke` replays, faithful to the log',
+    example:
+      'dogear record --topic book-pages --from earliest --out pages.ndjson\ndogear record --cluster my-msk --topic orders --from 2026-11-24T00:00:00Z --max 5000 --sasl-mechanism SCRAM-SHA-512 --sasl-username me\n\nReads partitions directly: no consumer group is joined and no offset is committed. Text stays text; bytes that are not UTF-8 are written as keyBase64/valueBase64, binary or repeated headers as headersBase64. Stops at the end offsets as of start, at --max, after --idle-ms without records, or on Ctrl-C.',
+    flags: [
+      { flags: '--topic <topic>', description: 'the topic to record', required: true },
+      {
+        flags: '--brokers <list>',
+        description: 'bootstrap brokers, comma-separated',
+        default: '127.0.0.1:9092',
+        env: 'KAFKA_BROKERS',
+      },
+      {
+        flags: '--cluster <name>',
+        description: 'an MSK cluster name: its brokers come from the MSK API (SASL/SCRAM or TLS)',
+      },
+      {
+        flags: '--from <where>',
+        description: 'earliest, latest, an offset (every partition), or a time (ISO 8601)',
+        default: 'earliest',
+      },
+      { flags: '--max <n>', description: 'stop after this many records' },
+      {
+        flags: '--idle-ms <ms>',
+        description: 'stop when no record arrives for this long',
+        default: 10000,
+      },
+      { flags: '--out <file>', description: 'write to a file (atomically) instead of stdout' },
+      { flags: '--sasl-mechanism <m>', description: 'PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512' },
+      { flags: '--sasl-username <user>', description: 'SASL user', env: 'DOGEAR_SASL_USERNAME' },
+      {
+        flags: '--sasl-password <password>',
+        description: 'SASL password',
+        env: 'DOGEAR_SASL_PASSWORD',
+      },
+      {
+        flags: '--tls',
+        description: 'connect with TLS (on by default with --cluster)',
+        default: false,
+      },
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

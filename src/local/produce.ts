@@ -51,6 +51,26 @@ export async function produceRecords(
   return { records: options.records.length, topics: [...partitions.keys()] };
 }
 
+/**
+ * Chunks of at most 500 records whose timestamps lie within 2^31 ms of the chunk's first: the
+ * client encodes a record's timestamp delta as a varint that is wrong from 2^31 on.
+ */
+function* sendable(records: readonly EventRecord[]): Generator<EventRecord[]> {
+  let chunk: EventRecord[] = [];
+  for (const record of records) {
+    const first = chunk[0];
+    if (
+      chunk.length === 500 ||
+      (first && Math.abs(record.timestamp - first.timestamp) >= 2 ** 31)
+    ) {
+      yield chunk;
+      chunk = [];
+    }
+    chunk.push(record);
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 async function ensureTopics(brokers: string[], partitions: Map<string, number>): Promise<void> {
   const admin = new Admin({ clientId: 'dogear-produce', bootstrapBrokers: brokers });
   try {

@@ -140,7 +140,9 @@ const FETCH_ATTEMPTS = 3;
  * then offset, each record's offset, timestamp, key, value and headers byte for byte.
  *
  * It stops at `max` records, when every partition reaches the end offset it had when recording
- * started (except `from: 'latest'`), after `idleMs` without records, or on `signal`.
+ * started (except `from: 'latest'`), after `idleMs` without records, or on `signal`. The
+ * records are held in memory until then, to be written in order: `dogear invoke` reads an
+ * events file whole anyway.
  */
 export async function recordTopic(options: RecordTopicOptions): Promise<RecordTopicResult> {
   const started = performance.now();

@@ -1,0 +1,515 @@
+import type { BuiltConsumer } from '../build/index.ts';
+import type { DeployOptions } from '../runtime/index.ts';
+import { ServerlessConfigError } from './errors.ts';
+import type {
+  CfnValue,
+  DogearServerlessOptions,
+  Intrinsic,
+  KafkaOptions,
+  MskAuth,
+  MskOptions,
+  ResolvedDeploy,
+  TableOptions,
+} from './types.ts';
+
+const ROOT = 'custom.dogear';
+
+/** Lambda's function defaults as dogear sets them; `custom.dogear.defaults` overrides them. */
+export const DEFAULT_DEPLOY = {
+  memorySize: 1024,
+  timeout: 60,
+  batchingWindow: 0,
+  startingPosition: 'TRIM_HORIZON',
+  enabled: true,
+} as const satisfies DeployOptions;
+
+const OPTION_KEYS = [
+  'functions',
+  'sdk',
+  'runtime',
+  'msk',
+  'kafka',
+  'table',
+  'defaults',
+  'consumers',
+] as const satisfies ReadonlyArray<keyof DogearServerlessOptions>;
+
+const DEPLOY_KEYS = [
+  'memorySize',
+  'timeout',
+  'batchingWindow',
+  'startingPosition',
+  'startingPositionTimestamp',
+  'filterPatterns',
+  'provisionedPollers',
+  'onFailure',
+  'enabled',
+] as const satisfies ReadonlyArray<keyof DeployOptions>;
+
+const MSK_KEYS = ['arn', 'name', 'auth', 'scramSecretArn', 'clientCertificateSecretArn'] as const;
+const KAFKA_KEYS = [
+  'bootstrapServers',
+  'saslScram512SecretArn',
+  'saslScram256SecretArn',
+  'saslPlainSecretArn',
+  'clientCertificateSecretArn',
+  'serverRootCaSecretArn',
+  'vpc',
+] as const satisfies ReadonlyArray<keyof KafkaOptions>;
+const KAFKA_AUTH_KEYS = [
+  'saslScram512SecretArn',
+  'saslScram256SecretArn',
+  'saslPlainSecretArn',
+  'clientCertificateSecretArn',
+] as const;
+const MSK_AUTHS: readonly MskAuth[] = ['IAM', 'SASL_SCRAM', 'TLS', 'UNAUTHENTICATED'];
+const POSITIONS = ['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP'] as const;
+
+/** Lambda's ConsumerGroupId pattern, less `*`, which would be a wildcard in the IAM policy. */
+const GROUP_PATTERN = /^[a-zA-Z0-9\-/:_+=.@]{1,200}$/;
+/** Kafka's legal topic names. */
+const TOPIC_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
+
+/** Whether `value` is a CloudFormation intrinsic: `{ Ref }` or `{ 'Fn::…' }`, one key. */
+export function isIntrinsic(value: unknown): value is Intrinsic {
+  if (!isPlainObject(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks `custom.dogear` and returns it typed. Every problem is a `ServerlessConfigError` whose
+ * message names the option, as `custom.dogear.msk.arn`.
+ */
+export function parseOptions(raw: unknown): DogearServerlessOptions {
+  if (raw === undefined || raw === null) {
+    throw new ServerlessConfigError(
+      `Missing '${ROOT}'; Did you forget to say which cluster the consumers read (custom.dogear.msk or custom.dogear.kafka)?`,
+      { option: ROOT },
+    );
+  }
+  const options = object(raw, ROOT);
+  knownKeys(options, OPTION_KEYS, ROOT);
+
+  if (options.functions !== undefined) nonEmptyString(options.functions, `${ROOT}.functions`);
+  oneOf(options.sdk, ['bundle', 'runtime'], `${ROOT}.sdk`);
+  oneOf(options.runtime, ['nodejs22.x', 'nodejs24.x'], `${ROOT}.runtime`);
+
+  if (options.msk !== undefined && options.kafka !== undefined) {
+    throw new ServerlessConfigError(
+      `${ROOT}.msk and ${ROOT}.kafka are exclusive; give the one cluster every consumer reads`,
+      { option: `${ROOT}.kafka` },
+    );
+  }
+  if (options.msk === undefined && options.kafka === undefined) {
+    throw new ServerlessConfigError(
+      `${ROOT} names no cluster; Did you forget ${ROOT}.msk (arn or name) or ${ROOT}.kafka (bootstrapServers)?`,
+      { option: `${ROOT}.msk` },
+    );
+  }
+  if (options.msk !== undefined) checkMsk(options.msk, `${ROOT}.msk`);
+  if (options.kafka !== undefined) checkKafka(options.kafka, `${ROOT}.kafka`);
+  if (options.table !== undefined) checkTable(options.table, `${ROOT}.table`);
+  if (options.defaults !== undefined) checkDeploy(options.defaults, `${ROOT}.defaults`);
+  if (options.consumers !== undefined) {
+    const consumers = object(options.consumers, `${ROOT}.consumers`);
+    for (const [name, deploy] of Object.entries(consumers)) {
+      checkDeploy(deploy, `${ROOT}.consumers.${name}`, name);
+    }
+  }
+  return options as DogearServerlessOptions;
+}
+
+function checkMsk(raw: unknown, at: string): asserts raw is MskOptions {
+  const msk = object(raw, at);
+  knownKeys(msk, MSK_KEYS, at);
+  if ((msk.arn === undefined) === (msk.name === undefined)) {
+    throw new ServerlessConfigError(
+      `${at} needs exactly one of 'arn' (an ARN, { Ref }, { Fn::ImportValue } or \${cf:…}) and 'name' (looked up with the MSK API)`,
+      { option: `${at}.arn` },
+    );
+  }
+  if (msk.name !== undefined) nonEmptyString(msk.name, `${at}.name`);
+  if (msk.arn !== undefined) {
+    const arn = msk.arn;
+    const ok =
+      (typeof arn === 'string' && /^arn:aws[\w-]*:kafka:[^:]*:\d*:cluster\/[^/]+\/[^/]+$/.test(arn)) ||
+      (isIntrinsic(arn) &&
+        (typeof (arn as { Ref?: unknown }).Ref === 'string' ||
+          typeof (arn as Record<string, unknown>)['Fn::ImportValue'] === 'string'));
+    if (!ok) {
+      throw new ServerlessConfigError(
+        `${at}.arn must be an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>), { Ref: <logical id> } or { 'Fn::ImportValue': <export name> }, got ${show(arn)}`,
+        { option: `${at}.arn` },
+      );
+    }
+  }
+  oneOf(msk.auth, MSK_AUTHS, `${at}.auth`);
+  secret(msk.scramSecretArn, `${at}.scramSecretArn`);
+  secret(msk.clientCertificateSecretArn, `${at}.clientCertificateSecretArn`);
+  // With a name, MSK says which methods the cluster takes; with an ARN, `auth` must say it.
+  if (msk.arn !== undefined) {
+    if (msk.auth === 'SASL_SCRAM' && msk.scramSecretArn === undefined) {
+      throw new ServerlessConfigError(
+        `${at}.auth SASL_SCRAM needs ${at}.scramSecretArn, the Secrets Manager secret with the SCRAM username and password`,
+        { option: `${at}.scramSecretArn` },
+      );
+    }
+    if (msk.auth === 'TLS' && msk.clientCertificateSecretArn === undefined) {
+      throw new ServerlessConfigError(
+        `${at}.auth TLS needs ${at}.clientCertificateSecretArn, the Secrets Manager secret with the client certificate and key`,
+        { option: `${at}.clientCertificateSecretArn` },
+      );
+    }
+  }
+}
+
+function checkKafka(raw: unknown, at: string): asserts raw is KafkaOptions {
+  const kafka = object(raw, at);
+  knownKeys(kafka, KAFKA_KEYS, at);
+  const servers = kafka.bootstrapServers;
+  if (
+    !Array.isArray(servers) ||
+    servers.length === 0 ||
+    !servers.every((s) => typeof s === 'string' && /^[^\s:]+:\d+$/.test(s))
+  ) {
+    throw new ServerlessConfigError(
+      `${at}.bootstrapServers must be a list of 'host:port', got ${show(servers)}`,
+      { option: `${at}.bootstrapServers` },
+    );
+  }
+  for (const key of [...KAFKA_AUTH_KEYS, 'serverRootCaSecretArn'] as const) {
+    secret(kafka[key], `${at}.${key}`);
+  }
+  const auths = KAFKA_AUTH_KEYS.filter((key) => kafka[key] !== undefined);
+  if (auths.length > 1) {
+    throw new ServerlessConfigError(
+      `${at}.${auths[1]} and ${at}.${auths[0]} are exclusive; a mapping authenticates one way`,
+      { option: `${at}.${auths[1]}` },
+    );
+  }
+  if (kafka.vpc !== undefined) {
+    const vpc = object(kafka.vpc, `${at}.vpc`);
+    knownKeys(vpc, ['subnetIds', 'securityGroupIds'], `${at}.vpc`);
+    for (const [key, prefix] of [
+      ['subnetIds', 'subnet-'],
+      ['securityGroupIds', 'sg-'],
+    ] as const) {
+      const ids = vpc[key];
+      const valid =
+        Array.isArray(ids) &&
+        ids.length > 0 &&
+        ids.every((id) => (typeof id === 'string' && id.startsWith(prefix)) || isIntrinsic(id));
+      if (!valid) {
+        throw new ServerlessConfigError(
+          `${at}.vpc.${key} must be a non-empty list of '${prefix}…' ids or intrinsics, got ${show(ids)}`,
+          { option: `${at}.vpc.${key}` },
+        );
+      }
+    }
+  }
+}
+
+function checkTable(raw: unknown, at: string): asserts raw is TableOptions {
+  const table = object(raw, at);
+  knownKeys(table, ['name', 'arn', 'retain'], at);
+  const given = (['name', 'arn', 'retain'] as const).filter((k) => table[k] !== undefined);
+  if (given.length > 1) {
+    throw new ServerlessConfigError(
+      `${at}.${given[1]} and ${at}.${given[0]} are exclusive; give an existing table's name or ARN, or 'retain' for the table dogear creates`,
+      { option: `${at}.${given[1]}` },
+    );
+  }
+  if (table.name !== undefined) {
+    if (typeof table.name !== 'string' || !/^[a-zA-Z0-9_.-]{3,255}$/.test(table.name)) {
+      throw new ServerlessConfigError(
+        `${at}.name must be a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, '_', '-', '.'), got ${show(table.name)}`,
+        { option: `${at}.name` },
+      );
+    }
+  }
+  if (table.arn !== undefined) {
+    const arn = table.arn;
+    if (!(isIntrinsic(arn) || (typeof arn === 'string' && /^arn:aws[\w-]*:dynamodb:[^:]+:\d+:table\/[^/]+$/.test(arn)))) {
+      throw new ServerlessConfigError(
+        `${at}.arn must be a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>) or an intrinsic, got ${show(arn)}`,
+        { option: `${at}.arn` },
+      );
+    }
+  }
+  if (table.retain !== undefined) boolean(table.retain, `${at}.retain`);
+}
+
+/** Checks deploy options from serverless.yml (`defaults`, `consumers.<name>`) as Lambda would. */
+function checkDeploy(raw: unknown, at: string, consumer?: string): asserts raw is DeployOptions {
+  const deploy = object(raw, at, consumer);
+  knownKeys(deploy, DEPLOY_KEYS, at, consumer);
+  const within = (key: keyof DeployOptions, min: number, max: number, unit: string) => {
+    const value = deploy[key];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      fail(
+        `${at}.${key} ${show(value)} is outside Lambda's ${min} to ${max.toLocaleString('en')} ${unit}`,
+        `${at}.${key}`,
+        consumer,
+      );
+    }
+  };
+  within('memorySize', 128, 10_240, 'MB');
+  within('timeout', 1, 900, 'seconds');
+  within('batchingWindow', 0, 300, 'seconds');
+  oneOf(deploy.startingPosition, POSITIONS, `${at}.startingPosition`, consumer);
+  if (deploy.startingPositionTimestamp !== undefined) {
+    const ts = deploy.startingPositionTimestamp;
+    if (typeof ts !== 'number' || ts < 0) {
+      fail(
+        `${at}.startingPositionTimestamp must be Unix seconds, got ${show(ts)}`,
+        `${at}.startingPositionTimestamp`,
+        consumer,
+      );
+    }
+  }
+  if (deploy.enabled !== undefined) boolean(deploy.enabled, `${at}.enabled`, consumer);
+  if (deploy.onFailure !== undefined) destination(deploy.onFailure, `${at}.onFailure`, consumer);
+  if (deploy.filterPatterns !== undefined) {
+    filterPatterns(deploy.filterPatterns, `${at}.filterPatterns`, consumer);
+  }
+  if (deploy.provisionedPollers !== undefined) {
+    const pollers = object(deploy.provisionedPollers, `${at}.provisionedPollers`, consumer);
+    knownKeys(pollers, ['minimum', 'maximum'], `${at}.provisionedPollers`, consumer);
+    for (const [key, max] of [
+      ['minimum', 200],
+      ['maximum', 2000],
+    ] as const) {
+      const value = pollers[key];
+      if (
+        value !== undefined &&
+        (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max)
+      ) {
+        fail(
+          `${at}.provisionedPollers.${key} ${show(value)} is outside Lambda's 1 to ${max.toLocaleString('en')} pollers`,
+          `${at}.provisionedPollers.${key}`,
+          consumer,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * One consumer's settings: dogear's defaults, then `custom.dogear.defaults`, then the consumer's
+ * own `deploy`, then `custom.dogear.consumers.<name>`; checked again as a whole, since the
+ * manifest may come from an older build.
+ */
+export function resolveDeploy(
+  consumer: Pick<BuiltConsumer, 'name' | 'group' | 'topic' | 'batchSize' | 'deploy' | 'source'>,
+  options: DogearServerlessOptions,
+): ResolvedDeploy {
+  const where = `consumer ${consumer.name} (${consumer.source})`;
+  const fail = (message: string, option: string): never => {
+    throw new ServerlessConfigError(`Consumer ${consumer.name}: ${message}`, {
+      option,
+      consumer: consumer.name,
+    });
+  };
+  if (typeof consumer.topic !== 'string' || !TOPIC_PATTERN.test(consumer.topic)) {
+    fail(
+      `topic ${show(consumer.topic)} is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'); Did you forget { topic } in ${where}?`,
+      'topic',
+    );
+  }
+  if (!GROUP_PATTERN.test(consumer.group)) {
+    fail(
+      `group '${consumer.group}' must be 1 to 200 of a-z, A-Z, 0-9 and - / : _ + = . @ (Lambda's consumer group id, without '*', which IAM reads as a wildcard)`,
+      'group',
+    );
+  }
+  if (!Number.isInteger(consumer.batchSize) || consumer.batchSize < 1 || consumer.batchSize > 10_000) {
+    fail(`batchSize ${consumer.batchSize} is outside Lambda's 1 to 10,000`, 'batchSize');
+  }
+  // The code's deploy options were checked when the consumer was defined; check them here too.
+  checkDeploy(consumer.deploy, `deploy`, consumer.name);
+  const override = options.consumers?.[consumer.name] ?? {};
+  const merged: DeployOptions = {
+    ...DEFAULT_DEPLOY,
+    ...definedOnly(options.defaults ?? {}),
+    ...definedOnly(consumer.deploy),
+    ...definedOnly(override),
+  };
+  const position = merged.startingPosition ?? DEFAULT_DEPLOY.startingPosition;
+  if (position === 'AT_TIMESTAMP' && merged.startingPositionTimestamp === undefined) {
+    fail(
+      'startingPosition AT_TIMESTAMP needs startingPositionTimestamp (Unix seconds)',
+      'startingPositionTimestamp',
+    );
+  }
+  if (position !== 'AT_TIMESTAMP' && merged.startingPositionTimestamp !== undefined) {
+    fail(
+      `startingPositionTimestamp is only read with startingPosition AT_TIMESTAMP, not ${position}`,
+      'startingPositionTimestamp',
+    );
+  }
+  const pollers = merged.provisionedPollers;
+  if (pollers?.minimum !== undefined && pollers.maximum !== undefined && pollers.minimum > pollers.maximum) {
+    fail(
+      `provisionedPollers.minimum ${pollers.minimum} is above provisionedPollers.maximum ${pollers.maximum}`,
+      'provisionedPollers.minimum',
+    );
+  }
+  return {
+    memorySize: merged.memorySize ?? DEFAULT_DEPLOY.memorySize,
+    timeout: merged.timeout ?? DEFAULT_DEPLOY.timeout,
+    batchingWindow: merged.batchingWindow ?? DEFAULT_DEPLOY.batchingWindow,
+    startingPosition: position,
+    ...(merged.startingPositionTimestamp !== undefined
+      ? { startingPositionTimestamp: merged.startingPositionTimestamp }
+      : {}),
+    filterPatterns: (merged.filterPatterns ?? []).map((p) =>
+      typeof p === 'string' ? JSON.stringify(JSON.parse(p)) : JSON.stringify(p),
+    ),
+    ...(pollers ? { provisionedPollers: pollers } : {}),
+    ...(merged.onFailure !== undefined ? { onFailure: merged.onFailure } : {}),
+    enabled: merged.enabled ?? DEFAULT_DEPLOY.enabled,
+  };
+}
+
+/** Names in `custom.dogear.consumers` that match no consumer. */
+export function checkConsumerNames(
+  options: DogearServerlessOptions,
+  names: readonly string[],
+): void {
+  for (const name of Object.keys(options.consumers ?? {})) {
+    if (names.includes(name)) continue;
+    const near = closest(name, names);
+    throw new ServerlessConfigError(
+      `${ROOT}.consumers.${name} names no consumer; ${near ? `Did you mean '${near}'? ` : ''}The consumers are: ${names.join(', ')}`,
+      { option: `${ROOT}.consumers.${name}`, consumer: name },
+    );
+  }
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small checks, each naming the option
+
+function fail(message: string, option: string, consumer?: string): never {
+  throw new ServerlessConfigError(consumer ? `Consumer ${consumer}: ${message}` : message, {
+    option,
+    ...(consumer ? { consumer } : {}),
+  });
+}
+
+function object(value: unknown, at: string, consumer?: string): Record<string, unknown> {
+  if (!isPlainObject(value)) fail(`${at} must be an object, got ${show(value)}`, at, consumer);
+  return value as Record<string, unknown>;
+}
+
+function knownKeys(
+  value: Record<string, unknown>,
+  known: readonly string[],
+  at: string,
+  consumer?: string,
+): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const near = closest(key, known);
+    fail(
+      `Unknown option '${at}.${key}'; ${near ? `Did you mean '${near}'?` : `known options are ${known.join(', ')}`}`,
+      `${at}.${key}`,
+      consumer,
+    );
+  }
+}
+
+function oneOf(value: unknown, allowed: readonly string[], at: string, consumer?: string): void {
+  if (value !== undefined && !allowed.includes(value as string)) {
+    fail(`${at} must be one of ${allowed.join(', ')}, got ${show(value)}`, at, consumer);
+  }
+}
+
+function nonEmptyString(value: unknown, at: string): void {
+  if (typeof value !== 'string' || value === '') fail(`${at} must be a non-empty string`, at);
+}
+
+function boolean(value: unknown, at: string, consumer?: string): void {
+  if (typeof value !== 'boolean') fail(`${at} must be true or false, got ${show(value)}`, at, consumer);
+}
+
+function secret(value: unknown, at: string): asserts value is CfnValue | undefined {
+  if (value === undefined || isIntrinsic(value)) return;
+  if (typeof value !== 'string' || !/^arn:aws[\w-]*:secretsmanager:[^:]+:\d+:secret:.+$/.test(value)) {
+    fail(
+      `${at} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an intrinsic, got ${show(value)}; Did you give the secret's name instead of its ARN?`,
+      at,
+    );
+  }
+}
+
+/** Where Lambda sends records that exhausted their retries: SQS, SNS, S3, or a Kafka topic. */
+function destination(value: unknown, at: string, consumer?: string): void {
+  const ok =
+    typeof value === 'string' &&
+    (/^arn:aws[\w-]*:(sqs|sns):[^:]+:\d+:.+$/.test(value) ||
+      /^arn:aws[\w-]*:s3:::[^/]+$/.test(value) ||
+      /^kafka:\/\/[a-zA-Z0-9._-]{1,249}$/.test(value));
+  if (!ok) {
+    fail(
+      `${at} must be an SQS queue, SNS topic or S3 bucket ARN, or kafka://<topic>, got ${show(value)}`,
+      at,
+      consumer,
+    );
+  }
+}
+
+function filterPatterns(value: unknown, at: string, consumer?: string): void {
+  if (!Array.isArray(value) || value.length > 10) {
+    fail(`${at} must be a list of at most 10 patterns, got ${show(value)}`, at, consumer);
+  }
+  (value as unknown[]).forEach((pattern, i) => {
+    let parsed: unknown = pattern;
+    if (typeof pattern === 'string') {
+      try {
+        parsed = JSON.parse(pattern);
+      } catch {
+        fail(`${at}[${i}] is not JSON: ${pattern}`, `${at}[${i}]`, consumer);
+      }
+    }
+    if (!isPlainObject(parsed)) {
+      fail(`${at}[${i}] must be a filter pattern object, got ${show(pattern)}`, `${at}[${i}]`, consumer);
+    }
+  });
+}
+
+/** The closest of `names` to `name`, if it is a likely typo (edit distance 2 or less). */
+function closest(name: string, names: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const candidate of names) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    if (d <= 2 && (!best || d < best.d)) best = { name: candidate, d };
+  }
+  return best?.name;
+}
+
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
+}

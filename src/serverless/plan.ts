@@ -1,0 +1,226 @@
+import { join, posix, sep } from 'node:path';
+import type { BuildManifest, BuiltConsumer } from '../build/index.ts';
+import { checkConsumerNames, isIntrinsic, resolveDeploy } from './config.ts';
+import { ServerlessConfigError } from './errors.ts';
+import { iamStatements } from './iam.ts';
+import { planTable } from './table.ts';
+import type {
+  CfnValue,
+  ConsumerPlan,
+  DogearServerlessOptions,
+  FunctionDefinition,
+  KafkaOptions,
+  ResolvedDeploy,
+  ResolvedSource,
+  ServiceContext,
+  ServicePlan,
+} from './types.ts';
+
+export interface PlanInput {
+  readonly manifest: Pick<BuildManifest, 'consumers' | 'runtime'>;
+  readonly options: DogearServerlessOptions;
+  /** The cluster, with a name already resolved to its ARN and auth. */
+  readonly source: ResolvedSource;
+  readonly service: ServiceContext;
+  /** Functions serverless.yml declares itself: a consumer may not take one's name. */
+  readonly existingFunctions?: readonly string[];
+}
+
+/**
+ * Turns the build's manifest and `custom.dogear` into what the service gains: one function per
+ * consumer with its event, the mapping properties to set after the framework compiles the event,
+ * the state table, and the IAM statements. Pure: no framework, no AWS.
+ */
+export function planService(input: PlanInput): ServicePlan {
+  const { manifest, options, source, service } = input;
+  const consumers = manifest.consumers;
+  for (const key of ['name', 'group'] as const) {
+    const seen = new Map<string, BuiltConsumer>();
+    for (const c of consumers) {
+      const other = seen.get(c[key]);
+      if (other) {
+        throw new ServerlessConfigError(
+          `Consumers ${other.name} (${other.source}) and ${c.name} (${c.source}) share the ${key} '${c[key]}'; give one of them its own ${key}`,
+          { option: key, consumer: c.name },
+        );
+      }
+      seen.set(c[key], c);
+    }
+  }
+  for (const c of consumers) {
+    if (input.existingFunctions?.includes(c.name)) {
+      throw new ServerlessConfigError(
+        `Consumer ${c.name} (${c.source}) has the name of a function serverless.yml declares; rename one of them`,
+        { option: `functions.${c.name}`, consumer: c.name },
+      );
+    }
+  }
+  checkConsumerNames(
+    options,
+    consumers.map((c) => c.name),
+  );
+
+  const table = planTable(options.table, service);
+  const plans = consumers.map((consumer): ConsumerPlan => {
+    const deploy = resolveDeploy(consumer, options);
+    return {
+      name: consumer.name,
+      group: consumer.group,
+      topic: consumer.topic,
+      deploy,
+      function: functionDefinition(consumer, deploy, manifest.runtime, table.name, source, service),
+      mapping: mappingProperties(consumer, deploy, source),
+    };
+  });
+  return {
+    consumers: plans,
+    resources: table.resources,
+    outputs: table.outputs,
+    statements: iamStatements(
+      plans.map((p) => ({ topic: p.topic, group: p.group, onFailure: p.deploy.onFailure })),
+      source,
+      table.arn,
+    ),
+  };
+}
+
+function functionDefinition(
+  consumer: BuiltConsumer,
+  deploy: ResolvedDeploy,
+  runtime: string,
+  tableName: CfnValue,
+  source: ResolvedSource,
+  service: ServiceContext,
+): FunctionDefinition {
+  const dir = consumer.dir.split(sep).join(posix.sep);
+  return {
+    name: `${service.service}-${service.stage}-${consumer.name}`,
+    description: `dogear consumer ${consumer.name}: topic ${consumer.topic}, group ${consumer.group}`,
+    handler: posix.join(dir, consumer.handler),
+    runtime,
+    memorySize: deploy.memorySize,
+    timeout: deploy.timeout,
+    environment: {
+      DOGEAR_DYNAMODB_TABLE: tableName,
+      NODE_OPTIONS: '--enable-source-maps',
+    },
+    // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
+    package: { individually: true, artifact: join(service.packageDir, `${consumer.name}.zip`) },
+    events: [frameworkEvent(consumer, deploy, source)],
+  };
+}
+
+/**
+ * The `msk` or `kafka` event, with only the options every framework's event schema has (v3, v4,
+ * osls): enough for the framework to compile the mapping, name it, and grant its own IAM
+ * statements. `mappingProperties` then sets the rest on the compiled resource.
+ */
+function frameworkEvent(
+  consumer: BuiltConsumer,
+  deploy: ResolvedDeploy,
+  source: ResolvedSource,
+): FunctionDefinition['events'][number] {
+  const common = {
+    topic: consumer.topic,
+    batchSize: consumer.batchSize,
+    ...(deploy.batchingWindow > 0 ? { maximumBatchingWindow: deploy.batchingWindow } : {}),
+    startingPosition: deploy.startingPosition,
+    ...(deploy.startingPositionTimestamp !== undefined
+      ? { startingPositionTimestamp: deploy.startingPositionTimestamp }
+      : {}),
+    consumerGroupId: consumer.group,
+    enabled: deploy.enabled,
+  };
+  if (source.kind === 'msk') {
+    return { msk: { arn: source.arn, ...common } };
+  }
+  const k = source.kafka;
+  const list = (value: CfnValue | undefined) => (value === undefined ? {} : [value]);
+  const access = Object.fromEntries(
+    Object.entries({
+      vpcSubnet: k.vpc ? [...k.vpc.subnetIds] : {},
+      vpcSecurityGroup: k.vpc ? [...k.vpc.securityGroupIds] : {},
+      saslScram512Auth: list(k.saslScram512SecretArn),
+      saslScram256Auth: list(k.saslScram256SecretArn),
+      saslPlainAuth: list(k.saslPlainSecretArn),
+      clientCertificateTlsAuth: list(k.clientCertificateSecretArn),
+      serverRootCaCertificate: list(k.serverRootCaSecretArn),
+    }).filter(([, v]) => Array.isArray(v)),
+  );
+  return {
+    kafka: { bootstrapServers: [...k.bootstrapServers], accessConfigurations: access, ...common },
+  };
+}
+
+/**
+ * The `AWS::Lambda::EventSourceMapping` properties dogear wants, all but `FunctionName`, which
+ * stays as the framework compiled it (it knows aliases). These replace the compiled properties.
+ */
+export function mappingProperties(
+  consumer: Pick<BuiltConsumer, 'topic' | 'group' | 'batchSize'>,
+  deploy: ResolvedDeploy,
+  source: ResolvedSource,
+): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  if (source.kind === 'msk') {
+    properties.EventSourceArn = source.arn;
+    properties.AmazonManagedKafkaEventSourceConfig = { ConsumerGroupId: consumer.group };
+  } else {
+    properties.SelfManagedEventSource = {
+      Endpoints: { KafkaBootstrapServers: [...source.kafka.bootstrapServers] },
+    };
+    properties.SelfManagedKafkaEventSourceConfig = { ConsumerGroupId: consumer.group };
+  }
+  Object.assign(properties, {
+    Topics: [consumer.topic],
+    StartingPosition: deploy.startingPosition,
+    ...(deploy.startingPositionTimestamp !== undefined
+      ? { StartingPositionTimestamp: deploy.startingPositionTimestamp }
+      : {}),
+    BatchSize: consumer.batchSize,
+    // Set even when 0: left out, Lambda waits 500 ms for Kafka sources.
+    MaximumBatchingWindowInSeconds: deploy.batchingWindow,
+    Enabled: deploy.enabled,
+  });
+  const access = sourceAccessConfigurations(source);
+  if (access.length) properties.SourceAccessConfigurations = access;
+  if (deploy.filterPatterns.length) {
+    properties.FilterCriteria = { Filters: deploy.filterPatterns.map((Pattern) => ({ Pattern })) };
+  }
+  const pollers = deploy.provisionedPollers;
+  if (pollers) {
+    properties.ProvisionedPollerConfig = {
+      ...(pollers.minimum !== undefined ? { MinimumPollers: pollers.minimum } : {}),
+      ...(pollers.maximum !== undefined ? { MaximumPollers: pollers.maximum } : {}),
+    };
+  }
+  if (deploy.onFailure) {
+    properties.DestinationConfig = { OnFailure: { Destination: deploy.onFailure } };
+  }
+  return properties;
+}
+
+function sourceAccessConfigurations(source: ResolvedSource): Array<{ Type: string; URI: CfnValue }> {
+  if (source.kind === 'msk') {
+    if (source.secretArn === undefined) return [];
+    const type = source.auth === 'TLS' ? 'CLIENT_CERTIFICATE_TLS_AUTH' : 'SASL_SCRAM_512_AUTH';
+    return [{ Type: type, URI: source.secretArn }];
+  }
+  const k: KafkaOptions = source.kafka;
+  const prefixed = (prefix: string, id: CfnValue): CfnValue =>
+    isIntrinsic(id) ? { 'Fn::Join': ['', [prefix, id]] } : `${prefix}${id}`;
+  const out: Array<{ Type: string; URI: CfnValue }> = [];
+  for (const id of k.vpc?.subnetIds ?? []) out.push({ Type: 'VPC_SUBNET', URI: prefixed('subnet:', id) });
+  for (const id of k.vpc?.securityGroupIds ?? []) {
+    out.push({ Type: 'VPC_SECURITY_GROUP', URI: prefixed('security_group:', id) });
+  }
+  const secrets: Array<[string, CfnValue | undefined]> = [
+    ['SASL_SCRAM_512_AUTH', k.saslScram512SecretArn],
+    ['SASL_SCRAM_256_AUTH', k.saslScram256SecretArn],
+    ['BASIC_AUTH', k.saslPlainSecretArn],
+    ['CLIENT_CERTIFICATE_TLS_AUTH', k.clientCertificateSecretArn],
+    ['SERVER_ROOT_CA_CERTIFICATE', k.serverRootCaSecretArn],
+  ];
+  for (const [Type, URI] of secrets) if (URI !== undefined) out.push({ Type, URI });
+  return out;
+}
