@@ -1,5 +1,6 @@
 import { Admin, Producer } from '@platformatic/kafka';
 import type { EventRecord } from '../event/index.ts';
+import { LocalInputError } from './errors.ts';
 
 export interface ProduceOptions {
   brokers: string[];
@@ -17,7 +18,14 @@ export async function produceRecords(
   const partitions = new Map<string, number>();
   for (const r of options.records)
     partitions.set(r.topic, Math.max(partitions.get(r.topic) ?? 0, r.partition + 1));
-  await ensureTopics(options.brokers, partitions);
+  try {
+    await ensureTopics(options.brokers, partitions);
+  } catch (error) {
+    throw new LocalInputError(
+      `Cannot reach Kafka at ${options.brokers.join(',')} (${(error as Error).message}); is a broker running (npm run kafka)? Set --brokers or KAFKA_BROKERS`,
+      { cause: error },
+    );
+  }
 
   const producer = new Producer({
     clientId: 'dogear-produce',

@@ -135,18 +135,20 @@ function frameworkEvent(
     return { msk: { arn: source.arn, ...common } };
   }
   const k = source.kafka;
-  const list = (value: CfnValue | undefined) => (value === undefined ? {} : [value]);
-  const access = Object.fromEntries(
-    Object.entries({
-      vpcSubnet: k.vpc ? [...k.vpc.subnetIds] : {},
-      vpcSecurityGroup: k.vpc ? [...k.vpc.securityGroupIds] : {},
-      saslScram512Auth: list(k.saslScram512SecretArn),
-      saslScram256Auth: list(k.saslScram256SecretArn),
-      saslPlainAuth: list(k.saslPlainSecretArn),
-      clientCertificateTlsAuth: list(k.clientCertificateSecretArn),
-      serverRootCaCertificate: list(k.serverRootCaSecretArn),
-    }).filter(([, v]) => Array.isArray(v)),
-  );
+  // The framework's names for each access configuration (its schema wants lists).
+  const access: Record<string, CfnValue[]> = {};
+  if (k.vpc) {
+    access.vpcSubnet = [...k.vpc.subnetIds];
+    access.vpcSecurityGroup = [...k.vpc.securityGroupIds];
+  }
+  const secrets = {
+    saslScram512Auth: k.saslScram512SecretArn,
+    saslScram256Auth: k.saslScram256SecretArn,
+    saslPlainAuth: k.saslPlainSecretArn,
+    clientCertificateTlsAuth: k.clientCertificateSecretArn,
+    serverRootCaCertificate: k.serverRootCaSecretArn,
+  };
+  for (const [key, secret] of Object.entries(secrets)) if (secret !== undefined) access[key] = [secret];
   return {
     kafka: { bootstrapServers: [...k.bootstrapServers], accessConfigurations: access, ...common },
   };
