@@ -246,38 +246,79 @@ class ConsumerLoop {
     });
   }
 
-  /** Invokes the handler until the batch succeeds, then commits each partition's offset. */
+  /**
+   * Invokes the handler until the batch succeeds, committing each partition's offset after its
+   * records succeed. A partial batch response commits what succeeded and retries the rest; with
+   * `bisectBatchOnError` a failing batch is split in two, each half delivered on its own.
+   */
   private async deliver(batch: KafkaMessage[]): Promise<void> {
+    const { deploy } = this.definition;
+    let pending = batch;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const outcome = await this.invoke(pending);
+      if (outcome.failed.length === 0) return commitOffsets(pending);
+      const failedAt = new Map(outcome.failed.map((f) => [f.partition, f.offset]));
+      if (outcome.partial) {
+        const done = pending.filter((m) => {
+          const at = failedAt.get(`${m.topic}-${m.partition}`);
+          return at === undefined || m.offset < BigInt(at);
+        });
+        await commitOffsets(done);
+        pending = pending.filter((m) => !done.includes(m));
+      } else if (deploy.bisectBatchOnError && pending.length > 1) {
+        const half = Math.ceil(pending.length / 2);
+        await this.deliver(pending.slice(0, half));
+        return this.deliver(pending.slice(half));
+      }
+      const retries = deploy.maximumRetryAttempts ?? -1;
+      if (retries >= 0 && attempt >= retries) {
+        this.options.progress(
+          `${this.definition.name}: ${formatRange(pending.map(eventRecordOfMessage))}: retries exhausted; skipping ${pending.length} records (Lambda would send them to the on-failure destination)`,
+        );
+        return commitOffsets(pending);
+      }
+      const delay = Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
+      this.options.progress(`${this.definition.name}: retrying in ${delay} ms`);
+      await this.sleep(delay);
+      if (this.stopping) return; // not committed: the next run gets these records again
+    }
+  }
+
+  /** One invocation, logged as one line; what failed, by partition and offset. */
+  private async invoke(batch: KafkaMessage[]) {
     const records = batch.map(eventRecordOfMessage);
     const event = eventOf(records, {
       eventSource: 'SelfManagedKafka',
       bootstrapServers: this.options.brokers.join(','),
     });
     const range = formatRange(records);
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now();
-      this.reports = [];
-      try {
-        await this.handler(event, lambdaContext(this.definition));
-        const report = this.reports[0];
-        this.options.progress(
-          `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped (${Math.round(performance.now() - started)} ms)`,
-        );
-        break;
-      } catch (error) {
-        const delay = Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
-        const reason =
-          error instanceof BatchFailedError
-            ? error.message
-            : `${(error as Error).name}: ${(error as Error).message}`;
-        this.options.progress(
-          `${this.definition.name}: ${range}: failed, retrying the batch in ${delay} ms: ${reason}`,
-        );
-        await this.sleep(delay);
-        if (this.stopping) return; // not committed: the next run gets the batch again
+    const started = performance.now();
+    this.reports = [];
+    let failed: Array<{ partition: string; offset: number }> = [];
+    let partial = false;
+    let problem = '';
+    try {
+      const response = await this.handler(event, lambdaContext(this.definition));
+      if (response?.batchItemFailures.length) {
+        partial = true;
+        failed = response.batchItemFailures.map((f) => f.itemIdentifier);
+        problem = `partial batch response: resume ${failed.map((f) => `${f.partition}@${f.offset}`).join(', ')}`;
       }
+    } catch (error) {
+      failed = [...new Set(records.map((r) => `${r.topic}-${r.partition}`))].map((partition) => ({
+        partition,
+        offset: -1,
+      }));
+      problem =
+        error instanceof BatchFailedError
+          ? error.message
+          : `${(error as Error).name}: ${(error as Error).message}`;
     }
-    await commitOffsets(batch);
+    const report = this.reports[0];
+    this.options.progress(
+      `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped (${Math.round(performance.now() - started)} ms)${problem ? `; failed: ${problem}` : ''}`,
+    );
+    return { failed, partial };
   }
 }
 

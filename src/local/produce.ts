@@ -27,14 +27,16 @@ export async function produceRecords(
     );
   }
 
+  // Idempotent: a retried request must not write again to the partitions that had succeeded.
   const producer = new Producer({
     clientId: 'dogear-produce',
     bootstrapBrokers: options.brokers,
     acks: -1,
+    idempotent: true,
   });
   try {
-    for (let start = 0; start < options.records.length; start += 500) {
-      const chunk = options.records.slice(start, start + 500);
+    let sent = 0;
+    for (const chunk of sendable(options.records)) {
       await producer.send({
         messages: chunk.map((r) => ({
           topic: r.topic,
@@ -49,9 +51,8 @@ export async function produceRecords(
           ),
         })),
       });
-      options.progress?.(
-        `produced ${Math.min(start + 500, options.records.length)}/${options.records.length} records`,
-      );
+      sent += chunk.length;
+      options.progress?.(`produced ${sent}/${options.records.length} records`);
     }
   } finally {
     await producer.close();

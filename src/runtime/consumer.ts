@@ -40,6 +40,9 @@ const DEPLOY_KEYS = new Set([
   'provisionedPollers',
   'onFailure',
   'enabled',
+  'reportBatchItemFailures',
+  'bisectBatchOnError',
+  'maximumRetryAttempts',
 ]);
 const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
 
@@ -133,6 +136,7 @@ function checkDeploy(deploy: DeployOptions, where: string): void {
   within('memorySize', deploy.memorySize, 128, 10_240, 'MB');
   within('timeout', deploy.timeout, 1, 900, 'seconds');
   within('batchingWindow', deploy.batchingWindow, 0, 300, 'seconds');
+  within('maximumRetryAttempts', deploy.maximumRetryAttempts, -1, 10_000, 'retries');
   within('provisionedPollers.minimum', deploy.provisionedPollers?.minimum, 1, 200, 'pollers');
   within('provisionedPollers.maximum', deploy.provisionedPollers?.maximum, 1, 2000, 'pollers');
   const position = deploy.startingPosition;

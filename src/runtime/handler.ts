@@ -2,10 +2,15 @@ import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { Context as LambdaContext } from 'aws-lambda';
 import { EventFormatError, type KafkaEvent, parseEvent, slicesOf } from '../event/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
-import { BatchFailedError } from './errors.ts';
+import { BatchFailedError, RecordFailedError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { processSlice, type SliceReport } from './slice.ts';
-import type { BatchHandler, ConsumerDefinition, RecordHandler } from './types.ts';
+import type {
+  BatchHandler,
+  ConsumerDefinition,
+  KafkaBatchResponse,
+  RecordHandler,
+} from './types.ts';
 
 /** What one invocation did, summed over its partitions. */
 export interface InvocationReport {
@@ -34,7 +39,12 @@ export interface HandlerOptions {
 }
 
 /** The generated Lambda handler: a middy handler, so `.use()` adds middlewares. */
-export type KafkaHandler = MiddyfiedHandler<KafkaEvent, void, Error, LambdaContext>;
+export type KafkaHandler = MiddyfiedHandler<
+  KafkaEvent,
+  KafkaBatchResponse | undefined,
+  Error,
+  LambdaContext
+>;
 
 /**
  * Builds the Lambda handler for a consumer: partitions run concurrently, records within a
@@ -45,7 +55,9 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
   const log = (options.log ?? createLogger()).with({ consumer: consumer.name });
   let handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown> | undefined;
 
-  const handle = async function dogearHandleEvent(input: unknown): Promise<void> {
+  const handle = async function dogearHandleEvent(
+    input: unknown,
+  ): Promise<KafkaBatchResponse | undefined> {
     const event = parseEvent(input);
     const slices = slicesOf(event);
     const strangers = slices.filter((s) => s.topic !== consumer.topic).map((s) => s.topic);
@@ -64,10 +76,25 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
     const failures = settled.flatMap((s) =>
       s.status === 'rejected' ? [s.reason as Error] : s.value.failure ? [s.value.failure] : [],
     );
-    if (failures.length > 0) throw new BatchFailedError(failures, report);
+    if (failures.length === 0) return undefined;
+    const recordFailures = failures.filter(
+      (f): f is RecordFailedError => f instanceof RecordFailedError,
+    );
+    // A partial batch response can only name records; a store that failed fails the invocation.
+    if (consumer.deploy.reportBatchItemFailures && recordFailures.length === failures.length) {
+      for (const failure of recordFailures) log.error(failure.message, { offset: failure.offset });
+      return {
+        batchItemFailures: recordFailures.map((f) => ({
+          itemIdentifier: { partition: `${f.topic}-${f.partition}`, offset: f.offset },
+        })),
+      };
+    }
+    throw new BatchFailedError(failures, report);
   };
 
-  const wrapped = middy<KafkaEvent, void, Error, LambdaContext>().handler(handle);
+  const wrapped = middy<KafkaEvent, KafkaBatchResponse | undefined, Error, LambdaContext>().handler(
+    handle,
+  );
   for (const middleware of consumer.middlewares) wrapped.use(middleware);
   return wrapped;
 }

@@ -28,6 +28,7 @@ export type {
   ConsumerOptions,
   Context,
   DeployOptions,
+  KafkaBatchResponse,
   KeyedState,
   OnceOptions,
   RecordHandler,

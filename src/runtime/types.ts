@@ -61,6 +61,21 @@ export interface DeployOptions {
   onFailure?: string;
   /** @default true */
   enabled?: boolean;
+  /**
+   * Answer a failed record with a partial batch response instead of failing the invocation:
+   * Lambda then retries only the failed partitions, from the failed record (provisioned mode).
+   * @default false
+   */
+  reportBatchItemFailures?: boolean;
+  /** Split a failing batch in two and retry each half (provisioned mode). @default false */
+  bisectBatchOnError?: boolean;
+  /** Retries of a failing batch, -1 for until the records expire (provisioned mode). @default -1 */
+  maximumRetryAttempts?: number;
+}
+
+/** Lambda's partial batch response for Kafka: each failed partition and the offset to resume at. */
+export interface KafkaBatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: { partition: string; offset: number } }>;
 }
 
 /** A table of a consumer group's state: every key is a string, every value JSON. */
