@@ -3,11 +3,11 @@
  * runs dist/), each test with its own `--state-dir`, asserting on exit codes, stdout and stderr.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMANDS } from '../src/cli/options.ts';
 import type { NdjsonRecord } from '../src/event/index.ts';
 
@@ -80,8 +80,17 @@ async function ok(...args: string[]): Promise<string> {
 
 const okJson = async (...args: string[]) => JSON.parse(await ok(...args, '--json'));
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh folder for a test's state and files. */
-const tempDir = () => mkdtempSync(join(tmpdir(), 'dogear-cli-'));
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dogear-cli-'));
+  dirs.push(dir);
+  return dir;
+}
 
 function readRecords(path: string): NdjsonRecord[] {
   return readFileSync(join(ROOT, path), 'utf8')
@@ -233,7 +242,8 @@ describe.concurrent('dogear', () => {
   test('events output fed back to invoke gives the same state as the NDJSON', async () => {
     const dir = tempDir();
     const events = join(dir, 'events.json');
-    await ok('events', PAGES, '--batch-size', '37', '--out', events);
+    // Through stdout, as a user would redirect it: stdout must hold the JSON and nothing else.
+    writeFileSync(events, await ok('events', PAGES, '--batch-size', '37'));
     const parsed = JSON.parse(readFileSync(events, 'utf8')) as Array<{ eventSource: string }>;
     const records = readRecords(PAGES);
     expect(parsed).toHaveLength(Math.ceil(records.length / 37));

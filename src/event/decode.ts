@@ -10,6 +10,7 @@ import type {
   RawHeader,
 } from './types.ts';
 
+const UTF8 = new TextDecoder();
 const EVENT_SOURCES = new Set(['aws:kafka', 'SelfManagedKafka']);
 
 /**
@@ -99,8 +100,7 @@ export function decodeRecord<V = unknown, K = string>(
 ): KafkaRecord<V, K> {
   const rawHeaders = decodeHeaders(raw);
   const headers: Record<string, string> = {};
-  for (const header of rawHeaders)
-    headers[header.name] = Buffer.from(header.value).toString('utf8');
+  for (const header of rawHeaders) headers[header.name] = UTF8.decode(header.value);
   return {
     topic: raw.topic,
     partition: raw.partition,
@@ -150,6 +150,21 @@ function base64Bytes(encoded: string, at: RecordCoordinates, field: 'key' | 'val
   return bytes;
 }
 
+/** Lambda serializes Java's signed bytes, so -1 means 0xff. One pass checks and converts. */
+function headerBytes(raw: EventRecord, name: string, bytes: unknown): Uint8Array {
+  if (!Array.isArray(bytes))
+    throw new RecordDecodeError(raw, `header '${name}' is not an array of bytes`);
+  const value = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (!Number.isInteger(b) || b < -128 || b > 255) {
+      throw new RecordDecodeError(raw, `header '${name}' is not an array of bytes`);
+    }
+    value[i] = b & 0xff;
+  }
+  return value;
+}
+
 function decodeHeaders(raw: EventRecord): RawHeader[] {
   const headers: RawHeader[] = [];
   const list: unknown = raw.headers ?? [];
@@ -164,12 +179,11 @@ function decodeHeaders(raw: EventRecord): RawHeader[] {
         `header ${JSON.stringify(entry) ?? String(entry)} is not an object of { name: [bytes] }`,
       );
     }
-    for (const [name, bytes] of Object.entries(entry)) {
-      if (!Array.isArray(bytes) || bytes.some((b) => !Number.isInteger(b) || b < -128 || b > 255)) {
-        throw new RecordDecodeError(raw, `header '${name}' is not an array of bytes`);
-      }
-      // Lambda serializes Java's signed bytes, so -1 means 0xff.
-      headers.push({ name, value: Uint8Array.from(bytes, (b) => b & 0xff) });
+    for (const name in entry) {
+      headers.push({
+        name,
+        value: headerBytes(raw, name, (entry as Record<string, unknown>)[name]),
+      });
     }
   }
   return headers;

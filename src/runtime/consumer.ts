@@ -61,7 +61,7 @@ function definitionOf(
   mode: 'record' | 'batch',
   create: ConsumerDefinition['create'],
 ): ConsumerDefinition {
-  const where = `consumer ${options?.name ?? fallbackName}`;
+  const where = `consumer ${options?.name ?? kebabCase(fallbackName)}`;
   if (typeof options !== 'object' || options === null) {
     throw new ConsumerDefinitionError(`${where}: options must be an object with at least a topic`);
   }
@@ -150,9 +150,9 @@ function checkDeploy(deploy: DeployOptions, where: string): void {
       `${where}: deploy.startingPosition AT_TIMESTAMP needs deploy.startingPositionTimestamp (Unix seconds)`,
     );
   }
-  if (deploy.onFailure !== undefined && !deploy.onFailure.startsWith('arn:')) {
+  if (deploy.onFailure !== undefined && !/^(arn:|kafka:\/\/)/.test(deploy.onFailure)) {
     throw new ConsumerDefinitionError(
-      `${where}: deploy.onFailure must be an ARN (SQS, SNS, S3 or Kafka), got '${deploy.onFailure}'`,
+      `${where}: deploy.onFailure must be an SQS, SNS or S3 ARN, or kafka://<topic>, got '${deploy.onFailure}'`,
     );
   }
 }

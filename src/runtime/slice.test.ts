@@ -158,6 +158,18 @@ describe('exactly once', () => {
     );
   });
 
+  test('a record listed twice in one event runs once', async () => {
+    // Say, an events file that holds a recording twice: one batch, the same offsets twice.
+    const records = numbers(2, 5);
+    const h = harness(summing());
+    await h.run(toEvent(shuffle([...records, ...records.slice(3)], 5)));
+    expect({ applied: await h.table('applied'), sums: await h.table('sums') }).toEqual(
+      oracle(records),
+    );
+    const repeated = records.length - 3;
+    expect(h.reports[0]).toMatchObject({ processed: records.length, duplicates: repeated });
+  });
+
   test('a record that throws: earlier records commit once, its effects do not, a retry continues from it', async () => {
     const records = numbers(3, 10);
     const failAt = { partition: 1, offset: 6 };

@@ -99,7 +99,10 @@ async function runFrom(
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
-  const fresh = slice.records.filter((r) => r.offset > from);
+  // The slice is sorted by offset; a record listed twice in one event runs once.
+  const fresh = slice.records.filter(
+    (r, i, all) => r.offset > from && (i === 0 || r.offset !== all[i - 1]!.offset),
+  );
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
   report.duplicates = slice.records.length - fresh.length - report.processed;
   // A failure of an earlier attempt stands only if this attempt meets it again.

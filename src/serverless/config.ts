@@ -137,7 +137,8 @@ function checkMsk(raw: unknown, at: string): asserts raw is MskOptions {
   if (msk.arn !== undefined) {
     const arn = msk.arn;
     const ok =
-      (typeof arn === 'string' && /^arn:aws[\w-]*:kafka:[^:]*:\d*:cluster\/[^/]+\/[^/]+$/.test(arn)) ||
+      (typeof arn === 'string' &&
+        /^arn:aws[\w-]*:kafka:[^:]*:\d*:cluster\/[^/]+\/[^/]+$/.test(arn)) ||
       (isIntrinsic(arn) &&
         (typeof (arn as { Ref?: unknown }).Ref === 'string' ||
           typeof (arn as Record<string, unknown>)['Fn::ImportValue'] === 'string'));
@@ -234,7 +235,12 @@ function checkTable(raw: unknown, at: string): asserts raw is TableOptions {
   }
   if (table.arn !== undefined) {
     const arn = table.arn;
-    if (!(isIntrinsic(arn) || (typeof arn === 'string' && /^arn:aws[\w-]*:dynamodb:[^:]+:\d+:table\/[^/]+$/.test(arn)))) {
+    if (
+      !(
+        isIntrinsic(arn) ||
+        (typeof arn === 'string' && /^arn:aws[\w-]*:dynamodb:[^:]+:\d+:table\/[^/]+$/.test(arn))
+      )
+    ) {
       throw new ServerlessConfigError(
         `${at}.arn must be a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>) or an intrinsic, got ${show(arn)}`,
         { option: `${at}.arn` },
@@ -328,7 +334,11 @@ export function resolveDeploy(
       'group',
     );
   }
-  if (!Number.isInteger(consumer.batchSize) || consumer.batchSize < 1 || consumer.batchSize > 10_000) {
+  if (
+    !Number.isInteger(consumer.batchSize) ||
+    consumer.batchSize < 1 ||
+    consumer.batchSize > 10_000
+  ) {
     fail(`batchSize ${consumer.batchSize} is outside Lambda's 1 to 10,000`, 'batchSize');
   }
   // The code's deploy options were checked when the consumer was defined; check them here too.
@@ -354,7 +364,11 @@ export function resolveDeploy(
     );
   }
   const pollers = merged.provisionedPollers;
-  if (pollers?.minimum !== undefined && pollers.maximum !== undefined && pollers.minimum > pollers.maximum) {
+  if (
+    pollers?.minimum !== undefined &&
+    pollers.maximum !== undefined &&
+    pollers.minimum > pollers.maximum
+  ) {
     fail(
       `provisionedPollers.minimum ${pollers.minimum} is above provisionedPollers.maximum ${pollers.maximum}`,
       'provisionedPollers.minimum',
@@ -439,12 +453,16 @@ function nonEmptyString(value: unknown, at: string): void {
 }
 
 function boolean(value: unknown, at: string, consumer?: string): void {
-  if (typeof value !== 'boolean') fail(`${at} must be true or false, got ${show(value)}`, at, consumer);
+  if (typeof value !== 'boolean')
+    fail(`${at} must be true or false, got ${show(value)}`, at, consumer);
 }
 
 function secret(value: unknown, at: string): asserts value is CfnValue | undefined {
   if (value === undefined || isIntrinsic(value)) return;
-  if (typeof value !== 'string' || !/^arn:aws[\w-]*:secretsmanager:[^:]+:\d+:secret:.+$/.test(value)) {
+  if (
+    typeof value !== 'string' ||
+    !/^arn:aws[\w-]*:secretsmanager:[^:]+:\d+:secret:.+$/.test(value)
+  ) {
     fail(
       `${at} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an intrinsic, got ${show(value)}; Did you give the secret's name instead of its ARN?`,
       at,
@@ -482,7 +500,11 @@ function filterPatterns(value: unknown, at: string, consumer?: string): void {
       }
     }
     if (!isPlainObject(parsed)) {
-      fail(`${at}[${i}] must be a filter pattern object, got ${show(pattern)}`, `${at}[${i}]`, consumer);
+      fail(
+        `${at}[${i}] must be a filter pattern object, got ${show(pattern)}`,
+        `${at}[${i}]`,
+        consumer,
+      );
     }
   });
 }
@@ -511,5 +533,5 @@ function distance(a: string, b: string): number {
 }
 
 function show(value: unknown): string {
-  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? `'${value}'` : (JSON.stringify(value) ?? String(value));
 }

@@ -30,16 +30,21 @@ export interface ConsumerGrant {
  */
 export function iamStatements(
   consumers: readonly ConsumerGrant[],
-  source: ResolvedSource,
+  source: ResolvedSource | undefined,
   tableArn: CfnValue,
 ): IamStatement[] {
   const statements: IamStatement[] = [
-    { Sid: 'DogearStateTable', Effect: 'Allow', Action: [...STATE_TABLE_ACTIONS], Resource: [tableArn] },
+    {
+      Sid: 'DogearStateTable',
+      Effect: 'Allow',
+      Action: [...STATE_TABLE_ACTIONS],
+      Resource: [tableArn],
+    },
   ];
   const topics = unique(consumers.map((c) => c.topic));
   const groups = unique(consumers.map((c) => c.group));
 
-  if (source.kind === 'msk') {
+  if (source?.kind === 'msk') {
     const cluster = source.arn;
     // DescribeClusterV2 is the one MSK Serverless answers; the framework grants DescribeCluster.
     statements.push({
@@ -72,7 +77,9 @@ export function iamStatements(
         },
       );
       const deadLetterTopics = unique(
-        consumers.flatMap((c) => (c.onFailure?.startsWith('kafka://') ? [c.onFailure.slice(8)] : [])),
+        consumers.flatMap((c) =>
+          c.onFailure?.startsWith('kafka://') ? [c.onFailure.slice(8)] : [],
+        ),
       );
       if (deadLetterTopics.length) {
         statements.push({
@@ -85,7 +92,7 @@ export function iamStatements(
     }
   }
 
-  const secrets = secretsOf(source);
+  const secrets = source ? secretsOf(source) : [];
   if (secrets.length) {
     statements.push({
       Sid: 'DogearKafkaSecrets',
@@ -98,15 +105,35 @@ export function iamStatements(
   const destinations = unique(consumers.flatMap((c) => (c.onFailure ? [c.onFailure] : [])));
   const of = (service: string) => destinations.filter((d) => d.split(':')[2] === service);
   if (of('sqs').length) {
-    statements.push({ Sid: 'DogearOnFailureSqs', Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: of('sqs') });
+    statements.push({
+      Sid: 'DogearOnFailureSqs',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: of('sqs'),
+    });
   }
   if (of('sns').length) {
-    statements.push({ Sid: 'DogearOnFailureSns', Effect: 'Allow', Action: ['sns:Publish'], Resource: of('sns') });
+    statements.push({
+      Sid: 'DogearOnFailureSns',
+      Effect: 'Allow',
+      Action: ['sns:Publish'],
+      Resource: of('sns'),
+    });
   }
   if (of('s3').length) {
     statements.push(
-      { Sid: 'DogearOnFailureS3Objects', Effect: 'Allow', Action: ['s3:PutObject'], Resource: of('s3').map((b) => `${b}/*`) },
-      { Sid: 'DogearOnFailureS3Buckets', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: of('s3') },
+      {
+        Sid: 'DogearOnFailureS3Objects',
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: of('s3').map((b) => `${b}/*`),
+      },
+      {
+        Sid: 'DogearOnFailureS3Buckets',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: of('s3'),
+      },
     );
   }
   return statements;
@@ -119,8 +146,12 @@ export function iamStatements(
 export function mskResourceArn(cluster: CfnValue, kind: 'topic' | 'group', name: string): CfnValue {
   if (typeof cluster === 'string') return `${cluster.replace(':cluster/', `:${kind}/`)}/${name}`;
   const part = (i: number) => ({ 'Fn::Select': [i, { 'Fn::Split': [':cluster/', cluster] }] });
+  // Variable names no template is likely to use as a logical id.
   return {
-    'Fn::Sub': [`\${Prefix}:${kind}/\${Cluster}/${name}`, { Prefix: part(0), Cluster: part(1) }],
+    'Fn::Sub': [
+      `\${DogearClusterArnPrefix}:${kind}/\${DogearClusterPath}/${name}`,
+      { DogearClusterArnPrefix: part(0), DogearClusterPath: part(1) },
+    ],
   };
 }
 

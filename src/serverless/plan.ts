@@ -19,8 +19,11 @@ import type {
 export interface PlanInput {
   readonly manifest: Pick<BuildManifest, 'consumers' | 'runtime'>;
   readonly options: DogearServerlessOptions;
-  /** The cluster, with a name already resolved to its ARN and auth. */
-  readonly source: ResolvedSource;
+  /**
+   * The cluster, with a name already resolved to its ARN and auth. Without it the functions have
+   * no events: enough for commands that only need their names (`logs`, `invoke`, `info`).
+   */
+  readonly source?: ResolvedSource;
   readonly service: ServiceContext;
   /** Functions serverless.yml declares itself: a consumer may not take one's name. */
   readonly existingFunctions?: readonly string[];
@@ -69,7 +72,7 @@ export function planService(input: PlanInput): ServicePlan {
       topic: consumer.topic,
       deploy,
       function: functionDefinition(consumer, deploy, manifest.runtime, table.name, source, service),
-      mapping: mappingProperties(consumer, deploy, source),
+      mapping: source ? mappingProperties(consumer, deploy, source) : {},
     };
   });
   return {
@@ -89,7 +92,7 @@ function functionDefinition(
   deploy: ResolvedDeploy,
   runtime: string,
   tableName: CfnValue,
-  source: ResolvedSource,
+  source: ResolvedSource | undefined,
   service: ServiceContext,
 ): FunctionDefinition {
   const dir = consumer.dir.split(sep).join(posix.sep);
@@ -106,7 +109,7 @@ function functionDefinition(
     },
     // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
     package: { individually: true, artifact: join(service.packageDir, `${consumer.name}.zip`) },
-    events: [frameworkEvent(consumer, deploy, source)],
+    events: source ? [frameworkEvent(consumer, deploy, source)] : [],
   };
 }
 
@@ -148,7 +151,8 @@ function frameworkEvent(
     clientCertificateTlsAuth: k.clientCertificateSecretArn,
     serverRootCaCertificate: k.serverRootCaSecretArn,
   };
-  for (const [key, secret] of Object.entries(secrets)) if (secret !== undefined) access[key] = [secret];
+  for (const [key, secret] of Object.entries(secrets))
+    if (secret !== undefined) access[key] = [secret];
   return {
     kafka: { bootstrapServers: [...k.bootstrapServers], accessConfigurations: access, ...common },
   };
@@ -202,7 +206,9 @@ export function mappingProperties(
   return properties;
 }
 
-function sourceAccessConfigurations(source: ResolvedSource): Array<{ Type: string; URI: CfnValue }> {
+function sourceAccessConfigurations(
+  source: ResolvedSource,
+): Array<{ Type: string; URI: CfnValue }> {
   if (source.kind === 'msk') {
     if (source.secretArn === undefined) return [];
     const type = source.auth === 'TLS' ? 'CLIENT_CERTIFICATE_TLS_AUTH' : 'SASL_SCRAM_512_AUTH';
@@ -212,7 +218,8 @@ function sourceAccessConfigurations(source: ResolvedSource): Array<{ Type: strin
   const prefixed = (prefix: string, id: CfnValue): CfnValue =>
     isIntrinsic(id) ? { 'Fn::Join': ['', [prefix, id]] } : `${prefix}${id}`;
   const out: Array<{ Type: string; URI: CfnValue }> = [];
-  for (const id of k.vpc?.subnetIds ?? []) out.push({ Type: 'VPC_SUBNET', URI: prefixed('subnet:', id) });
+  for (const id of k.vpc?.subnetIds ?? [])
+    out.push({ Type: 'VPC_SUBNET', URI: prefixed('subnet:', id) });
   for (const id of k.vpc?.securityGroupIds ?? []) {
     out.push({ Type: 'VPC_SECURITY_GROUP', URI: prefixed('security_group:', id) });
   }

@@ -42,6 +42,7 @@ export function patchTemplate(
     ];
   }
   statements.push(...newStatements(statements, plan.statements));
+  dropDuplicates(statements);
   return [];
 }
 
@@ -50,7 +51,8 @@ function roleStatements(template: CloudFormationTemplate): unknown[] | undefined
   const policies = role?.Properties?.Policies;
   if (!Array.isArray(policies)) return undefined;
   for (const policy of policies) {
-    const statement = (policy as { PolicyDocument?: { Statement?: unknown } })?.PolicyDocument?.Statement;
+    const statement = (policy as { PolicyDocument?: { Statement?: unknown } })?.PolicyDocument
+      ?.Statement;
     if (Array.isArray(statement)) return statement;
   }
   return undefined;
@@ -61,7 +63,10 @@ function roleStatements(template: CloudFormationTemplate): unknown[] | undefined
  * (the framework grants kafka:GetBootstrapBrokers and Kafka secrets itself); statements left
  * with no action are dropped.
  */
-export function newStatements(existing: readonly unknown[], added: readonly IamStatement[]): IamStatement[] {
+export function newStatements(
+  existing: readonly unknown[],
+  added: readonly IamStatement[],
+): IamStatement[] {
   const granted = new Set<string>();
   for (const raw of existing) {
     const s = raw as { Effect?: string; Action?: unknown; Resource?: unknown; Condition?: unknown };
@@ -76,6 +81,22 @@ export function newStatements(existing: readonly unknown[], added: readonly IamS
     );
     return actions.length ? [{ ...statement, Action: actions }] : [];
   });
+}
+
+/**
+ * Drops statements equal to an earlier one: the framework adds its MSK/Kafka statements once per
+ * function, and a role's inline policies may hold 10,240 characters in all.
+ */
+function dropDuplicates(statements: unknown[]): void {
+  const seen = new Set<string>();
+  for (let i = 0; i < statements.length; ) {
+    const key = JSON.stringify(statements[i]);
+    if (seen.has(key)) statements.splice(i, 1);
+    else {
+      seen.add(key);
+      i++;
+    }
+  }
 }
 
 function list(value: unknown): unknown[] {

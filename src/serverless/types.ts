@@ -142,8 +142,6 @@ export interface ServiceContext {
   /** `service` in serverless.yml. */
   readonly service: string;
   readonly stage: string;
-  /** The runtime the provider declares, if any. */
-  readonly providerRuntime?: string;
   /** Where the framework writes artifacts: the zip of each consumer goes there. */
   readonly packageDir: string;
 }
@@ -171,7 +169,10 @@ export interface IamStatement {
 
 /** A CloudFormation template, as far as the plugin reads and writes it. */
 export interface CloudFormationTemplate {
-  Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown }>;
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown }
+  >;
   Outputs?: Record<string, unknown>;
   [key: string]: unknown;
 }

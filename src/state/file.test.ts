@@ -111,3 +111,33 @@ test('a group name that cannot be a file name is refused with a clear error', as
   const store = new FileStateStore(dir);
   await expect(store.readCheckpoint({ ...p0, group: '../escape' })).rejects.toThrow(StateError);
 });
+
+test('ctx.once claims and results survive a new instance, so a rerun does not repeat an effect', async () => {
+  const at = { ...p0, offset: 4 };
+  const expires = Date.now() + 60_000;
+  const first = new FileStateStore(dir);
+  expect(await first.claimOnce({ ...at, name: 'email' }, expires)).toEqual({ claimed: true });
+  await first.completeOnce({ ...at, name: 'email' }, { id: 'm-1' }, expires);
+  expect(await first.claimOnce({ ...at, name: 'charge' }, expires)).toEqual({ claimed: true });
+  expect(await first.claimOnce({ ...at, name: 'retry' }, expires)).toEqual({ claimed: true });
+  await first.releaseOnce({ ...at, name: 'retry' }); // its effect threw: it may run again
+  await slice(first, 4, (t) => t.put('counts', 'a', 1)); // commits share the log
+
+  const second = new FileStateStore(dir);
+  expect(await second.claimOnce({ ...at, name: 'email' }, expires)).toEqual({
+    claimed: false,
+    done: true,
+    result: { id: 'm-1' },
+  });
+  // Started and never finished (the process died in it): not run again blindly.
+  expect(await second.claimOnce({ ...at, name: 'charge' }, expires)).toEqual({
+    claimed: false,
+    done: false,
+  });
+  expect(await second.claimOnce({ ...at, name: 'retry' }, expires)).toEqual({ claimed: true });
+  expect(Object.fromEntries(await second.scanTable('counter', 'counts'))).toEqual({ a: 1 });
+
+  await second.reset('counter');
+  const third = new FileStateStore(dir);
+  expect(await third.claimOnce({ ...at, name: 'email' }, expires)).toEqual({ claimed: true });
+});

@@ -2,14 +2,15 @@ import { appendFile, mkdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateError } from './errors.ts';
 import { type AppliedCommit, MemoryStateStore } from './memory.ts';
-import type { CommitLimits, PartitionRef } from './types.ts';
+import type { CommitLimits, OnceClaim, OnceKey, PartitionRef } from './types.ts';
 import { DYNAMODB_LIMITS } from './types.ts';
 
 /**
  * The embedded store for local runs: each consumer group is an append-only log of applied
  * commits under `dir` (`<group>.jsonl`), replayed into memory when first used. One commit is one
  * line written by one `write`, so a crash leaves at most a torn last line, which replay ignores:
- * a commit is on disk whole or not at all.
+ * a commit is on disk whole or not at all. `ctx.once` claims and results are lines of the same
+ * log, so a later run does not repeat an effect either.
  */
 export class FileStateStore extends MemoryStateStore {
   private readonly loaded = new Map<string, Promise<void>>();
@@ -53,13 +54,17 @@ export class FileStateStore extends MemoryStateStore {
     if (end < bytes.length) await truncate(this.file(group), end);
     for (const line of bytes.subarray(0, end).toString('utf8').split('\n')) {
       if (line === '') continue;
-      let applied: AppliedCommit;
+      let entry: AppliedCommit | OnceLine;
       try {
-        applied = JSON.parse(line) as AppliedCommit;
+        entry = JSON.parse(line) as AppliedCommit | OnceLine;
       } catch {
         continue; // an unreadable line (never written whole): that commit never happened
       }
-      this.apply(applied);
+      if (!('once' in entry)) this.apply(entry);
+      else if (entry.once === 'claim') await super.claimOnce(entry.key, entry.expiresAt);
+      else if (entry.once === 'complete')
+        await super.completeOnce(entry.key, entry.result, entry.expiresAt);
+      else await super.releaseOnce(entry.key);
     }
   }
 
@@ -74,9 +79,32 @@ export class FileStateStore extends MemoryStateStore {
   }
 
   protected override async persist(applied: AppliedCommit): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     // JSON drops `undefined`, so a deleted item's value is simply absent in the log.
-    await appendFile(this.file(applied.group), `${JSON.stringify(applied)}\n`);
+    await this.append(applied.group, applied);
+  }
+
+  private async append(group: string, entry: AppliedCommit | OnceLine): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await appendFile(this.file(group), `${JSON.stringify(entry)}\n`);
+  }
+
+  override async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+    await this.load(key.group);
+    const claim = await super.claimOnce(key, expiresAt);
+    if (claim.claimed) await this.append(key.group, { once: 'claim', key, expiresAt });
+    return claim;
+  }
+
+  override async completeOnce(key: OnceKey, result: unknown, expiresAt: number): Promise<void> {
+    await this.load(key.group);
+    await this.append(key.group, { once: 'complete', key, result, expiresAt });
+    await super.completeOnce(key, result, expiresAt);
+  }
+
+  override async releaseOnce(key: OnceKey): Promise<void> {
+    await this.load(key.group);
+    await this.append(key.group, { once: 'release', key });
+    await super.releaseOnce(key);
   }
 
   override async scanTable(group: string, table: string) {
@@ -95,3 +123,9 @@ export class FileStateStore extends MemoryStateStore {
     await super.reset(group);
   }
 }
+
+/** A log line that is not a commit: what happened to one `ctx.once` effect. */
+type OnceLine =
+  | { once: 'claim'; key: OnceKey; expiresAt: number }
+  | { once: 'complete'; key: OnceKey; result: unknown; expiresAt: number }
+  | { once: 'release'; key: OnceKey };

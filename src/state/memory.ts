@@ -17,8 +17,8 @@ import {
 /** One consumer group's state as plain maps. */
 export interface GroupState {
   checkpoints: Map<string, Checkpoint & { topic: string; partition: number }>;
-  /** Keyed by `itemId(table, key)`. */
-  items: Map<string, StoredItem & { table: string; key: string }>;
+  /** Table name → key → item. */
+  tables: Map<string, Map<string, StoredItem>>;
 }
 
 /** What a commit changed, resolved to final values and versions: what a log needs to replay. */
@@ -45,7 +45,7 @@ export class MemoryStateStore implements StateStore {
   protected group(name: string): GroupState {
     let group = this.groups.get(name);
     if (!group) {
-      group = { checkpoints: new Map(), items: new Map() };
+      group = { checkpoints: new Map(), tables: new Map() };
       this.groups.set(name, group);
     }
     return group;
@@ -58,7 +58,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
-    return this.group(group).items.get(itemId(table, key)) ?? ABSENT;
+    return this.group(group).tables.get(table)?.get(key) ?? ABSENT;
   }
 
   commit(commit: Commit): Promise<void> {
@@ -94,7 +94,7 @@ export class MemoryStateStore implements StateStore {
     const stale = commit.writes.filter(
       (w) =>
         w.expectedVersion !== undefined &&
-        (group.items.get(itemId(w.table, w.key))?.version ?? 0) !== w.expectedVersion,
+        (group.tables.get(w.table)?.get(w.key)?.version ?? 0) !== w.expectedVersion,
     );
     if (stale.length > 0) {
       throw new StateConflictError(
@@ -120,7 +120,7 @@ export class MemoryStateStore implements StateStore {
     write: ItemWrite,
   ): StoredItem & { table: string; key: string } {
     const { table, key, change } = write;
-    const before = group.items.get(itemId(table, key)) ?? ABSENT;
+    const before = group.tables.get(table)?.get(key) ?? ABSENT;
     const version = before.version + 1;
     if (change.op === 'put') return { table, key, value: change.value, version, exists: true };
     if (change.op === 'delete') return { table, key, value: undefined, version, exists: false };
@@ -140,13 +140,20 @@ export class MemoryStateStore implements StateStore {
     const group = this.group(applied.group);
     const { topic, partition } = applied.checkpoint;
     group.checkpoints.set(partitionId(topic, partition), applied.checkpoint);
-    for (const item of applied.items) group.items.set(itemId(item.table, item.key), item);
+    for (const { table, key, value, version, exists } of applied.items) {
+      let items = group.tables.get(table);
+      if (!items) {
+        items = new Map();
+        group.tables.set(table, items);
+      }
+      items.set(key, { value, version, exists });
+    }
   }
 
   async scanTable(group: string, table: string): Promise<Map<string, unknown>> {
     const rows = new Map<string, unknown>();
-    for (const item of this.group(group).items.values()) {
-      if (item.table === table && item.exists) rows.set(item.key, item.value);
+    for (const [key, item] of this.group(group).tables.get(table) ?? []) {
+      if (item.exists) rows.set(key, item.value);
     }
     return rows;
   }

@@ -46,10 +46,23 @@ export class StateCache {
   }
 }
 
-interface Pending {
+/** One item as this transaction sees it: what it read, and what is buffered for it. */
+interface Entry {
   readonly table: string;
   readonly key: string;
-  readonly change: Change;
+  /** The key in the cache, built once per transaction rather than once per operation. */
+  readonly cacheId: string;
+  /** Names and keys, estimated once; the value's size comes on top. */
+  readonly fixedBytes: number;
+  /** The version the item was first read at: the commit's condition. */
+  readVersion: number | undefined;
+  /** The change of the records that finished. */
+  slice: Change | undefined;
+  /** The change of the record running now; dropped if it throws. */
+  record: Change | undefined;
+  /** Estimated size of `slice`, and of `slice` then `record` once `fit` measured it. */
+  sliceBytes: number;
+  nextBytes: number;
 }
 
 /** How the current record's writes fit next to what the slice holds. */
@@ -59,15 +72,17 @@ export type Fit = 'fits' | 'commit-first';
  * A transactional view of one consumer group's state for one partition slice: reads go through
  * the cache to the store, writes are buffered per record, and `commit` lands the buffered
  * records together with the checkpoint, all or nothing.
+ *
+ * This is the hot path of every consumer, so each key gets one `Entry` per transaction and the
+ * per-operation work is a map lookup and, for `add`, one addition.
  */
 export class StateTransaction {
-  /** The version each item was first read at in this transaction: the commit's condition. */
-  private readonly reads = new Map<string, number>();
-  /** Writes of records that finished. */
-  private readonly slice = new Map<string, Pending & { bytes: number }>();
+  private readonly tables = new Map<string, Map<string, Entry>>();
+  /** Entries with a `slice` change, in the order they were first written. */
+  private dirty: Entry[] = [];
   private sliceBytes = 0;
-  /** Writes of the record running now; dropped if it throws. */
-  private record = new Map<string, Pending>();
+  /** Entries the running record wrote. */
+  private touched: Entry[] = [];
   private checkpointNow: Checkpoint;
 
   private constructor(
@@ -96,73 +111,92 @@ export class StateTransaction {
   }
 
   get pendingWrites(): number {
-    return this.slice.size;
+    return this.dirty.length;
+  }
+
+  private entry(table: string, key: string): Entry {
+    let entries = this.tables.get(table);
+    if (!entries) {
+      entries = new Map();
+      this.tables.set(table, entries);
+    }
+    let entry = entries.get(key);
+    if (!entry) {
+      if (typeof key !== 'string') {
+        throw new StateTypeError(
+          `Table '${table}' keys are strings, got ${typeof key}; did you mean String(key)?`,
+        );
+      }
+      entry = {
+        table,
+        key,
+        cacheId: `${this.partition.group}\u0000${itemId(table, key)}`,
+        fixedBytes: Buffer.byteLength(table) + Buffer.byteLength(key) + 64,
+        readVersion: undefined,
+        slice: undefined,
+        record: undefined,
+        sliceBytes: 0,
+        nextBytes: -1,
+      };
+      entries.set(key, entry);
+    }
+    return entry;
   }
 
   async get(table: string, key: string): Promise<unknown> {
-    const id = itemId(table, key);
-    const change = this.pending(id);
+    const entry = this.entry(table, key);
+    const change = pendingOf(entry);
     if (change?.op === 'put') return change.value;
     if (change?.op === 'delete') return undefined;
-    const base = await this.readCommitted(table, key, id);
+    const base = await this.readCommitted(entry);
     if (change?.op === 'add') return numberIn(base, table, key) + change.delta;
     return base.exists ? base.value : undefined;
   }
 
-  /** The slice's change to an item followed by the running record's. */
-  private pending(id: string): Change | undefined {
-    const ofSlice = this.slice.get(id);
-    const ofRecord = this.record.get(id);
-    if (!ofRecord) return ofSlice?.change;
-    if (!ofSlice) return ofRecord.change;
-    return combine(ofSlice.change, ofRecord.change, ofRecord.table, ofRecord.key);
-  }
-
-  private async readCommitted(table: string, key: string, id: string): Promise<StoredItem> {
-    const cacheId = `${this.partition.group}\u0000${id}`;
-    let item = this.cache.item(cacheId);
+  private async readCommitted(entry: Entry): Promise<StoredItem> {
+    let item = this.cache.item(entry.cacheId);
     if (!item) {
-      item = await this.store.readItem(this.partition.group, table, key);
-      this.cache.setItem(cacheId, item);
+      item = await this.store.readItem(this.partition.group, entry.table, entry.key);
+      this.cache.setItem(entry.cacheId, item);
     }
-    if (!this.reads.has(id)) this.reads.set(id, item.version);
+    entry.readVersion ??= item.version;
     return item;
   }
 
   put(table: string, key: string, value: unknown): void {
-    if (value === undefined)
+    if (value === undefined) {
       throw new StateTypeError(`Cannot set ${table}/${key} to undefined; use delete`);
-    this.write(table, key, { op: 'put', value });
+    }
+    this.write(this.entry(table, key), { op: 'put', value });
   }
 
   delete(table: string, key: string): void {
-    this.write(table, key, { op: 'delete' });
+    this.write(this.entry(table, key), { op: 'delete' });
   }
 
   add(table: string, key: string, delta: number): void {
     if (!Number.isFinite(delta)) {
       throw new StateTypeError(`Cannot add ${delta} to ${table}/${key}; add takes a finite number`);
     }
-    this.write(table, key, { op: 'add', delta });
+    const entry = this.entry(table, key);
+    const mine = entry.record;
+    // The common case, a counter bumped again by the same record: no new object.
+    if (mine?.op === 'add') (mine as { delta: number }).delta += delta;
+    else this.write(entry, { op: 'add', delta });
   }
 
-  private write(table: string, key: string, change: Change): void {
-    if (typeof key !== 'string') {
-      throw new StateTypeError(
-        `Table '${table}' keys are strings, got ${typeof key}; did you mean String(key)?`,
-      );
-    }
-    const id = itemId(table, key);
-    // The record's changes stay apart from the slice's, so the slice can commit without them.
-    const mine = combine(this.record.get(id)?.change, change, table, key);
-    const ofSlice = this.slice.get(id);
-    if (ofSlice) combine(ofSlice.change, mine, table, key); // fails now if `add` meets a string
-    this.record.set(id, { table, key, change: mine });
+  /** The record's changes stay apart from the slice's, so the slice can commit without them. */
+  private write(entry: Entry, change: Change): void {
+    const mine = combine(entry.record, change, entry.table, entry.key);
+    if (entry.slice && mine.op === 'add') combine(entry.slice, mine, entry.table, entry.key); // fails now if `add` meets a string
+    if (entry.record === undefined) this.touched.push(entry);
+    entry.record = mine.op === 'add' && mine === change ? { op: 'add', delta: mine.delta } : mine;
   }
 
   /** Forgets the running record's writes: it threw, so none of its effects may land. */
   abortRecord(): void {
-    this.record = new Map();
+    for (const entry of this.touched) entry.record = undefined;
+    this.touched = [];
   }
 
   /**
@@ -171,25 +205,24 @@ export class StateTransaction {
    */
   fit(): Fit {
     const { maxWrites, maxBytes, maxItemBytes } = this.store.limits;
-    let writes = this.slice.size;
+    let writes = this.dirty.length;
     let bytes = this.sliceBytes;
     let alone = 0;
-    for (const [id, pending] of this.record) {
-      const size = estimateBytes({ ...pending, change: this.pending(id)! });
+    for (const entry of this.touched) {
+      const size = sizeOf(entry, pendingOf(entry)!);
       if (size > maxItemBytes) {
         throw new StateLimitError(
-          `${pending.table}/${pending.key} would be about ${size} bytes, over the ${maxItemBytes}-byte item limit; split the value over several keys`,
+          `${entry.table}/${entry.key} would be about ${size} bytes, over the ${maxItemBytes}-byte item limit; split the value over several keys`,
         );
       }
+      entry.nextBytes = size;
       alone += size;
-      const previous = this.slice.get(id);
-      if (previous) bytes -= previous.bytes;
-      else writes += 1;
-      bytes += size;
+      if (entry.slice === undefined) writes += 1;
+      bytes += size - entry.sliceBytes;
     }
-    if (this.record.size > maxWrites || alone > maxBytes) {
+    if (this.touched.length > maxWrites || alone > maxBytes) {
       throw new StateLimitError(
-        `One record writes ${this.record.size} items (about ${alone} bytes), more than one commit holds (${maxWrites} items, ${maxBytes} bytes); write fewer keys per record, or aggregate into one item`,
+        `One record writes ${this.touched.length} items (about ${alone} bytes), more than one commit holds (${maxWrites} items, ${maxBytes} bytes); write fewer keys per record, or aggregate into one item`,
       );
     }
     return writes > maxWrites || bytes > maxBytes ? 'commit-first' : 'fits';
@@ -197,14 +230,19 @@ export class StateTransaction {
 
   /** Moves the running record's writes into the slice. */
   endRecord(): void {
-    for (const [id, pending] of this.record) {
-      const previous = this.slice.get(id);
-      const merged = { ...pending, change: this.pending(id)! };
-      const bytes = estimateBytes(merged);
-      this.sliceBytes += bytes - (previous?.bytes ?? 0);
-      this.slice.set(id, { ...merged, bytes });
+    for (const entry of this.touched) {
+      const merged = pendingOf(entry)!;
+      // `fit` measured the merged change unless the slice committed since; then measure again.
+      const bytes =
+        entry.nextBytes >= 0 && entry.slice !== undefined ? entry.nextBytes : sizeOf(entry, merged);
+      if (entry.slice === undefined) this.dirty.push(entry);
+      this.sliceBytes += bytes - entry.sliceBytes;
+      entry.sliceBytes = bytes;
+      entry.slice = merged;
+      entry.record = undefined;
+      entry.nextBytes = -1;
     }
-    this.record = new Map();
+    this.touched = [];
   }
 
   /**
@@ -212,69 +250,75 @@ export class StateTransaction {
    * the cache forgets what the commit touched, since a timed-out commit may still have landed.
    */
   async commit(offset: number): Promise<void> {
-    const writes: ItemWrite[] = [];
-    for (const [id, { table, key, change }] of this.slice) {
-      const expectedVersion = this.reads.get(id);
-      writes.push(
-        expectedVersion === undefined
-          ? { table, key, change }
-          : { table, key, change, expectedVersion },
-      );
-    }
+    const dirty = this.dirty;
+    const writes: ItemWrite[] = dirty.map(({ table, key, slice, readVersion }) =>
+      readVersion === undefined
+        ? { table, key, change: slice! }
+        : { table, key, change: slice!, expectedVersion: readVersion },
+    );
     const checkpoint = { expectedVersion: this.checkpointNow.version, offset };
     try {
       await this.store.commit({ partition: this.partition, checkpoint, writes });
     } catch (error) {
-      this.forget(writes, error);
+      this.forget(error);
       throw error;
     }
     this.checkpointNow = { offset, version: checkpoint.expectedVersion + 1 };
     this.cache.setCheckpoint(checkpointId(this.partition), this.checkpointNow);
-    for (const write of writes) this.remember(write);
-    this.slice.clear();
+    for (const entry of dirty) {
+      this.remember(entry);
+      entry.slice = undefined;
+      entry.sliceBytes = 0;
+      entry.nextBytes = -1;
+    }
+    this.dirty = [];
     this.sliceBytes = 0;
   }
 
-  private remember(write: ItemWrite): void {
-    const id = itemId(write.table, write.key);
-    const cacheId = `${this.partition.group}\u0000${id}`;
-    const cached = this.cache.item(cacheId);
-    const expected = write.expectedVersion;
+  private remember(entry: Entry): void {
+    const cached = this.cache.item(entry.cacheId);
+    const expected = entry.readVersion;
+    const change = entry.slice!;
     // A blind write's resulting version is unknown here: forget it rather than guess.
-    if (expected === undefined || (write.change.op === 'add' && cached?.version !== expected)) {
-      this.cache.dropItem(cacheId);
-      this.reads.delete(id);
+    if (expected === undefined || (change.op === 'add' && cached?.version !== expected)) {
+      this.cache.dropItem(entry.cacheId);
+      entry.readVersion = undefined;
       return;
     }
     const version = expected + 1;
-    const { change } = write;
     const item: StoredItem =
       change.op === 'put'
         ? { value: change.value, version, exists: true }
         : change.op === 'delete'
           ? { value: undefined, version, exists: false }
           : {
-              value: numberIn(cached!, write.table, write.key) + change.delta,
+              value: numberIn(cached!, entry.table, entry.key) + change.delta,
               version,
               exists: true,
             };
-    this.cache.setItem(cacheId, item);
-    this.reads.set(id, version);
+    this.cache.setItem(entry.cacheId, item);
+    entry.readVersion = version;
   }
 
-  private forget(writes: readonly ItemWrite[], error: unknown): void {
+  private forget(error: unknown): void {
     const conflict = error instanceof StateConflictError ? error : undefined;
     if (!conflict || conflict.checkpoint) this.cache.dropCheckpoint(checkpointId(this.partition));
-    const touched = conflict && !conflict.checkpoint ? conflict.items : writes;
-    for (const { table, key } of touched) {
-      this.cache.dropItem(`${this.partition.group}\u0000${itemId(table, key)}`);
+    // Whatever this transaction read or wrote may be stale now.
+    for (const entries of this.tables.values()) {
+      for (const entry of entries.values()) this.cache.dropItem(entry.cacheId);
     }
-    for (const id of this.reads.keys()) this.cache.dropItem(`${this.partition.group}\u0000${id}`);
   }
 }
 
 function checkpointId(p: PartitionRef): string {
   return `${p.group}\u0000${p.topic}\u0000${p.partition}`;
+}
+
+/** The slice's change to an item followed by the running record's. */
+function pendingOf(entry: Entry): Change | undefined {
+  if (!entry.record) return entry.slice;
+  if (!entry.slice) return entry.record;
+  return combine(entry.slice, entry.record, entry.table, entry.key);
 }
 
 /** Folds a new change into an earlier one for the same key, so a commit writes each key once. */
@@ -300,8 +344,9 @@ function numberIn(item: StoredItem, table: string, key: string): number {
   return item.value;
 }
 
-/** Roughly what DynamoDB will count: names, the JSON value, and the keys and version. */
-function estimateBytes({ table, key, change }: Pending): number {
-  const value = change.op === 'put' ? Buffer.byteLength(JSON.stringify(change.value)) : 8;
-  return Buffer.byteLength(table) + Buffer.byteLength(key) + value + 64;
+/** Roughly what DynamoDB will count: names and keys, the JSON value, the version. */
+function sizeOf(entry: Entry, change: Change): number {
+  return change.op === 'put'
+    ? entry.fixedBytes + Buffer.byteLength(JSON.stringify(change.value))
+    : entry.fixedBytes + 8;
 }

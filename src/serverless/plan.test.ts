@@ -1,0 +1,234 @@
+import { describe, expect, it } from 'vitest';
+import type { BuiltConsumer } from '../build/index.ts';
+import { ServerlessConfigError } from './errors.ts';
+import { planService } from './plan.ts';
+import type { ResolvedSource, ServiceContext } from './types.ts';
+
+const ARN =
+  'arn:aws:kafka:us-east-1:123456789012:cluster/events/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2';
+
+function built(name: string, extra: Partial<BuiltConsumer> = {}): BuiltConsumer {
+  return {
+    name,
+    group: name,
+    topic: 'book-pages',
+    batchSize: 100,
+    deploy: {},
+    source: `functions/${name}.ts`,
+    dir: `.dogear/build/${name}`,
+    handler: 'index.handler',
+    bytes: 1,
+    gzipBytes: 1,
+    durationMs: 1,
+    ...extra,
+  };
+}
+
+const service: ServiceContext = {
+  service: 'books',
+  stage: 'test',
+  packageDir: '/srv/books/.serverless',
+};
+const msk: ResolvedSource = { kind: 'msk', arn: ARN, auth: 'IAM' };
+
+describe('planService', () => {
+  it('gives each consumer a function of its own bundle, and an msk event', () => {
+    const plan = planService({
+      manifest: {
+        runtime: 'nodejs24.x',
+        consumers: [
+          built('word-count', { batchSize: 500 }),
+          built('thermometer', { topic: 'temps' }),
+        ],
+      },
+      options: { msk: { arn: ARN }, defaults: { memorySize: 512 } },
+      source: msk,
+      service,
+    });
+    expect(plan.consumers.map((c) => c.name)).toEqual(['word-count', 'thermometer']);
+    expect(plan.consumers[0]!.function).toEqual({
+      name: 'books-test-word-count',
+      description: 'dogear consumer word-count: topic book-pages, group word-count',
+      handler: '.dogear/build/word-count/index.handler',
+      runtime: 'nodejs24.x',
+      memorySize: 512,
+      timeout: 60,
+      environment: {
+        DOGEAR_DYNAMODB_TABLE: 'books-test-state',
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      package: { individually: true, artifact: '/srv/books/.serverless/word-count.zip' },
+      events: [
+        {
+          msk: {
+            arn: ARN,
+            topic: 'book-pages',
+            batchSize: 500,
+            startingPosition: 'TRIM_HORIZON',
+            consumerGroupId: 'word-count',
+            enabled: true,
+          },
+        },
+      ],
+    });
+    expect(plan.consumers[1]!.mapping).toEqual({
+      EventSourceArn: ARN,
+      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'thermometer' },
+      Topics: ['temps'],
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 0,
+      Enabled: true,
+    });
+    expect(Object.keys(plan.resources)).toEqual(['DogearStateTable']);
+  });
+
+  it('sets what the framework event lacks on the mapping', () => {
+    const plan = planService({
+      manifest: {
+        runtime: 'nodejs24.x',
+        consumers: [
+          built('audit', {
+            deploy: {
+              batchingWindow: 30,
+              startingPosition: 'AT_TIMESTAMP',
+              startingPositionTimestamp: 1_750_000_000,
+              filterPatterns: ['{"value":{"type":["order"]}}'],
+              provisionedPollers: { minimum: 2, maximum: 10 },
+              onFailure: 'arn:aws:sns:us-east-1:123456789012:audit-failures',
+              enabled: false,
+            },
+          }),
+        ],
+      },
+      options: { msk: { arn: ARN } },
+      source: {
+        kind: 'msk',
+        arn: ARN,
+        auth: 'TLS',
+        secretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:client-cert-AbCd',
+      },
+      service,
+    });
+    const [audit] = plan.consumers;
+    expect(audit!.function.events[0]).toEqual({
+      msk: {
+        arn: ARN,
+        topic: 'book-pages',
+        batchSize: 100,
+        maximumBatchingWindow: 30,
+        startingPosition: 'AT_TIMESTAMP',
+        startingPositionTimestamp: 1_750_000_000,
+        consumerGroupId: 'audit',
+        enabled: false,
+      },
+    });
+    expect(audit!.mapping).toMatchObject({
+      MaximumBatchingWindowInSeconds: 30,
+      StartingPositionTimestamp: 1_750_000_000,
+      Enabled: false,
+      SourceAccessConfigurations: [
+        {
+          Type: 'CLIENT_CERTIFICATE_TLS_AUTH',
+          URI: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:client-cert-AbCd',
+        },
+      ],
+      FilterCriteria: { Filters: [{ Pattern: '{"value":{"type":["order"]}}' }] },
+      ProvisionedPollerConfig: { MinimumPollers: 2, MaximumPollers: 10 },
+      DestinationConfig: {
+        OnFailure: { Destination: 'arn:aws:sns:us-east-1:123456789012:audit-failures' },
+      },
+    });
+  });
+
+  it('maps a self-managed cluster, prefixing subnets and security groups', () => {
+    const kafka = {
+      bootstrapServers: ['b-1:9096'],
+      saslScram256SecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-Ab12',
+      vpc: {
+        subnetIds: ['subnet-1', { 'Fn::ImportValue': 'net-SubnetB' }],
+        securityGroupIds: ['sg-1'],
+      },
+    };
+    const plan = planService({
+      manifest: { runtime: 'nodejs22.x', consumers: [built('audit', { group: 'audit-v2' })] },
+      options: { kafka },
+      source: { kind: 'kafka', kafka },
+      service,
+    });
+    const [audit] = plan.consumers;
+    expect(audit!.function.runtime).toBe('nodejs22.x');
+    expect(audit!.function.events[0]).toEqual({
+      kafka: {
+        bootstrapServers: ['b-1:9096'],
+        accessConfigurations: {
+          vpcSubnet: ['subnet-1', { 'Fn::ImportValue': 'net-SubnetB' }],
+          vpcSecurityGroup: ['sg-1'],
+          saslScram256Auth: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-Ab12'],
+        },
+        topic: 'book-pages',
+        batchSize: 100,
+        startingPosition: 'TRIM_HORIZON',
+        consumerGroupId: 'audit-v2',
+        enabled: true,
+      },
+    });
+    expect(audit!.mapping).toMatchObject({
+      SelfManagedEventSource: { Endpoints: { KafkaBootstrapServers: ['b-1:9096'] } },
+      SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'audit-v2' },
+      SourceAccessConfigurations: [
+        { Type: 'VPC_SUBNET', URI: 'subnet:subnet-1' },
+        {
+          Type: 'VPC_SUBNET',
+          URI: { 'Fn::Join': ['', ['subnet:', { 'Fn::ImportValue': 'net-SubnetB' }]] },
+        },
+        { Type: 'VPC_SECURITY_GROUP', URI: 'security_group:sg-1' },
+        {
+          Type: 'SASL_SCRAM_256_AUTH',
+          URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-Ab12',
+        },
+      ],
+    });
+    expect(audit!.mapping).not.toHaveProperty('EventSourceArn');
+  });
+
+  it('refuses two consumers with one name or one group, and a name serverless.yml uses', () => {
+    const options = { msk: { arn: ARN } };
+    const manifest = (consumers: BuiltConsumer[]) => ({ runtime: 'nodejs24.x', consumers });
+    expect(() =>
+      planService({
+        manifest: manifest([built('a'), built('a', { group: 'b' })]),
+        options,
+        source: msk,
+        service,
+      }),
+    ).toThrow(/Consumers a \(functions\/a\.ts\) and a \(functions\/a\.ts\) share the name 'a'/);
+    expect(() =>
+      planService({
+        manifest: manifest([built('a'), built('b', { group: 'a' })]),
+        options,
+        source: msk,
+        service,
+      }),
+    ).toThrow(/share the group 'a'/);
+    expect(() =>
+      planService({
+        manifest: manifest([built('a')]),
+        options,
+        source: msk,
+        service,
+        existingFunctions: ['a'],
+      }),
+    ).toThrow(ServerlessConfigError);
+  });
+
+  it('plans functions without events when no source is given', () => {
+    const plan = planService({
+      manifest: { runtime: 'nodejs24.x', consumers: [built('a')] },
+      options: { msk: { name: 'events' } },
+      service,
+    });
+    expect(plan.consumers[0]!.function.events).toEqual([]);
+    expect(plan.statements.map((s) => s.Sid)).toEqual(['DogearStateTable']);
+  });
+});

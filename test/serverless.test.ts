@@ -1,0 +1,563 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCOUNT, type FakeMskApi, startFakeMskApi } from './fixtures/msk-api.ts';
+import { readZip } from './fixtures/serverless/zip-reader.ts';
+
+/**
+ * The real `osls package`, spawned on the example service (serverless.yml at the root) and on the
+ * services under test/fixtures/serverless/, with no AWS credentials: then the compiled template
+ * and the zips it wrote are read back. The plugin is loaded as a user loads it,
+ * `plugins: [dogear/serverless]`, from dist/ (build it first: `npx tsc -p tsconfig.build.json`).
+ */
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FIXTURES = join(ROOT, 'test/fixtures/serverless');
+const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
+
+interface Run {
+  readonly dir: string;
+  readonly code: number | null;
+  /** osls prints errors on stdout and progress on stderr; this is both. */
+  readonly output: string;
+  readonly ms: number;
+}
+
+/** What a template holds, read back from JSON: the assertions below say what shape they expect. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON read back from a file.
+type Json = any;
+
+interface Template {
+  Resources: Record<
+    string,
+    { Type: string; Properties: Record<string, Json>; [k: string]: unknown }
+  >;
+  Outputs?: Record<string, unknown>;
+}
+
+let home: string;
+let msk: FakeMskApi;
+const runs = new Map<string, Run>();
+
+/** `osls package --stage test` in `dir`, without AWS credentials unless `env` gives some. */
+function oslsPackage(dir: string, env: Record<string, string> = {}): Promise<Run> {
+  const started = performance.now();
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([key]) => !key.startsWith('AWS_') && key !== 'DOGEAR_MSK_ENDPOINT',
+    ),
+  );
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [OSLS, 'package', '--stage', 'test'], {
+      cwd: dir,
+      env: {
+        ...clean,
+        HOME: home,
+        SLS_TELEMETRY_DISABLED: '1',
+        SLS_NOTIFICATIONS_MODE: 'off',
+        NO_COLOR: '1',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({ dir, code, output, ms: Math.round(performance.now() - started) }),
+    );
+  });
+}
+
+async function template(run: Run): Promise<Template> {
+  const file = join(run.dir, '.serverless/cloudformation-template-update-stack.json');
+  return JSON.parse(await readFile(file, 'utf8')) as Template;
+}
+
+const ofType = (t: Template, type: string) =>
+  Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+
+/** Every statement of every role in the template. */
+function statements(t: Template): Array<{ Sid?: string; Action: string[]; Resource: unknown }> {
+  return ofType(t, 'AWS::IAM::Role').flatMap(([, role]) =>
+    (role.Properties.Policies as Array<{ PolicyDocument: { Statement: [] } }>).flatMap(
+      (p) => p.PolicyDocument.Statement,
+    ),
+  );
+}
+
+/** The framework's statement for the ENIs of Lambda's pollers: the one `*` (see src/serverless/iam.ts). */
+const NETWORK_INTERFACE_ACTIONS = new Set([
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeVpcs',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+]);
+
+function expectNamedResources(t: Template): void {
+  for (const statement of statements(t)) {
+    const resources = [statement.Resource].flat();
+    if (resources.includes('*')) {
+      expect(
+        statement.Action.every((a) => NETWORK_INTERFACE_ACTIONS.has(a)),
+        JSON.stringify(statement),
+      ).toBe(true);
+    }
+  }
+}
+
+/** The mapping of one function, by the function's logical id. */
+function mappingOf(t: Template, functionId: string) {
+  const found = ofType(t, 'AWS::Lambda::EventSourceMapping').filter(
+    ([, r]) => r.Properties.FunctionName?.['Fn::GetAtt']?.[0] === functionId,
+  );
+  expect(found).toHaveLength(1);
+  return found[0]![1].Properties;
+}
+
+function functionNamed(t: Template, name: string) {
+  const found = ofType(t, 'AWS::Lambda::Function').filter(
+    ([, r]) => r.Properties.FunctionName === name,
+  );
+  expect(found, name).toHaveLength(1);
+  return { id: found[0]![0], properties: found[0]![1].Properties };
+}
+
+/** Runs `tasks` at most `limit` at a time: osls takes a core each. */
+async function pool<T>(tasks: Array<() => Promise<T>>, limit: number): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        results[i] = await tasks[i]!();
+      }
+    }),
+  );
+  return results;
+}
+
+const EXAMPLE = [
+  { name: 'word-count', className: 'WordCount', topic: 'book-pages', batchSize: 500, window: 5 },
+  {
+    name: 'duplicate-words',
+    className: 'DuplicateWords',
+    topic: 'book-pages',
+    batchSize: 100,
+    window: 0,
+  },
+  {
+    name: 'picture-finder',
+    className: 'PictureFinder',
+    topic: 'book-pages',
+    batchSize: 100,
+    window: 0,
+  },
+  {
+    name: 'thermometer',
+    className: 'Thermometer',
+    topic: 'temperature-readings',
+    batchSize: 100,
+    window: 0,
+  },
+];
+
+const BAD = {
+  'bad-no-topic': /consumer tally has no topic/,
+  'bad-duplicate-name':
+    /Consumers Recount \(functions\/recount\.ts\) and Tally \(functions\/tally\.ts\) share the name 'tally'/,
+  'bad-batch-size': /consumer Tally: batchSize 20000 is outside Lambda's 1 to 10,000/,
+  'bad-window':
+    /Consumer tally: custom\.dogear\.consumers\.tally\.batchingWindow 400 is outside Lambda's 0 to 300 seconds/,
+  'bad-unknown-option': /Unknown option 'custom\.dogear\.tabel'; Did you mean 'table'\?/,
+  'bad-unknown-cluster':
+    /custom\.dogear\.msk\.name: No MSK cluster named 'evnets' in us-east-1; .*Did you mean 'events'\?/,
+} as const;
+
+beforeAll(async () => {
+  const plugin = join(ROOT, 'dist/serverless/index.js');
+  if (!existsSync(plugin))
+    throw new Error('No dist/serverless/index.js; run npx tsc -p tsconfig.build.json first');
+  for (const file of await readdir(join(ROOT, 'src/serverless'))) {
+    if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+    const built = join(ROOT, 'dist/serverless', file.replace(/\.ts$/, '.js'));
+    if (
+      !existsSync(built) ||
+      statSync(built).mtimeMs < statSync(join(ROOT, 'src/serverless', file)).mtimeMs
+    ) {
+      throw new Error(
+        `dist/serverless/${basename(built)} is older than its source; run npx tsc -p tsconfig.build.json`,
+      );
+    }
+  }
+  home = await mkdtemp(join(tmpdir(), 'dogear-osls-home-'));
+  msk = await startFakeMskApi({
+    clusters: [
+      {
+        clusterArn: `arn:aws:kafka:us-east-1:${ACCOUNT}:cluster/clicks-cluster/5f4e3d2c-1b0a-4987-a6b5-c4d3e2f1a0b9-3`,
+        clusterName: 'clicks-cluster',
+        clusterType: 'PROVISIONED',
+        state: 'ACTIVE',
+        creationTime: '2025-03-04T10:11:12.345Z',
+        currentVersion: 'K3AEGXETSR30VB',
+        provisioned: {
+          brokerNodeGroupInfo: {
+            clientSubnets: ['subnet-0a1b2c3d'],
+            instanceType: 'kafka.m7g.large',
+          },
+          clientAuthentication: { sasl: { scram: { enabled: true }, iam: { enabled: false } } },
+          numberOfBrokerNodes: 2,
+        },
+      },
+      {
+        clusterArn: `arn:aws:kafka:us-east-1:${ACCOUNT}:cluster/events/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2`,
+        clusterName: 'events',
+        clusterType: 'SERVERLESS',
+        state: 'ACTIVE',
+        creationTime: '2025-05-06T07:08:09.000Z',
+        currentVersion: 'K2EUQ1WTGCTBG2',
+        serverless: { clientAuthentication: { sasl: { iam: { enabled: true } } } },
+      },
+    ],
+  });
+  // Only a cluster given by name reaches AWS (here the fake): those runs get credentials for it.
+  const withMsk = {
+    DOGEAR_MSK_ENDPOINT: msk.endpoint,
+    AWS_ACCESS_KEY_ID: 'AKIDTEST',
+    AWS_SECRET_ACCESS_KEY: 'secret',
+  };
+  const services: Array<[string, string, Record<string, string>?]> = [
+    ['example', ROOT],
+    ['kafka-vpc', join(FIXTURES, 'kafka-vpc')],
+    ['msk-ref', join(FIXTURES, 'msk-ref')],
+    ['msk-by-name', join(FIXTURES, 'msk-by-name'), withMsk],
+    ...Object.keys(BAD).map((name): [string, string, Record<string, string>?] => [
+      name,
+      join(FIXTURES, name),
+      name === 'bad-unknown-cluster' ? withMsk : undefined,
+    ]),
+  ];
+  const results = await pool(
+    services.map(
+      ([, dir, env]) =>
+        () =>
+          oslsPackage(dir, env),
+    ),
+    3,
+  );
+  for (const [i, [name]] of services.entries()) runs.set(name, results[i]!);
+  process.stderr.write(
+    `osls package: ${[...runs].map(([name, run]) => `${name} ${run.ms} ms`).join(', ')}\n`,
+  );
+}, 150_000);
+
+afterAll(async () => {
+  await msk?.close();
+  if (home) await rm(home, { recursive: true, force: true });
+  // Fixture outputs go; the example's are the ones `osls package` leaves at the root anyway.
+  for (const entry of await readdir(FIXTURES, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    for (const out of ['.serverless', '.dogear']) {
+      await rm(join(FIXTURES, entry.name, out), { recursive: true, force: true });
+    }
+  }
+});
+
+function succeeded(name: string): Run {
+  const run = runs.get(name)!;
+  expect(run.code, run.output).toBe(0);
+  return run;
+}
+
+describe('the example service (serverless.yml)', () => {
+  it('deploys each consumer as a function with its own mapping', async () => {
+    const t = await template(succeeded('example'));
+    expect(ofType(t, 'AWS::Lambda::Function')).toHaveLength(EXAMPLE.length);
+    expect(ofType(t, 'AWS::Lambda::EventSourceMapping')).toHaveLength(EXAMPLE.length);
+    for (const c of EXAMPLE) {
+      const fn = functionNamed(t, `dogear-example-test-${c.name}`);
+      expect(fn.properties).toMatchObject({
+        Handler: `.dogear/build/${c.name}/index.handler`,
+        Runtime: 'nodejs24.x',
+        MemorySize: 1024,
+        Timeout: 60,
+        Environment: {
+          Variables: {
+            DOGEAR_DYNAMODB_TABLE: 'dogear-example-test-state',
+            NODE_OPTIONS: '--enable-source-maps',
+          },
+        },
+      });
+      expect(mappingOf(t, fn.id)).toEqual({
+        FunctionName: { 'Fn::GetAtt': [fn.id, 'Arn'] },
+        EventSourceArn: { 'Fn::ImportValue': 'dogear-msk-ClusterArn' },
+        AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: c.name },
+        Topics: [c.topic],
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: c.batchSize,
+        MaximumBatchingWindowInSeconds: c.window,
+        Enabled: true,
+      });
+    }
+  });
+
+  it('adds the state table', async () => {
+    const t = await template(succeeded('example'));
+    expect(t.Resources.DogearStateTable).toMatchObject({
+      Type: 'AWS::DynamoDB::Table',
+      DeletionPolicy: 'Retain',
+      Properties: {
+        TableName: 'dogear-example-test-state',
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      },
+    });
+  });
+
+  it('zips each consumer with its own bundle only', async () => {
+    const run = succeeded('example');
+    const t = await template(run);
+    for (const c of EXAMPLE) {
+      const { properties } = functionNamed(t, `dogear-example-test-${c.name}`);
+      const artifact = join(run.dir, '.serverless', basename(properties.Code.S3Key));
+      expect(basename(artifact)).toBe(`${c.name}.zip`);
+      const files = readZip(await readFile(artifact));
+      expect(files.map((f) => f.name)).toEqual([
+        `.dogear/build/${c.name}/index.mjs`,
+        `.dogear/build/${c.name}/index.mjs.map`,
+      ]);
+      const code = files[0]!.data.toString('utf8');
+      expect(code).toBe(await readFile(join(run.dir, `.dogear/build/${c.name}/index.mjs`), 'utf8'));
+      expect(code).toContain(`"${c.className}"`);
+      for (const other of EXAMPLE.filter((o) => o !== c))
+        expect(code).not.toContain(`"${other.className}"`);
+    }
+  });
+
+  it('scopes IAM to the table, the cluster, its topics and its groups', async () => {
+    const t = await template(succeeded('example'));
+    expectNamedResources(t);
+    const bySid = Object.fromEntries(
+      statements(t)
+        .filter((s) => s.Sid)
+        .map((s) => [s.Sid, s]),
+    );
+    expect(bySid.DogearStateTable?.Resource).toEqual([
+      { 'Fn::GetAtt': ['DogearStateTable', 'Arn'] },
+    ]);
+    expect(bySid.DogearKafkaConnect?.Resource).toEqual([
+      { 'Fn::ImportValue': 'dogear-msk-ClusterArn' },
+    ]);
+    const subs = (sid: string) =>
+      (bySid[sid]!.Resource as Array<{ 'Fn::Sub': [string, unknown] }>).map((r) => r['Fn::Sub'][0]);
+    expect(subs('DogearKafkaTopics')).toEqual([
+      '${DogearClusterArnPrefix}:topic/${DogearClusterPath}/book-pages',
+      '${DogearClusterArnPrefix}:topic/${DogearClusterPath}/temperature-readings',
+    ]);
+    expect(subs('DogearKafkaGroups').sort()).toEqual(
+      EXAMPLE.map((c) => `\${DogearClusterArnPrefix}:group/\${DogearClusterPath}/${c.name}`).sort(),
+    );
+    // The framework adds its MSK statements once per function; the plugin keeps one of each.
+    const keys = statements(t).map((s) => JSON.stringify(s));
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+});
+
+describe('fixture services', () => {
+  it('self-managed Kafka in a VPC, with an existing table by name', async () => {
+    const t = await template(succeeded('kafka-vpc'));
+    expect(t.Resources.DogearStateTable).toBeUndefined();
+    const audit = functionNamed(t, 'dogear-kafka-test-orders-audit');
+    const payments = functionNamed(t, 'dogear-kafka-test-payments');
+    expect(audit.properties).toMatchObject({ MemorySize: 512, Timeout: 60 });
+    expect(payments.properties).toMatchObject({ MemorySize: 2048, Timeout: 120 });
+    expect(audit.properties.Environment.Variables.DOGEAR_DYNAMODB_TABLE).toBe(
+      'shared-dogear-state',
+    );
+    const access = [
+      { Type: 'VPC_SUBNET', URI: 'subnet:subnet-0a1b2c3d' },
+      {
+        Type: 'VPC_SUBNET',
+        URI: {
+          'Fn::Join': [
+            '',
+            [
+              'subnet:',
+              {
+                'Fn::Select': [
+                  1,
+                  { 'Fn::Split': [',', { 'Fn::ImportValue': 'dogear-msk-SubnetIds' }] },
+                ],
+              },
+            ],
+          ],
+        },
+      },
+      {
+        Type: 'VPC_SECURITY_GROUP',
+        URI: {
+          'Fn::Join': [
+            '',
+            ['security_group:', { 'Fn::ImportValue': 'dogear-msk-SecurityGroupId' }],
+          ],
+        },
+      },
+      {
+        Type: 'SASL_SCRAM_512_AUTH',
+        URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
+      },
+      {
+        Type: 'SERVER_ROOT_CA_CERTIFICATE',
+        URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+      },
+    ];
+    expect(mappingOf(t, audit.id)).toEqual({
+      FunctionName: { 'Fn::GetAtt': [audit.id, 'Arn'] },
+      SelfManagedEventSource: {
+        Endpoints: {
+          KafkaBootstrapServers: ['b-1.kafka.internal:9096', 'b-2.kafka.internal:9096'],
+        },
+      },
+      SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'orders-audit-v2' },
+      Topics: ['orders'],
+      StartingPosition: 'AT_TIMESTAMP',
+      StartingPositionTimestamp: 1_750_000_000,
+      BatchSize: 250,
+      MaximumBatchingWindowInSeconds: 10,
+      Enabled: true,
+      SourceAccessConfigurations: access,
+      FilterCriteria: {
+        Filters: [
+          { Pattern: '{"value":{"type":["order"]}}' },
+          { Pattern: '{"key":[{"prefix":"eu-"}]}' },
+        ],
+      },
+      ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 3 },
+      DestinationConfig: {
+        OnFailure: { Destination: 'arn:aws:sqs:eu-west-1:123456789012:orders-dlq' },
+      },
+    });
+    expect(mappingOf(t, payments.id)).toMatchObject({
+      Topics: ['payments'],
+      SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'payments' },
+      Enabled: false,
+      SourceAccessConfigurations: access,
+    });
+    expectNamedResources(t);
+    const all = statements(t);
+    expect(all).toContainEqual(
+      expect.objectContaining({
+        Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem']),
+        Resource: [
+          {
+            'Fn::Sub':
+              'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/shared-dogear-state',
+          },
+        ],
+      }),
+    );
+    expect(all).toContainEqual(
+      expect.objectContaining({
+        Action: ['sqs:SendMessage'],
+        Resource: ['arn:aws:sqs:eu-west-1:123456789012:orders-dlq'],
+      }),
+    );
+    const secrets = all.filter((s) => s.Action.includes('secretsmanager:GetSecretValue'));
+    expect(secrets.flatMap((s) => [s.Resource].flat())).toEqual([
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+    ]);
+    expect(all.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(false);
+  });
+
+  it('MSK by { Ref } to a cluster in the stack, with a table ARN from another stack', async () => {
+    const t = await template(succeeded('msk-ref'));
+    expect(t.Resources.Cluster?.Type).toBe('AWS::MSK::ServerlessCluster');
+    const sensors = functionNamed(t, 'dogear-ref-test-sensors');
+    const tableArn = { 'Fn::ImportValue': 'dogear-state-StateTableArn' };
+    expect(sensors.properties.Environment.Variables.DOGEAR_DYNAMODB_TABLE).toEqual({
+      'Fn::Select': [1, { 'Fn::Split': ['/', tableArn] }],
+    });
+    expect(mappingOf(t, sensors.id)).toMatchObject({
+      EventSourceArn: { Ref: 'Cluster' },
+      AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: 'sensors-latest' },
+      Topics: ['sensor-readings'],
+    });
+    expectNamedResources(t);
+    const bySid = Object.fromEntries(
+      statements(t)
+        .filter((s) => s.Sid)
+        .map((s) => [s.Sid, s]),
+    );
+    expect(bySid.DogearStateTable?.Resource).toEqual([tableArn]);
+    expect(bySid.DogearKafkaGroups?.Resource).toEqual([
+      {
+        'Fn::Sub': [
+          '${DogearClusterArnPrefix}:group/${DogearClusterPath}/sensors-latest',
+          {
+            DogearClusterArnPrefix: {
+              'Fn::Select': [0, { 'Fn::Split': [':cluster/', { Ref: 'Cluster' }] }],
+            },
+            DogearClusterPath: {
+              'Fn::Select': [1, { 'Fn::Split': [':cluster/', { Ref: 'Cluster' }] }],
+            },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it('MSK by name: looked up with the MSK API, which picks SASL/SCRAM', async () => {
+    const t = await template(succeeded('msk-by-name'));
+    const arn = `arn:aws:kafka:us-east-1:${ACCOUNT}:cluster/clicks-cluster/5f4e3d2c-1b0a-4987-a6b5-c4d3e2f1a0b9-3`;
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_clicks-Ab12Cd';
+    const clicks = functionNamed(t, 'dogear-by-name-test-clicks');
+    expect(clicks.properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Environment: { Variables: { DOGEAR_DYNAMODB_TABLE: 'clicks-state' } },
+    });
+    expect(mappingOf(t, clicks.id)).toMatchObject({
+      EventSourceArn: arn,
+      SourceAccessConfigurations: [{ Type: 'SASL_SCRAM_512_AUTH', URI: secret }],
+    });
+    expectNamedResources(t);
+    const all = statements(t);
+    expect(all.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(false);
+    expect(all).toContainEqual(
+      expect.objectContaining({ Action: ['secretsmanager:GetSecretValue'], Resource: [secret] }),
+    );
+    expect(all).toContainEqual(
+      expect.objectContaining({
+        Sid: 'DogearStateTable',
+        Resource: ['arn:aws:dynamodb:us-east-1:123456789012:table/clicks-state'],
+      }),
+    );
+    const asked = msk.requests.map(
+      (r) => `${r.method} ${decodeURIComponent(r.rawPath)} ${r.signature}`,
+    );
+    expect(asked).toContain(`GET /api/v2/clusters/${arn} valid`);
+  });
+});
+
+describe('bad input', () => {
+  for (const [name, message] of Object.entries(BAD)) {
+    it(`${name}: exits non-zero, naming the consumer or option`, () => {
+      const run = runs.get(name)!;
+      expect(run.code, run.output).not.toBe(0);
+      expect(run.output).toMatch(message);
+      // A user error: the message, no stack trace.
+      expect(run.output).not.toMatch(/^\s+at /m);
+    });
+  }
+});
