@@ -215,8 +215,9 @@ export async function measureDynamoDb(
 
     progress('dynamodb: dogear');
     const reports: InvocationReport[] = [];
+    const dogearEvents = structuredClone(events);
     const dogearRun = await measured({ all: dogearCount }, () =>
-      runEvents(dogearHandler(tables.state, reports), structuredClone(events), definition),
+      runEvents(dogearHandler(tables.state, reports), dogearEvents, definition),
     );
     const sum = (pick: (r: InvocationReport) => number) => reports.reduce((n, r) => n + pick(r), 0);
     assert.equal(
@@ -236,12 +237,9 @@ export async function measureDynamoDb(
     );
 
     progress('dynamodb: baseline (Powertools kafka + idempotency)');
+    const baselineEvents = structuredClone(events);
     const baselineRun = await measured({ idempotency: idempotencyCount, counts: countsCount }, () =>
-      runEvents(
-        baselineHandler(tables.counts, tables.idempotency),
-        structuredClone(events),
-        definition,
-      ),
+      runEvents(baselineHandler(tables.counts, tables.idempotency), baselineEvents, definition),
     );
 
     // Counts: both from the tables, both equal to the plain loop's.

@@ -25,5 +25,14 @@ export function lambdaHandler(consumer: unknown): KafkaHandler {
   const client = new DynamoDBClient(
     process.env.DOGEAR_DYNAMODB_ENDPOINT ? { endpoint: process.env.DOGEAR_DYNAMODB_ENDPOINT } : {},
   );
-  return createHandler(definition, { store: new DynamoStateStore({ client, table }) });
+  // dogear/serverless sets this from the mapping's FunctionResponseTypes, so both agree.
+  const partial = process.env.DOGEAR_REPORT_BATCH_ITEM_FAILURES;
+  const deployed =
+    partial === undefined
+      ? definition
+      : {
+          ...definition,
+          deploy: { ...definition.deploy, reportBatchItemFailures: partial === 'true' },
+        };
+  return createHandler(deployed, { store: new DynamoStateStore({ client, table }) });
 }

@@ -177,6 +177,23 @@ describe('resolveDeploy', () => {
       startingPosition: 'TRIM_HORIZON',
       filterPatterns: [],
       enabled: true,
+      reportBatchItemFailures: false,
+    });
+  });
+
+  it('turns on partial batch responses, bisect and a retry limit', () => {
+    const deploy = resolveDeploy(consumer, {
+      ...options,
+      defaults: {
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        maximumRetryAttempts: 5,
+      },
+    });
+    expect(deploy).toMatchObject({
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      maximumRetryAttempts: 5,
     });
   });
 

@@ -44,6 +44,9 @@ const DEPLOY_KEYS = [
   'provisionedPollers',
   'onFailure',
   'enabled',
+  'reportBatchItemFailures',
+  'bisectBatchOnError',
+  'maximumRetryAttempts',
 ] as const satisfies ReadonlyArray<keyof DeployOptions>;
 
 const MSK_KEYS = ['arn', 'name', 'auth', 'scramSecretArn', 'clientCertificateSecretArn'] as const;
@@ -268,6 +271,13 @@ function checkDeploy(raw: unknown, at: string, consumer?: string): asserts raw i
   within('memorySize', 128, 10_240, 'MB');
   within('timeout', 1, 900, 'seconds');
   within('batchingWindow', 0, 300, 'seconds');
+  within('maximumRetryAttempts', -1, 10_000, 'retries');
+  if (deploy.reportBatchItemFailures !== undefined) {
+    boolean(deploy.reportBatchItemFailures, `${at}.reportBatchItemFailures`, consumer);
+  }
+  if (deploy.bisectBatchOnError !== undefined) {
+    boolean(deploy.bisectBatchOnError, `${at}.bisectBatchOnError`, consumer);
+  }
   oneOf(deploy.startingPosition, POSITIONS, `${at}.startingPosition`, consumer);
   if (deploy.startingPositionTimestamp !== undefined) {
     const ts = deploy.startingPositionTimestamp;
@@ -388,6 +398,13 @@ export function resolveDeploy(
     ...(pollers ? { provisionedPollers: pollers } : {}),
     ...(merged.onFailure !== undefined ? { onFailure: merged.onFailure } : {}),
     enabled: merged.enabled ?? DEFAULT_DEPLOY.enabled,
+    reportBatchItemFailures: merged.reportBatchItemFailures ?? false,
+    ...(merged.bisectBatchOnError !== undefined
+      ? { bisectBatchOnError: merged.bisectBatchOnError }
+      : {}),
+    ...(merged.maximumRetryAttempts !== undefined
+      ? { maximumRetryAttempts: merged.maximumRetryAttempts }
+      : {}),
   };
 }
 

@@ -55,6 +55,7 @@ describe('planService', () => {
       timeout: 60,
       environment: {
         DOGEAR_DYNAMODB_TABLE: 'books-test-state',
+        DOGEAR_REPORT_BATCH_ITEM_FAILURES: 'false',
         NODE_OPTIONS: '--enable-source-maps',
       },
       package: { individually: true, artifact: '/srv/books/.serverless/word-count.zip' },
@@ -97,6 +98,9 @@ describe('planService', () => {
               provisionedPollers: { minimum: 2, maximum: 10 },
               onFailure: 'arn:aws:sns:us-east-1:123456789012:audit-failures',
               enabled: false,
+              reportBatchItemFailures: true,
+              bisectBatchOnError: true,
+              maximumRetryAttempts: 3,
             },
           }),
         ],
@@ -138,7 +142,12 @@ describe('planService', () => {
       DestinationConfig: {
         OnFailure: { Destination: 'arn:aws:sns:us-east-1:123456789012:audit-failures' },
       },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 3,
     });
+    // The handler must answer in the shape the mapping now reads.
+    expect(audit!.function.environment.DOGEAR_REPORT_BATCH_ITEM_FAILURES).toBe('true');
   });
 
   it('maps a self-managed cluster, prefixing subnets and security groups', () => {

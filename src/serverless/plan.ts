@@ -105,6 +105,9 @@ function functionDefinition(
     timeout: deploy.timeout,
     environment: {
       DOGEAR_DYNAMODB_TABLE: tableName,
+      // The mapping and the handler must agree: a partial response the mapping does not
+      // expect reads as success, and the failed records would be skipped.
+      DOGEAR_REPORT_BATCH_ITEM_FAILURES: String(deploy.reportBatchItemFailures),
       NODE_OPTIONS: '--enable-source-maps',
     },
     // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
@@ -202,6 +205,14 @@ export function mappingProperties(
   }
   if (deploy.onFailure) {
     properties.DestinationConfig = { OnFailure: { Destination: deploy.onFailure } };
+  }
+  if (deploy.reportBatchItemFailures)
+    properties.FunctionResponseTypes = ['ReportBatchItemFailures'];
+  if (deploy.bisectBatchOnError !== undefined) {
+    properties.BisectBatchOnFunctionError = deploy.bisectBatchOnError;
+  }
+  if (deploy.maximumRetryAttempts !== undefined) {
+    properties.MaximumRetryAttempts = deploy.maximumRetryAttempts;
   }
   return properties;
 }

@@ -124,6 +124,10 @@ export interface ResolvedDeploy {
   readonly provisionedPollers?: { readonly minimum?: number; readonly maximum?: number };
   readonly onFailure?: string;
   readonly enabled: boolean;
+  /** The mapping reads partial batch responses; the function is told so by its environment. */
+  readonly reportBatchItemFailures: boolean;
+  readonly bisectBatchOnError?: boolean;
+  readonly maximumRetryAttempts?: number;
 }
 
 /** The cluster every mapping reads, with what dogear knows about it at package time. */
