@@ -11,7 +11,12 @@ export class RecordDecodeError extends DogearError implements RecordCoordinates 
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
-  constructor(at: RecordCoordinates, problem: string, options?: ErrorOptions) {
+  constructor(
+    at: RecordCoordinates,
+    /** What is wrong, without the coordinates. */
+    readonly problem: string,
+    options?: ErrorOptions,
+  ) {
     super(`Record ${formatCoordinates(at)}: ${problem}`, options);
     this.topic = at.topic;
     this.partition = at.partition;

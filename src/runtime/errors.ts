@@ -1,4 +1,5 @@
 import { DogearError, formatCoordinates, type RecordCoordinates } from '../errors.ts';
+import { RecordDecodeError } from '../event/index.ts';
 
 /** The base of errors about consumers and how they run. */
 export class ConsumerError extends DogearError {
@@ -17,7 +18,13 @@ export class RecordFailedError extends ConsumerError implements RecordCoordinate
   readonly partition: number;
   readonly offset: number;
   constructor(consumer: string, at: RecordCoordinates, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    // A decode error already names the record; say where once.
+    const reason =
+      cause instanceof RecordDecodeError
+        ? cause.problem
+        : cause instanceof Error
+          ? cause.message
+          : String(cause);
     super(`Record ${formatCoordinates(at)} failed in consumer ${consumer}: ${reason}`, { cause });
     this.topic = at.topic;
     this.partition = at.partition;

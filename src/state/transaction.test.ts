@@ -190,7 +190,7 @@ describe('limits', () => {
     expect(txn.fit()).toBe('fits');
     txn.add('t', 'one-more', 1);
     expect(() => txn.fit()).toThrow(StateLimitError);
-    expect(() => txn.fit()).toThrow(/One record writes 100 items/);
+    expect(() => txn.fit()).toThrow(/writes 100 items/);
   });
 
   test(`fit() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {

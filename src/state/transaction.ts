@@ -222,7 +222,7 @@ export class StateTransaction {
     }
     if (this.touched.length > maxWrites || alone > maxBytes) {
       throw new StateLimitError(
-        `One record writes ${this.touched.length} items (about ${alone} bytes), more than one commit holds (${maxWrites} items, ${maxBytes} bytes); write fewer keys per record, or aggregate into one item`,
+        `One record (or one @onBatch slice) writes ${this.touched.length} items (about ${alone} bytes), more than one commit holds (${maxWrites} items, ${maxBytes} bytes); write fewer keys per record, or aggregate into one item`,
       );
     }
     return writes > maxWrites || bytes > maxBytes ? 'commit-first' : 'fits';
