@@ -1,9 +1,10 @@
 /**
  * One cold start, in a fresh `node` process that bench/cold-start.ts spawns: reads the event,
- * imports the bundle, calls its `handler` once, writes its timings as one JSON line to fd 3,
- * and exits. Plain JavaScript, so no TypeScript loader runs before the bundle.
+ * imports the bundle, calls its `handler` once (unless `import-only`), writes its timings as one
+ * JSON line to fd 3, and exits. Plain JavaScript, so no TypeScript loader runs before the bundle.
  *
- *   node bench/cold-start-child.mjs <bundle.mjs> <event.json> <function name>   (fd 3: a pipe)
+ *   node bench/cold-start-child.mjs <bundle.mjs> <event.json> <function name> invoke|import-only
+ *   (fd 3: a pipe)
  *
  * Every time is `performance.now()`: milliseconds since this process's time origin (its start).
  */
@@ -11,9 +12,11 @@ import { readFileSync, writeSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 const started = performance.now();
-const [bundle, eventFile, functionName] = process.argv.slice(2);
-if (!bundle || !eventFile || !functionName) {
-  throw new Error('usage: cold-start-child.mjs <bundle.mjs> <event.json> <function name>');
+const [bundle, eventFile, functionName, mode] = process.argv.slice(2);
+if (!bundle || !eventFile || !functionName || !['invoke', 'import-only'].includes(mode)) {
+  throw new Error(
+    'usage: cold-start-child.mjs <bundle.mjs> <event.json> <function name> invoke|import-only',
+  );
 }
 // Lambda hands the handler a parsed event: parse it before the bundle is imported.
 const event = JSON.parse(readFileSync(eventFile, 'utf8'));
@@ -36,7 +39,8 @@ const parsed = performance.now();
 
 const { handler } = await import(pathToFileURL(bundle).href);
 const imported = performance.now();
-const result = await handler(event, context);
+if (typeof handler !== 'function') throw new Error(`${bundle} exports no handler function`);
+const result = mode === 'invoke' ? await handler(event, context) : undefined;
 const handled = performance.now();
 
 writeSync(

@@ -19,6 +19,8 @@ export interface ColdStartRun {
   readonly functionName: string;
   /** The child's whole environment: nothing of this process's is passed on. */
   readonly env: Readonly<Record<string, string>>;
+  /** `import-only`: import the bundle and stop (Lambda's Init alone). @default 'invoke' */
+  readonly mode?: 'invoke' | 'import-only';
 }
 
 export interface ColdStart {
@@ -28,9 +30,9 @@ export interface ColdStart {
   readonly eventMs: number;
   /** `await import(bundle)`: loading, compiling and running the bundle's top level. */
   readonly importMs: number;
-  /** The first `handler(event, context)`, to its promise settling. */
+  /** The first `handler(event, context)`, to its promise settling (0 for `import-only`). */
   readonly invokeMs: number;
-  /** Process start to the handler's promise settling: `performance.now()` then. */
+  /** Process start to the handler's promise settling (`import-only`: to the import's end). */
   readonly totalMs: number;
   /** The parent's clock: spawn to the child's exit. */
   readonly wallMs: number;
@@ -42,7 +44,8 @@ export interface ColdStart {
 export function coldStart(run: ColdStartRun): Promise<ColdStart> {
   return new Promise((resolve, reject) => {
     const began = performance.now();
-    const child = spawn(process.execPath, [CHILD, run.bundle, run.eventFile, run.functionName], {
+    const args = [CHILD, run.bundle, run.eventFile, run.functionName, run.mode ?? 'invoke'];
+    const child = spawn(process.execPath, args, {
       env: { ...run.env },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });

@@ -19,6 +19,7 @@ import { resolveDogearToSource } from './source-tree.ts';
 /** In the order they run. */
 const BENCHMARKS: ReadonlyArray<{ name: string; load: () => Promise<Benchmark> }> = [
   { name: 'word-count', load: async () => (await import('./word-count.bench.ts')).wordCountBench },
+  { name: 'bundle', load: async () => (await import('./bundle.bench.ts')).bundleBench },
 ];
 
 const { values } = parseArgs({

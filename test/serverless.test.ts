@@ -175,7 +175,7 @@ const BAD = {
   'bad-no-topic': /consumer tally has no topic/,
   'bad-duplicate-name':
     /Consumers Recount \(functions\/recount\.ts\) and Tally \(functions\/tally\.ts\) share the name 'tally'/,
-  'bad-batch-size': /consumer Tally: batchSize 20000 is outside Lambda's 1 to 10,000/,
+  'bad-batch-size': /consumer tally: batchSize 20000 is outside Lambda's 1 to 10,000/,
   'bad-window':
     /Consumer tally: custom\.dogear\.consumers\.tally\.batchingWindow 400 is outside Lambda's 0 to 300 seconds/,
   'bad-unknown-option': /Unknown option 'custom\.dogear\.tabel'; Did you mean 'table'\?/,

@@ -4,18 +4,20 @@ import {
   CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
-  type DynamoDBClient,
+  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   ScanCommand,
   type TransactWriteItem,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
 import {
   ABSENT,
+  type Change,
   type Checkpoint,
   type Commit,
   type CommitLimits,
@@ -70,7 +72,13 @@ export class DynamoStateStore implements StateStore {
   async readCheckpoint(ref: PartitionRef): Promise<Checkpoint> {
     const item = await this.get(pkOf.checkpoint(ref), 'GetItem');
     if (!item) return NO_CHECKPOINT;
-    return { offset: Number(item.offset?.N ?? -1), version: Number(item.ver?.N ?? 0) };
+    const checkpoint = { offset: Number(item.offset?.N ?? -1), version: Number(item.ver?.N ?? 0) };
+    // A commit whose intent was not applied yet (its process died): finish it before anyone
+    // reads state behind this checkpoint.
+    if (item.intent?.S) {
+      await this.applyIntent(ref, checkpoint, JSON.parse(item.intent.S) as IntentWrite[]);
+    }
+    return checkpoint;
   }
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
@@ -90,10 +98,37 @@ export class DynamoStateStore implements StateStore {
     return output.Item;
   }
 
+  /**
+   * Up to 99 writes commit in one transaction with the checkpoint. Past that, the writes that
+   * carry a read version still do, and the blind ones (`set`/`add` without a read, `delete`)
+   * ride in the checkpoint item as an intent: the transaction decides them, and they are applied
+   * right after, each item marked with the offset it reflects, so applying twice changes nothing.
+   * A slice then costs one commit however many keys it touches, instead of one per 99 keys.
+   */
   async commit(commit: Commit): Promise<void> {
+    const direct = commit.writes.length <= this.limits.maxWrites;
+    const transacted = direct
+      ? commit.writes
+      : commit.writes.filter((w) => w.expectedVersion !== undefined);
+    const intent = direct ? [] : commit.writes.filter((w) => w.expectedVersion === undefined);
+    await this.transact(commit, transacted, intent);
+    if (intent.length > 0) {
+      const checkpoint = {
+        offset: commit.checkpoint.offset,
+        version: commit.checkpoint.expectedVersion + 1,
+      };
+      await this.applyIntent(commit.partition, checkpoint, intent.map(intentOf));
+    }
+  }
+
+  private async transact(
+    commit: Commit,
+    writes: readonly ItemWrite[],
+    intent: readonly ItemWrite[],
+  ) {
     const items = [
-      checkpointUpdate(this.table, commit),
-      ...commit.writes.map((w) => itemUpdate(this.table, commit.partition.group, w)),
+      checkpointUpdate(this.table, commit, intent),
+      ...writes.map((w) => itemUpdate(this.table, commit.partition.group, w)),
     ];
     // The same token on a retry makes DynamoDB apply the transaction once, not twice.
     const input = { TransactItems: items, ClientRequestToken: crypto.randomUUID() };
@@ -105,13 +140,13 @@ export class DynamoStateStore implements StateStore {
         return;
       } catch (error) {
         const reasons = cancellationReasons(error);
-        if (!reasons) throw error;
+        if (!reasons) throw addedToNonNumber(error, writes) ?? error;
         const failed = reasons.map((r) => r.Code ?? 'None');
         if (
           failed[0] === 'ConditionalCheckFailed' ||
           failed.slice(1).includes('ConditionalCheckFailed')
         ) {
-          const stale = commit.writes.filter((_, i) => failed[i + 1] === 'ConditionalCheckFailed');
+          const stale = writes.filter((_, i) => failed[i + 1] === 'ConditionalCheckFailed');
           throw new StateConflictError(
             failed[0] === 'ConditionalCheckFailed'
               ? `Checkpoint of ${commit.partition.group} ${commit.partition.topic}-${commit.partition.partition} moved: another invocation committed first`
@@ -123,7 +158,7 @@ export class DynamoStateStore implements StateStore {
         }
         if (failed.includes('ValidationError')) {
           const at = failed.indexOf('ValidationError');
-          const write = at > 0 ? commit.writes[at - 1] : undefined;
+          const write = at > 0 ? writes[at - 1] : undefined;
           const message = reasons[at]?.Message ?? '';
           if (write?.change.op === 'add') {
             throw new StateTypeError(
@@ -151,6 +186,72 @@ export class DynamoStateStore implements StateStore {
         }
         await jitter(attempt);
       }
+    }
+  }
+
+  /**
+   * Applies a committed intent in transactions of up to 100 items. Each item remembers, per
+   * partition, the offset of the last intent it took (`a|<topic>|<partition>`), so an item that
+   * already took this one fails its condition and is left out: a retry, a recovering process and
+   * a zombie can all apply the same intent, and it lands once.
+   */
+  protected async applyIntent(ref: PartitionRef, checkpoint: Checkpoint, writes: IntentWrite[]) {
+    let pending = writes;
+    for (let attempt = 0; pending.length > 0; ) {
+      const chunk = pending.slice(0, 100);
+      const items = chunk.map((w) => intentUpdate(this.table, ref, checkpoint.offset, w));
+      try {
+        await this.call('TransactWriteItems', () =>
+          this.client.send(
+            new TransactWriteItemsCommand({
+              TransactItems: items,
+              ClientRequestToken: crypto.randomUUID(),
+            }),
+          ),
+        );
+        pending = pending.slice(chunk.length);
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (!reasons) {
+          throw (
+            addedToNonNumber(
+              error,
+              chunk.map(([table, key, op]) => ({ table, key, change: { op } as Change })),
+            ) ?? error
+          );
+        }
+        const codes = reasons.map((r) => r.Code ?? 'None');
+        if (codes.includes('ConditionalCheckFailed')) {
+          const applied = new Set(chunk.filter((_, i) => codes[i] === 'ConditionalCheckFailed'));
+          pending = pending.filter((w) => !applied.has(w));
+          continue;
+        }
+        const invalid = codes.indexOf('ValidationError');
+        if (invalid >= 0) {
+          const [table, key] = chunk[invalid]!;
+          throw new StateTypeError(
+            `Cannot apply the commit of ${ref.topic}-${ref.partition} up to offset ${checkpoint.offset}: DynamoDB rejected ${table}/${key} (${reasons[invalid]?.Message ?? ''}); it must hold a number to be added to`,
+            { cause: error },
+          );
+        }
+        if (++attempt > this.maxRetries) throw error;
+        await jitter(attempt);
+      }
+    }
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: { S: pkOf.checkpoint(ref) } },
+          UpdateExpression: 'REMOVE intent',
+          ConditionExpression: 'ver = :ver',
+          ExpressionAttributeValues: { ':ver': { N: String(checkpoint.version) } },
+        }),
+      );
+    } catch (error) {
+      // Another invocation moved the checkpoint on, after applying this intent itself.
+      if ((error as Error).name !== 'ConditionalCheckFailedException')
+        throw this.explain('UpdateItem', error);
     }
   }
 
@@ -327,19 +428,26 @@ export class DynamoStateStore implements StateStore {
   }
 }
 
-function checkpointUpdate(table: string, commit: Commit): TransactWriteItem {
+function checkpointUpdate(
+  table: string,
+  commit: Commit,
+  intent: readonly ItemWrite[],
+): TransactWriteItem {
   const { expectedVersion, offset } = commit.checkpoint;
   return {
     Update: {
       TableName: table,
       Key: { pk: { S: pkOf.checkpoint(commit.partition) } },
-      UpdateExpression: 'SET #o = :offset, ver = :next',
+      UpdateExpression: intent.length
+        ? 'SET #o = :offset, ver = :next, intent = :intent'
+        : 'SET #o = :offset, ver = :next REMOVE intent',
       ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'ver = :expected',
       ExpressionAttributeNames: { '#o': 'offset' },
       ExpressionAttributeValues: {
         ':offset': { N: String(offset) },
         ':next': { N: String(expectedVersion + 1) },
         ...(expectedVersion === 0 ? {} : { ':expected': { N: String(expectedVersion) } }),
+        ...(intent.length ? { ':intent': { S: JSON.stringify(intent.map(intentOf)) } } : {}),
       },
     },
   };
@@ -382,6 +490,69 @@ function itemUpdate(table: string, group: string, write: ItemWrite): TransactWri
   };
 }
 
+/** A blind write as the checkpoint item carries it: `[table, key, op, value or delta]`. */
+export type IntentWrite = [table: string, key: string, op: Change['op'], operand?: unknown];
+
+function intentOf(write: ItemWrite): IntentWrite {
+  const { table, key, change } = write;
+  if (change.op === 'put') return [table, key, 'put', change.value];
+  if (change.op === 'add') return [table, key, 'add', change.delta];
+  return [table, key, 'delete'];
+}
+
+function intentUpdate(
+  table: string,
+  ref: PartitionRef,
+  offset: number,
+  [itemTable, key, op, operand]: IntentWrite,
+): TransactWriteItem {
+  const values: Record<string, AttributeValue> = {
+    ':one': { N: '1' },
+    ':off': { N: String(offset) },
+  };
+  let expression: string;
+  if (op !== 'add') values[':zero'] = { N: '0' };
+  if (op === 'add') {
+    values[':d'] = { N: String(operand) };
+    expression = 'ADD v :d, ver :one SET #a = :off REMOVE del';
+  } else if (op === 'put') {
+    values[':v'] = marshall(
+      { v: operand },
+      { removeUndefinedValues: true, convertClassInstanceToMap: true },
+    ).v!;
+    expression = 'SET v = :v, ver = if_not_exists(ver, :zero) + :one, #a = :off REMOVE del';
+  } else {
+    values[':true'] = { BOOL: true };
+    expression = 'SET del = :true, ver = if_not_exists(ver, :zero) + :one, #a = :off REMOVE v';
+  }
+  return {
+    Update: {
+      TableName: table,
+      Key: { pk: { S: pkOf.item(ref.group, itemTable, key) } },
+      UpdateExpression: expression,
+      ConditionExpression: 'attribute_not_exists(#a) OR #a < :off',
+      ExpressionAttributeNames: { '#a': `a|${ref.topic}|${ref.partition}` },
+      ExpressionAttributeValues: values,
+    },
+  };
+}
+
+/**
+ * DynamoDB rejects a whole transaction, without naming the item, when `ADD` meets a value that
+ * is not a number; name the items that add.
+ */
+function addedToNonNumber(
+  error: unknown,
+  writes: readonly ItemWrite[],
+): StateTypeError | undefined {
+  if (!/incorrect data type/.test((error as Error)?.message ?? '')) return undefined;
+  const adds = writes.filter((w) => w.change.op === 'add').map((w) => `${w.table}/${w.key}`);
+  return new StateTypeError(
+    `Cannot add to an item that does not hold a number: one of ${adds.slice(0, 10).join(', ')}${adds.length > 10 ? ` and ${adds.length - 10} more` : ''}; nothing of this commit was written`,
+    { cause: error },
+  );
+}
+
 function cancellationReasons(
   error: unknown,
 ): Array<{ Code?: string; Message?: string }> | undefined {
@@ -410,7 +581,6 @@ export interface DynamoLocation {
  * without any gets placeholder ones, since DynamoDB Local checks only their shape.
  */
 export async function openDynamoStateStore(location: DynamoLocation): Promise<DynamoStateStore> {
-  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const local =
     location.endpoint !== undefined &&
     /^https?:\/\/(localhost|127\.|\[::1\])/.test(location.endpoint);

@@ -184,34 +184,53 @@ describe('conflicts', () => {
 describe('limits', () => {
   const { maxWrites, maxItemBytes } = DYNAMODB_LIMITS;
 
-  test(`a record writing more than ${maxWrites} items is a StateLimitError`, async () => {
+  /** Reads then writes: a write that must carry the version it read. */
+  async function bump(txn: StateTransaction, key: string) {
+    const before = (await txn.get('t', key)) as number | undefined;
+    txn.put('t', key, (before ?? 0) + 1);
+  }
+
+  test(`a record writing more than ${maxWrites} items it read is a StateLimitError`, async () => {
     const txn = await open(new MemoryStateStore());
-    for (let i = 0; i < maxWrites; i++) txn.add('t', `k${i}`, 1);
+    for (let i = 0; i < maxWrites; i++) await bump(txn, `k${i}`);
     expect(txn.fit()).toBe('fits');
-    txn.add('t', 'one-more', 1);
+    await bump(txn, 'one-more');
     expect(() => txn.fit()).toThrow(StateLimitError);
-    expect(() => txn.fit()).toThrow(/writes 100 items/);
+    expect(() => txn.fit()).toThrow(/writes 100 items \(100 after reading them/);
+  });
+
+  test('blind writes past 99 items fit one commit, up to the intent size', async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    for (let i = 0; i < 1000; i++) txn.add('t', `w${i}`, 1);
+    expect(txn.fit()).toBe('fits');
+    txn.endRecord();
+    await txn.commit(0);
+    expect(Object.keys(await table(store))).toHaveLength(1000);
+    // 2,000 blind values of 200 bytes each are well over the 350 KB an intent may carry.
+    for (let i = 0; i < 2000; i++) txn.put('t', `v${i}`, 'x'.repeat(200));
+    expect(() => txn.fit()).toThrow(/bytes of blind writes/);
   });
 
   test(`fit() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {
     const txn = await open(new MemoryStateStore());
-    for (let i = 0; i < 60; i++) txn.put('t', `s${i}`, i);
+    for (let i = 0; i < 60; i++) await bump(txn, `s${i}`);
     expect(txn.fit()).toBe('fits');
     txn.endRecord();
     // Keys the slice already writes do not add to the count: 60 + 39 = 99.
     for (let i = 0; i < 30; i++) txn.add('t', `s${i}`, 1);
-    for (let i = 0; i < 39; i++) txn.put('t', `r${i}`, i);
+    for (let i = 0; i < 39; i++) await bump(txn, `r${i}`);
     expect(txn.fit()).toBe('fits');
-    txn.put('t', 'r-100th', 0);
+    await bump(txn, 'r-100th');
     expect(txn.fit()).toBe('commit-first');
   });
 
   test('commit-first, then the record alone: each commit is whole', async () => {
     const store = new MemoryStateStore();
     const txn = await open(store);
-    for (let i = 0; i < 60; i++) txn.put('t', `s${i}`, i);
+    for (let i = 0; i < 60; i++) await bump(txn, `s${i}`);
     txn.endRecord();
-    for (let i = 0; i < 60; i++) txn.put('t', `r${i}`, i);
+    for (let i = 0; i < 60; i++) await bump(txn, `r${i}`);
     expect(txn.fit()).toBe('commit-first');
     // What the slice runner does: commit the finished records, then keep the running one.
     await txn.commit(0);

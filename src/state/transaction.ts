@@ -81,6 +81,9 @@ export class StateTransaction {
   /** Entries with a `slice` change, in the order they were first written. */
   private dirty: Entry[] = [];
   private sliceBytes = 0;
+  /** Of the dirty entries: how many carry a read version, and the bytes of those that do not. */
+  private conditional = 0;
+  private blindBytes = 0;
   /** Entries the running record wrote. */
   private touched: Entry[] = [];
   private checkpointNow: Checkpoint;
@@ -159,7 +162,14 @@ export class StateTransaction {
       item = await this.store.readItem(this.partition.group, entry.table, entry.key);
       this.cache.setItem(entry.cacheId, item);
     }
-    entry.readVersion ??= item.version;
+    if (entry.readVersion === undefined) {
+      entry.readVersion = item.version;
+      // A buffered blind write now carries a condition: it must go into the transaction.
+      if (entry.slice !== undefined) {
+        this.conditional += 1;
+        this.blindBytes -= entry.sliceBytes;
+      }
+    }
     return item;
   }
 
@@ -204,10 +214,14 @@ export class StateTransaction {
    * cannot fit even alone, since a record's effects are never split across commits.
    */
   fit(): Fit {
-    const { maxWrites, maxBytes, maxItemBytes } = this.store.limits;
-    let writes = this.dirty.length;
-    let bytes = this.sliceBytes;
-    let alone = 0;
+    const { maxItemBytes } = this.store.limits;
+    const total = {
+      writes: this.dirty.length,
+      conditional: this.conditional,
+      bytes: this.sliceBytes,
+      blindBytes: this.blindBytes,
+    };
+    const alone = { writes: 0, conditional: 0, bytes: 0, blindBytes: 0 };
     for (const entry of this.touched) {
       const size = sizeOf(entry, pendingOf(entry)!);
       if (size > maxItemBytes) {
@@ -216,16 +230,38 @@ export class StateTransaction {
         );
       }
       entry.nextBytes = size;
-      alone += size;
-      if (entry.slice === undefined) writes += 1;
-      bytes += size - entry.sliceBytes;
+      const conditional = entry.readVersion !== undefined;
+      alone.writes += 1;
+      alone.bytes += size;
+      if (conditional) alone.conditional += 1;
+      else alone.blindBytes += size;
+      if (entry.slice === undefined) {
+        total.writes += 1;
+        if (conditional) total.conditional += 1;
+      }
+      total.bytes += size - entry.sliceBytes;
+      if (!conditional) total.blindBytes += size - entry.sliceBytes;
     }
-    if (this.touched.length > maxWrites || alone > maxBytes) {
+    if (this.overflows(alone)) {
+      const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
       throw new StateLimitError(
-        `One record (or one @onBatch slice) writes ${this.touched.length} items (about ${alone} bytes), more than one commit holds (${maxWrites} items, ${maxBytes} bytes); write fewer keys per record, or aggregate into one item`,
+        `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditional} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
       );
     }
-    return writes > maxWrites || bytes > maxBytes ? 'commit-first' : 'fits';
+    return this.overflows(total) ? 'commit-first' : 'fits';
+  }
+
+  /**
+   * Conditioned writes share the checkpoint's transaction, so at most `maxWrites` of them; past
+   * `maxWrites` writes in all, the blind ones ride in the checkpoint item as an intent.
+   */
+  private overflows(w: { writes: number; conditional: number; bytes: number; blindBytes: number }) {
+    const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
+    return (
+      w.conditional > maxWrites ||
+      w.bytes > maxBytes ||
+      (w.writes > maxWrites && w.blindBytes > maxIntentBytes)
+    );
   }
 
   /** Moves the running record's writes into the slice. */
@@ -235,7 +271,12 @@ export class StateTransaction {
       // `fit` measured the merged change unless the slice committed since; then measure again.
       const bytes =
         entry.nextBytes >= 0 && entry.slice !== undefined ? entry.nextBytes : sizeOf(entry, merged);
-      if (entry.slice === undefined) this.dirty.push(entry);
+      const blind = entry.readVersion === undefined;
+      if (entry.slice === undefined) {
+        this.dirty.push(entry);
+        if (blind) this.blindBytes += bytes;
+        else this.conditional += 1;
+      } else if (blind) this.blindBytes += bytes - entry.sliceBytes;
       this.sliceBytes += bytes - entry.sliceBytes;
       entry.sliceBytes = bytes;
       entry.slice = merged;
@@ -273,6 +314,8 @@ export class StateTransaction {
     }
     this.dirty = [];
     this.sliceBytes = 0;
+    this.conditional = 0;
+    this.blindBytes = 0;
   }
 
   private remember(entry: Entry): void {

@@ -45,18 +45,30 @@ export interface Commit {
 
 /** How much one commit may carry; DynamoDB's transaction limits by default everywhere. */
 export interface CommitLimits {
-  /** Item writes per commit, the checkpoint not counted. */
+  /**
+   * Writes conditioned on a read version per commit, the checkpoint not counted: they must
+   * share one transaction with it.
+   */
   readonly maxWrites: number;
   /** Estimated bytes per commit. */
   readonly maxBytes: number;
+  /**
+   * Estimated bytes of blind writes (`set` and `add` without a read, `delete`) when a commit
+   * holds more writes than `maxWrites`: they travel as an intent inside the checkpoint item.
+   */
+  readonly maxIntentBytes: number;
   /** Estimated bytes per item. */
   readonly maxItemBytes: number;
 }
 
-/** DynamoDB: 100 actions per transaction (one is the checkpoint), 4 MB, 400 KB per item. */
+/**
+ * DynamoDB: 100 actions per transaction (one is the checkpoint), 4 MB, 400 KB per item, of
+ * which the checkpoint item keeps 50 KB for itself.
+ */
 export const DYNAMODB_LIMITS: CommitLimits = {
   maxWrites: 99,
   maxBytes: 4 * 1024 * 1024,
+  maxIntentBytes: 350 * 1024,
   maxItemBytes: 400 * 1024,
 };
 

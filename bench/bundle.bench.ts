@@ -1,0 +1,633 @@
+/**
+ * dogear's Lambda bundles: how long `buildConsumers()` takes for the example service, how big
+ * `word-count`'s bundle is, and how fast it starts cold, beside the same consumer written with
+ * middy + Powertools (bench/baseline/word-count.ts) and bundled with the same esbuild options.
+ *
+ *   npm run bench -- --only bundle
+ *
+ * Cold starts are fresh `node` processes (bench/cold-start.ts) handling one 500-record MSK
+ * event against DynamoDB Local, each on tables of its own, each checked against a plain count.
+ * Import this only after `resolveDogearToSource()` (discovery imports functions/*.ts).
+ */
+import { strict as assert } from 'node:assert';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
+import type { BuildOptions as EsbuildOptions, Plugin as EsbuildPlugin } from 'esbuild';
+import { freePort, startDynamoDbLocal } from '../infra/dynamodb-local.ts';
+import { type BuildManifest, buildConsumers } from '../src/build/index.ts';
+import { eventOf, eventRecordOf } from '../src/event/index.ts';
+import { openDynamoStateStore } from '../src/state/index.ts';
+import { bookPages } from '../test/fixtures/book.ts';
+import { type ColdStart, coldStart } from './cold-start.ts';
+import { type BenchOptions, type BenchResult, type BenchRow, median, rowOf } from './harness.ts';
+
+const BENCHMARK = 'bundle';
+const CONSUMER = 'word-count';
+const RECORDS = 500;
+const PARTITIONS = 4;
+/** Cold starts are noisy: at least this many per variant, whatever `--rounds` says. */
+const MIN_COLD_STARTS = 7;
+/** Init-only starts take a fraction of a second: more of them. */
+const MIN_INITS = 21;
+/** The issue's targets: dogear's bundle ≤ 1/3 of the baseline's, its cold start ≤ 1/2. */
+const SIZE_TARGET = 1 / 3;
+const COLD_START_TARGET = 1 / 2;
+const WORD = /\p{L}+/gu;
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BASELINE_ENTRY = fileURLToPath(new URL('./baseline/word-count.ts', import.meta.url));
+/** Under the repository, so `node_modules/@aws-sdk` resolves for the `sdk: 'runtime'` bundle. */
+const RUNTIME_SDK_DIR = join(ROOT, '.dogear', 'bench-bundle');
+
+/** src/build/bundle.ts's banner, verbatim: both bundles must begin with it. */
+const BANNER =
+  "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);";
+
+/**
+ * src/build/bundle.ts's esbuild options for `runtime: 'nodejs24.x'`, `sdk: 'bundle'`, copied
+ * (they are not exported); `checkBuildOptions()` fails the run if the source's options change.
+ */
+const BASELINE_BUILD = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  minify: true,
+  treeShaking: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  metafile: true,
+  logLevel: 'silent',
+  legalComments: 'none',
+  mainFields: ['module', 'main'],
+  external: [],
+  banner: { js: BANNER },
+} satisfies EsbuildOptions;
+
+/** The option lines of bundle.ts's `build({ … })` call that BASELINE_BUILD mirrors. */
+const BUILD_SOURCE_LINES = [
+  'bundle: true,',
+  "platform: 'node',",
+  "format: 'esm',",
+  "target: runtime === 'nodejs22.x' ? 'node22' : 'node24',",
+  'minify: true,',
+  'treeShaking: true,',
+  "sourcemap: 'linked',",
+  'sourcesContent: false,',
+  'metafile: true,',
+  "logLevel: 'silent',",
+  "legalComments: 'none',",
+  "mainFields: ['module', 'main'],",
+  "external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],",
+  `js: ${JSON.stringify(BANNER)},`,
+];
+const BUILD_SOURCE_KEYS = [
+  'entryPoints',
+  'outfile',
+  ...BUILD_SOURCE_LINES.map((line) => line.slice(0, line.indexOf(':'))),
+  'banner',
+].sort();
+
+type VariantName = 'sdk-bundle' | 'sdk-runtime' | 'baseline';
+
+interface Size {
+  readonly label: string;
+  readonly bytes: number;
+  readonly gzipBytes: number;
+}
+
+export async function bundleBench(options: BenchOptions): Promise<BenchResult> {
+  const notes: string[] = [];
+  await checkBuildOptions();
+  const stale = await staleDist();
+  if (stale.length > 0) {
+    notes.push(
+      `WARNING: dogear's bundles are built from dist/ (src/build/bundle.ts imports dist/runtime/lambda.js), and dist/ is older than ${stale.length} src/ file(s), e.g. ${stale.slice(0, 3).join(', ')}: run \`npm run build:lib\` first, or these figures measure an older runtime.`,
+    );
+  }
+
+  const scratch = await mkdtemp(join(tmpdir(), 'dogear-bundle-bench-'));
+  try {
+    // ———————————————————————— 1. build time
+    const builds = await timeBuilds(options, join(scratch, 'build-time'));
+
+    // ———————————————————————— 2. sizes
+    options.progress(`${BENCHMARK}: building ${CONSUMER} three ways`);
+    const dogearBundled = await buildConsumers({
+      root: ROOT,
+      outDir: join(scratch, 'sdk-bundle'),
+      consumers: [CONSUMER],
+    });
+    await rm(RUNTIME_SDK_DIR, { recursive: true, force: true });
+    const dogearRuntime = await buildConsumers({
+      root: ROOT,
+      outDir: RUNTIME_SDK_DIR,
+      consumers: [CONSUMER],
+      sdk: 'runtime',
+    });
+    const baselineDir = join(scratch, 'baseline');
+    const baseline = await buildBaseline(baselineDir, 'bundle');
+    const baselineRuntime = await buildBaseline(join(scratch, 'baseline-runtime'), 'runtime');
+    const bundledWc = wordCount(dogearBundled);
+    const runtimeWc = wordCount(dogearRuntime);
+    const sizes = {
+      bundled: { label: "dogear, sdk: 'bundle'", ...bundledWc },
+      runtime: { label: "dogear, sdk: 'runtime'", ...runtimeWc },
+      baseline: { label: 'baseline (middy + Powertools), SDK bundled', ...baseline },
+      baselineRuntime: {
+        label: 'baseline, @aws-sdk/* and @smithy/* external (for reference)',
+        ...baselineRuntime,
+      },
+    } satisfies Record<string, Size>;
+    for (const dir of [join(ROOT, bundledWc.dir), join(ROOT, runtimeWc.dir), baselineDir]) {
+      const code = await readFile(join(dir, 'index.mjs'), 'utf8');
+      assert.ok(code.startsWith(BANNER), `${dir}/index.mjs does not begin with the banner`);
+    }
+    notes.push(sizeNote(sizes));
+
+    // ———————————————————————— 3. cold starts
+    const coldRows = await coldStarts(
+      options,
+      scratch,
+      {
+        'sdk-bundle': join(ROOT, bundledWc.dir, 'index.mjs'),
+        'sdk-runtime': join(ROOT, runtimeWc.dir, 'index.mjs'),
+        baseline: join(baselineDir, 'index.mjs'),
+      },
+      bundledWc.group,
+    );
+
+    // ———————————————————————— the verdicts
+    const sizeRatio = sizes.bundled.bytes / sizes.baseline.bytes;
+    const gzipRatio = sizes.bundled.gzipBytes / sizes.baseline.gzipBytes;
+    const runtimeSizeRatio = sizes.runtime.bytes / sizes.baseline.bytes;
+    const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    notes.push(
+      `build: buildConsumers({ root, outDir: <temp dir> }) on the example service (${builds.consumers} consumers in functions/, discovery included), once per SDK mode per round, alternating; ${options.warmups} untimed warm-up each (the first build in a process also starts esbuild's service: ${builds.warmupMs.map((ms) => `${Math.round(ms)} ms`).join(', ') || 'none'}).`,
+      `size target (dogear ≤ ${fraction(SIZE_TARGET)} of the baseline, SDK bundled): sdk: 'bundle' is ${ratio(sizeRatio)} of the baseline's bytes (${ratio(gzipRatio)} gzipped): ${met(sizeRatio <= SIZE_TARGET)}; sdk: 'runtime' is ${ratio(runtimeSizeRatio)} (${ratio(sizes.runtime.gzipBytes / sizes.baseline.gzipBytes)} gzipped): ${met(runtimeSizeRatio <= SIZE_TARGET)}, but mostly by leaving the SDK out: against the baseline likewise without it, ${ratio(sizes.runtime.bytes / sizes.baselineRuntime.bytes)}.`,
+      ...coldRows.notes,
+    );
+    return { rows: [...builds.rows, ...coldRows.rows], notes };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    await rm(RUNTIME_SDK_DIR, { recursive: true, force: true });
+  }
+}
+
+// ———————————————————————————————————————————— build time
+
+async function timeBuilds(options: BenchOptions, dir: string) {
+  const modes = ['bundle', 'runtime'] as const;
+  const times: Record<(typeof modes)[number], number[]> = { bundle: [], runtime: [] };
+  const warmupMs: number[] = [];
+  let consumers = 0;
+  const once = async (sdk: (typeof modes)[number], outDir: string) => {
+    const started = performance.now();
+    const manifest = await buildConsumers({ root: ROOT, outDir, sdk });
+    const ms = performance.now() - started;
+    await rm(outDir, { recursive: true, force: true });
+    if (consumers === 0) consumers = manifest.consumers.length;
+    assert.equal(manifest.consumers.length, consumers, 'consumers built');
+    return ms;
+  };
+  for (let w = 0; w < options.warmups; w++) {
+    for (const sdk of modes) warmupMs.push(await once(sdk, join(dir, `warm-up-${sdk}-${w}`)));
+  }
+  for (let round = 1; round <= options.rounds; round++) {
+    const order: readonly (typeof modes)[number][] = round % 2 ? modes : [...modes].reverse();
+    for (const sdk of order) times[sdk].push(await once(sdk, join(dir, `${sdk}-${round}`)));
+    options.progress(
+      `${BENCHMARK}: build round ${round}/${options.rounds}: sdk bundle ${Math.round(times.bundle.at(-1)!)} ms, sdk runtime ${Math.round(times.runtime.at(-1)!)} ms`,
+    );
+  }
+  const bundled = rowOf(
+    BENCHMARK,
+    "build all (sdk: 'bundle')",
+    consumers,
+    'bundles/s',
+    times.bundle,
+  );
+  const runtime = rowOf(
+    BENCHMARK,
+    "build all (sdk: 'runtime')",
+    consumers,
+    'bundles/s',
+    times.runtime,
+  );
+  return { rows: [bundled, runtime], warmupMs, consumers };
+}
+
+// ———————————————————————————————————————————— sizes
+
+function wordCount(manifest: BuildManifest) {
+  const built = manifest.consumers.find((c) => c.name === CONSUMER);
+  assert.ok(built, `no ${CONSUMER} in the build`);
+  return { bytes: built.bytes, gzipBytes: built.gzipBytes, dir: built.dir, group: built.group };
+}
+
+/**
+ * `@aws-lambda-powertools/kafka` reaches its Avro and Protobuf deserializers by dynamic import,
+ * and they import `avro-js` and `protobufjs` (not its dependencies; avro-js is not installed
+ * here, and a user who needs neither would not install them). esbuild follows those
+ * imports into the one output file, and marking them external would hoist a top-level
+ * `import … from 'avro-js'` that fails at load. The baseline decodes plain strings and never
+ * reaches them, so they become empty modules: generous to the baseline (smallest possible).
+ */
+const OPTIONAL_POWERTOOLS_DEPS = ['avro-js', 'protobufjs'];
+const stubOptionalDeps: EsbuildPlugin = {
+  name: 'stub-unused-optional-deps',
+  setup(build) {
+    const filter = new RegExp(`^(${OPTIONAL_POWERTOOLS_DEPS.join('|')})$`);
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'unused-optional' }));
+    build.onLoad({ filter: /.*/, namespace: 'unused-optional' }, () => ({
+      contents: 'module.exports = {};', // CommonJS: any import of it resolves (to undefined)
+      loader: 'js',
+    }));
+  },
+};
+
+/** The baseline entry, with bundle.ts's options (and its SDK rule for `sdk`), as bundle.ts measures. */
+async function buildBaseline(
+  outDir: string,
+  sdk: 'bundle' | 'runtime',
+): Promise<Omit<Size, 'label'>> {
+  const { build } = await import('esbuild');
+  await mkdir(outDir, { recursive: true });
+  const outfile = join(outDir, 'index.mjs');
+  const result = await build({
+    ...BASELINE_BUILD,
+    entryPoints: [BASELINE_ENTRY],
+    outfile,
+    external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
+    plugins: [stubOptionalDeps],
+  });
+  const bytes = Object.entries(result.metafile.outputs)
+    .filter(([file]) => file.endsWith('.mjs'))
+    .reduce((sum, [, output]) => sum + output.bytes, 0);
+  const outside = Object.values(result.metafile.outputs)
+    .flatMap((output) => output.imports)
+    .filter((i) => i.external && !i.path.startsWith('node:'))
+    .filter((i) => sdk === 'bundle' || !/^@(aws-sdk|smithy)\//.test(i.path));
+  assert.deepEqual(outside, [], `the baseline bundle (sdk ${sdk}) imports other packages`);
+  return { bytes, gzipBytes: gzipSync(await readFile(outfile)).length };
+}
+
+function sizeNote(sizes: Record<string, Size>): string {
+  const base = sizes.baseline!;
+  const lines = Object.values(sizes).map((s) => [
+    s.label,
+    `${s.bytes.toLocaleString('en-US')} B`,
+    `${kib(s.bytes)}`,
+    `${s.gzipBytes.toLocaleString('en-US')} B gzip`,
+    `${kib(s.gzipBytes)} gzip`,
+    `${ratio(s.bytes / base.bytes)} of baseline`,
+  ]);
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const table = lines.map(
+    (l) =>
+      `    ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`,
+  );
+  return [
+    `${CONSUMER} bundle size (index.mjs; its .map is not counted; gzip: zlib default level), same esbuild options as src/build/bundle.ts (esm, node, node24, minify, treeShaking, mainFields module/main, the createRequire banner); for the baseline, Powertools kafka's optional avro-js and protobufjs (only for Avro/Protobuf schemas) are empty modules:`,
+    ...table,
+  ].join('\n');
+}
+
+// ———————————————————————————————————————————— cold starts
+
+const VARIANTS: ReadonlyArray<{ name: VariantName; label: string }> = [
+  { name: 'sdk-bundle', label: "dogear (sdk: 'bundle')" },
+  { name: 'sdk-runtime', label: "dogear (sdk: 'runtime')" },
+  { name: 'baseline', label: 'baseline (Powertools)' },
+];
+const labelOf = (name: VariantName) => VARIANTS.find((v) => v.name === name)!.label;
+
+type Times = Record<VariantName, ColdStart[]>;
+
+/**
+ * Two phases. Init: each bundle imported and nothing else, with no DynamoDB running (nothing is
+ * sent at import; the endpoint is a closed port), so only Node and the bundle are measured.
+ * Then cold start: import and one 500-record event against DynamoDB Local, counts checked.
+ */
+async function coldStarts(
+  options: BenchOptions,
+  scratch: string,
+  bundles: Record<VariantName, string>,
+  group: string,
+) {
+  const records = bookPages(RECORDS, PARTITIONS);
+  const event = eventOf(records.map((r, i) => eventRecordOf(r, `record ${i}`)));
+  const eventFile = join(scratch, 'event.json');
+  await writeFile(eventFile, JSON.stringify(event));
+  const oracle = new Map<string, number>();
+  for (const page of records) {
+    for (const word of String(page.value).toLowerCase().match(WORD) ?? []) {
+      oracle.set(word, (oracle.get(word) ?? 0) + 1);
+    }
+  }
+  const home = join(scratch, 'home');
+  await mkdir(home);
+  const common = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'dogear',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_LAMBDA_FUNCTION_NAME: CONSUMER,
+    // An empty home: no ~/.aws of this machine's reaches either handler.
+    HOME: home,
+  };
+  const dogearEnv = (table: string, endpoint: string) => ({
+    ...common,
+    DOGEAR_DYNAMODB_TABLE: table,
+    DOGEAR_DYNAMODB_ENDPOINT: endpoint,
+  });
+  const baselineEnv = (run: string, endpoint: string) => ({
+    ...common,
+    COUNTS_TABLE: `counts-${run}`,
+    IDEMPOTENCY_TABLE: `idempotency-${run}`,
+    BASELINE_DYNAMODB_ENDPOINT: endpoint,
+  });
+
+  // ———— Init only
+  const inits = Math.max(options.rounds, MIN_INITS);
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const initTimes = await rotate(options, 'init', inits, (name) =>
+    coldStart({
+      bundle: bundles[name],
+      eventFile,
+      functionName: CONSUMER,
+      env: name === 'baseline' ? baselineEnv('init', closed) : dogearEnv('init', closed),
+      mode: 'import-only',
+    }),
+  );
+
+  // ———— Cold start with one event
+  const runs = Math.max(options.rounds, MIN_COLD_STARTS);
+  options.progress(`${BENCHMARK}: starting DynamoDB Local`);
+  const local = await startDynamoDbLocal();
+  const admin = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint: local.endpoint,
+    credentials: { accessKeyId: 'dogear', secretAccessKey: 'local' },
+  });
+  try {
+    let run = 0;
+    const invokeTimes = await rotate(options, 'cold start', runs, async (name) => {
+      const id = `${name}-${++run}`;
+      let env: Record<string, string>;
+      let collect: () => Promise<Map<string, unknown>>;
+      if (name === 'baseline') {
+        await createTable(admin, `counts-${id}`, 'word');
+        await createTable(admin, `idempotency-${id}`, 'id');
+        env = baselineEnv(id, local.endpoint);
+        collect = async () => {
+          const counts = new Map<string, unknown>();
+          for await (const item of scanAll(admin, `counts-${id}`)) {
+            counts.set(item.word!.S!, Number(item.n!.N));
+          }
+          let completed = 0;
+          for await (const item of scanAll(admin, `idempotency-${id}`)) {
+            if (item.status?.S === 'COMPLETED') completed++;
+          }
+          assert.equal(completed, RECORDS, `baseline ${id}: COMPLETED idempotency records`);
+          return counts;
+        };
+      } else {
+        const store = await openDynamoStateStore({
+          endpoint: local.endpoint,
+          table: `state-${id}`,
+        });
+        env = dogearEnv(`state-${id}`, local.endpoint);
+        collect = () => store.scanTable(group, 'counts');
+      }
+      const times = await coldStart({
+        bundle: bundles[name],
+        eventFile,
+        functionName: CONSUMER,
+        env,
+      });
+      const failures = (times.result as { batchItemFailures?: unknown[] } | null)
+        ?.batchItemFailures;
+      assert.ok(
+        !failures || failures.length === 0,
+        `${labelOf(name)} ${id}: the handler returned failures ${JSON.stringify(times.result)}`,
+      );
+      assertSameCounts(await collect(), oracle, `${labelOf(name)} ${id}`);
+      const tables = name === 'baseline' ? [`counts-${id}`, `idempotency-${id}`] : [`state-${id}`];
+      for (const table of tables) await admin.send(new DeleteTableCommand({ TableName: table }));
+      return times;
+    });
+    return coldStartReport(options, initTimes, invokeTimes, oracle.size);
+  } finally {
+    admin.destroy();
+    await local.stop();
+  }
+}
+
+/** Warm-ups of each variant, then `runs` rounds of all three, the first rotated each round. */
+async function rotate(
+  options: BenchOptions,
+  phase: string,
+  runs: number,
+  one: (name: VariantName) => Promise<ColdStart>,
+): Promise<Times> {
+  for (let w = 0; w < options.warmups; w++) for (const { name } of VARIANTS) await one(name);
+  const times: Times = { 'sdk-bundle': [], 'sdk-runtime': [], baseline: [] };
+  for (let round = 1; round <= runs; round++) {
+    for (let i = 0; i < VARIANTS.length; i++) {
+      const { name } = VARIANTS[(i + round - 1) % VARIANTS.length]!;
+      times[name].push(await one(name));
+    }
+    options.progress(
+      `${BENCHMARK}: ${phase} ${round}/${runs}: ${VARIANTS.map(({ name }) => {
+        const t = times[name].at(-1)!;
+        return phase === 'init'
+          ? `${name} ${Math.round(t.importMs)} ms`
+          : `${name} ${Math.round(t.importMs)} + ${Math.round(t.invokeMs)} ms`;
+      }).join(', ')}`,
+    );
+  }
+  return times;
+}
+
+type Field = 'startMs' | 'eventMs' | 'importMs' | 'invokeMs' | 'totalMs' | 'wallMs';
+
+function coldStartReport(options: BenchOptions, init: Times, invoke: Times, words: number) {
+  const pick = (times: Times, name: VariantName, field: Field) => times[name].map((t) => t[field]);
+  const med = (times: Times, name: VariantName, field: Field) => median(pick(times, name, field));
+  const dogears = ['sdk-bundle', 'sdk-runtime'] as const;
+
+  const rowsOf = (title: string, times: Times, field: Field, items: number, unit: string) => {
+    const rows = VARIANTS.map(({ name, label }) =>
+      rowOf(BENCHMARK, `${title}: ${label}`, items, unit, pick(times, name, field)),
+    );
+    const base = rows.at(-1)!;
+    return [...rows.slice(0, -1).map((row) => faster(row, base)), base];
+  };
+
+  const table = (times: Times, fields: ReadonlyArray<readonly [string, Field]>) => {
+    const lines = [
+      ['median ms', ...fields.map(([title]) => title)],
+      ...VARIANTS.map(({ name, label }) => [
+        label,
+        ...fields.map(([, field]) => med(times, name, field).toFixed(1)),
+      ]),
+      ...dogears.map((name) => [
+        `${labelOf(name)} ÷ baseline`,
+        ...fields.map(([, field]) =>
+          ratio(med(times, name, field) / med(times, 'baseline', field)),
+        ),
+      ]),
+    ];
+    const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+    return lines.map(
+      (l) =>
+        `    ${l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`,
+    );
+  };
+
+  const met = (r: number) => `${ratio(r)} (${r <= COLD_START_TARGET ? 'met' : 'NOT met'})`;
+  const verdict = (name: VariantName) =>
+    `${labelOf(name)}: start → imported ${met(med(init, name, 'totalMs') / med(init, 'baseline', 'totalMs'))}, the import alone ${met(med(init, name, 'importMs') / med(init, 'baseline', 'importMs'))}, start → first event handled ${met(med(invoke, name, 'totalMs') / med(invoke, 'baseline', 'totalMs'))}`;
+  const runs = invoke.baseline.length;
+  const inits = init.baseline.length;
+
+  return {
+    rows: [
+      ...rowsOf('init (import only)', init, 'importMs', 1, 'imports/s'),
+      ...rowsOf('start → 1st event', invoke, 'totalMs', RECORDS, 'records/s'),
+    ],
+    notes: [
+      [
+        `init: ${inits} fresh \`node\` processes per variant (${process.execPath}, Node ${process.version}, no flags: no source maps, no compile cache), ${options.warmups} untimed warm-up each, then rotating which goes first; each imports the bundle and exits (Lambda's Init; nothing is sent, and no DynamoDB runs during this phase). Times are the child's performance.now() (ms since its process started), medians:`,
+        ...table(init, [
+          ['node start', 'startMs'],
+          ['import', 'importMs'],
+          ['start → imported', 'totalMs'],
+          ['parent wall', 'wallMs'],
+        ]),
+      ].join('\n'),
+      [
+        `start → 1st event: ${runs} more processes per variant, likewise, each importing its bundle and handling ONE MSK event of bookPages(${RECORDS}, ${PARTITIONS}) (${RECORDS} records, batchSize ${RECORDS}) against DynamoDB Local, which runs on the same ${cpus().length} CPUs. The first invocation is mostly DynamoDB Local's time for the requests (dogear: TransactWriteItems of ≤ 100 items; baseline: per record an idempotency PutItem and UpdateItem plus one UpdateItem per distinct word; see \`npx tsx bench/dynamodb.bench.ts\`), not start-up. Medians:`,
+        ...table(invoke, [
+          ['node start', 'startMs'],
+          ['event parse', 'eventMs'],
+          ['import', 'importMs'],
+          ['1st invoke', 'invokeMs'],
+          ['start → handled', 'totalMs'],
+          ['parent wall', 'wallMs'],
+        ]),
+      ].join('\n'),
+      `rows: 'init (import only)' is \`await import(bundle)\` in the init phase; 'start → 1st event' is the child's process start to the first handler's promise settling. 'vs' is the baseline's median ms ÷ this row's (above 1: faster than the baseline).`,
+      `cold-start target (dogear ≤ ${fraction(COLD_START_TARGET)} of the baseline): ${dogears.map(verdict).join('; ')}.`,
+      `checked: every start → 1st event run gets new tables (created before its child starts; dogear's with openDynamoStateStore) and after it its counts (${words} words) must equal a plain count of the event's words, and the baseline's idempotency table must hold ${RECORDS} COMPLETED records; the handler must return no batchItemFailures. Children get only AWS_REGION=us-east-1, AWS_ACCESS_KEY_ID=dogear, AWS_SECRET_ACCESS_KEY=local, AWS_LAMBDA_FUNCTION_NAME=${CONSUMER}, an empty HOME and the handler's tables and endpoint (DOGEAR_DYNAMODB_TABLE/DOGEAR_DYNAMODB_ENDPOINT; COUNTS_TABLE/IDEMPOTENCY_TABLE/BASELINE_DYNAMODB_ENDPOINT).`,
+      `sdk: 'runtime': its bundle runs from ${relative(ROOT, RUNTIME_SDK_DIR)}/ in the repository, so \`import '@aws-sdk/client-dynamodb'\` resolves to the repository's node_modules (the package's "main", its CommonJS build, and every @smithy/* file it requires): a stand-in for the copy the Lambda runtime carries, not that copy. The self-contained bundles run from a temp dir with no node_modules above it.`,
+    ],
+  };
+}
+
+/** `row` beside `base` as BenchRow.versus (base ms ÷ row ms), from the medians, unrounded. */
+function faster(row: BenchRow, base: BenchRow): BenchRow {
+  return {
+    ...row,
+    versus: {
+      subject: base.subject,
+      ratio: Math.round((base.medianMs / row.medianMs) * 1000) / 1000,
+    },
+  };
+}
+
+// ———————————————————————————————————————————— helpers
+
+/** Fails the run if src/build/bundle.ts's esbuild options no longer match BASELINE_BUILD's. */
+async function checkBuildOptions(): Promise<void> {
+  const source = await readFile(join(ROOT, 'src/build/bundle.ts'), 'utf8');
+  const call = /await build\(\{\n([\s\S]*?)\n\s*\}\)\.catch/.exec(source)?.[1];
+  assert.ok(call, 'src/build/bundle.ts: no `await build({ … }).catch` found');
+  const keys = [...call.matchAll(/^\s*(\w+):/gm)].map((m) => m[1]!).sort();
+  const lines = call.split('\n').map((line) => line.trim());
+  const missing = BUILD_SOURCE_LINES.filter((line) => !lines.includes(line));
+  assert.ok(
+    missing.length === 0 && keys.join() === BUILD_SOURCE_KEYS.join(),
+    `src/build/bundle.ts's esbuild options changed (keys ${keys.join(', ')}; not found: ${missing.join(' ')}): update BASELINE_BUILD in bench/bundle.bench.ts to match`,
+  );
+}
+
+/** src/ files newer than their dist/ build (dogear's bundles take the runtime from dist/). */
+async function staleDist(): Promise<string[]> {
+  const stale: string[] = [];
+  const src = join(ROOT, 'src');
+  for (const file of await readdir(src, { recursive: true })) {
+    if (!file.endsWith('.ts') || /\.test(-d)?\.ts$/.test(file)) continue;
+    const built = join(ROOT, 'dist', file.replace(/\.ts$/, '.js'));
+    const [source, output] = await Promise.all([
+      stat(join(src, file)),
+      stat(built).catch(() => undefined),
+    ]);
+    if (!output || output.mtimeMs < source.mtimeMs) stale.push(`src/${file}`);
+  }
+  return stale.sort();
+}
+
+async function createTable(client: DynamoDBClient, table: string, key: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+async function* scanAll(
+  client: DynamoDBClient,
+  table: string,
+): AsyncGenerator<Record<string, AttributeValue>> {
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await client.send(
+      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
+    yield* out.Items ?? [];
+    start = out.LastEvaluatedKey;
+  } while (start);
+}
+
+function assertSameCounts(
+  actual: ReadonlyMap<string, unknown>,
+  expected: ReadonlyMap<string, number>,
+  label: string,
+): void {
+  const wrong: string[] = [];
+  for (const [word, n] of expected) {
+    if (actual.get(word) !== n) wrong.push(`${word}: expected ${n}, got ${actual.get(word)}`);
+  }
+  for (const word of actual.keys()) if (!expected.has(word)) wrong.push(`${word}: unexpected`);
+  if (wrong.length > 0) {
+    throw new assert.AssertionError({
+      message: `${label}: counts differ from a plain count in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
+    });
+  }
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+function ratio(r: number): string {
+  return `${r.toFixed(3)}×`;
+}
+
+function fraction(r: number): string {
+  return r === 1 / 3 ? '1/3' : r === 1 / 2 ? '1/2' : r.toFixed(2);
+}
