@@ -19,6 +19,17 @@ import { resolveDogearToSource } from './source-tree.ts';
 /** In the order they run. */
 const BENCHMARKS: ReadonlyArray<{ name: string; load: () => Promise<Benchmark> }> = [
   { name: 'word-count', load: async () => (await import('./word-count.bench.ts')).wordCountBench },
+  {
+    name: 'dynamodb',
+    // It prints its own section (requests and write units per record need more than a row).
+    load: async () => {
+      const { formatDynamoDb, measureDynamoDb } = await import('./dynamodb.bench.ts');
+      return async ({ progress }) => {
+        console.log(formatDynamoDb(await measureDynamoDb({ progress })));
+        return { rows: [], notes: [] };
+      };
+    },
+  },
   { name: 'bundle', load: async () => (await import('./bundle.bench.ts')).bundleBench },
 ];
 

@@ -9,6 +9,8 @@ const VERSION = (
   }
 ).version;
 
+const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'AWS_MSK_IAM'];
+
 const VERBS: Record<CommandName, string> = {
   build: 'building',
   dev: 'running',
@@ -128,7 +130,12 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         .map((b) => b.trim())
         .filter(Boolean);
       let tls = Boolean(flags.tls);
-      const mechanism = flags.saslMechanism as string | undefined;
+      let mechanism = flags.saslMechanism as string | undefined;
+      if (mechanism && !SASL_MECHANISMS.includes(mechanism)) {
+        throw new Error(
+          `--sasl-mechanism must be ${SASL_MECHANISMS.join(', ')}, not '${mechanism}'`,
+        );
+      }
       if (typeof flags.cluster === 'string') {
         const { bootstrapBrokers, mskClient, resolveClusterArn } = await import(
           '../serverless/msk.ts'
@@ -138,25 +145,38 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
           await resolveClusterArn(flags.cluster, client),
           client,
         );
-        const list = mechanism?.startsWith('SCRAM') ? found.scram : (found.tls ?? found.scram);
+        // Without a mechanism, IAM when the cluster offers it: MSK Serverless offers nothing else.
+        mechanism ??= found.iam ? 'AWS_MSK_IAM' : undefined;
+        const list =
+          mechanism === 'AWS_MSK_IAM'
+            ? found.iam
+            : mechanism?.startsWith('SCRAM')
+              ? found.scram
+              : (found.tls ?? found.scram);
         if (!list) {
           throw new Error(
-            `MSK cluster ${flags.cluster} offers no SASL/SCRAM or TLS brokers; dogear record does not support IAM auth yet`,
+            `MSK cluster ${flags.cluster} offers no brokers for ${mechanism ?? 'TLS'}; pick another --sasl-mechanism`,
           );
         }
         brokers = list.split(',');
         tls = true;
       }
-      if (mechanism && !['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'].includes(mechanism)) {
+      const needsPassword = mechanism && mechanism !== 'AWS_MSK_IAM';
+      if (needsPassword && (!flags.saslUsername || !flags.saslPassword)) {
         throw new Error(
-          `--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, not '${mechanism}'`,
+          `--sasl-mechanism ${mechanism} needs --sasl-username and --sasl-password (or DOGEAR_SASL_PASSWORD)`,
         );
       }
-      if (mechanism && (!flags.saslUsername || !flags.saslPassword)) {
-        throw new Error(
-          '--sasl-mechanism needs --sasl-username and --sasl-password (or DOGEAR_SASL_PASSWORD)',
-        );
-      }
+      const sasl =
+        mechanism === 'AWS_MSK_IAM'
+          ? { mechanism: 'AWS_MSK_IAM' as const }
+          : mechanism
+            ? {
+                mechanism: mechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
+                username: String(flags.saslUsername),
+                password: String(flags.saslPassword),
+              }
+            : undefined;
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       const result = await recordTopic({
@@ -166,15 +186,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         ...(flags.max !== undefined ? { max: Number(flags.max) } : {}),
         idleMs: Number(flags.idleMs),
         ...(typeof flags.out === 'string' ? { out: flags.out } : {}),
-        ...(mechanism
-          ? {
-              sasl: {
-                mechanism: mechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
-                username: String(flags.saslUsername),
-                password: String(flags.saslPassword),
-              },
-            }
-          : {}),
+        ...(sasl ? { sasl } : {}),
         tls,
         progress: stderr,
         signal: stop.signal,

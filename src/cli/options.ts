@@ -177,7 +177,8 @@ export const COMMANDS = {
       },
       {
         flags: '--cluster <name>',
-        description: 'an MSK cluster name: its brokers come from the MSK API (SASL/SCRAM or TLS)',
+        description:
+          'an MSK cluster name: its brokers come from the MSK API (IAM, SASL/SCRAM or TLS)',
       },
       {
         flags: '--from <where>',
@@ -191,7 +192,11 @@ export const COMMANDS = {
         default: 10000,
       },
       { flags: '--out <file>', description: 'write to a file (atomically) instead of stdout' },
-      { flags: '--sasl-mechanism <m>', description: 'PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512' },
+      {
+        flags: '--sasl-mechanism <m>',
+        description:
+          'PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, or AWS_MSK_IAM (credentials from the environment; the default with --cluster when it offers IAM)',
+      },
       { flags: '--sasl-username <user>', description: 'SASL user', env: 'DOGEAR_SASL_USERNAME' },
       {
         flags: '--sasl-password <password>',

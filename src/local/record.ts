@@ -50,7 +50,7 @@ export type KafkaSaslOptions =
       token: string | (() => string | Promise<string>);
     }
   | {
-      /** MSK IAM access control: not supported yet (see `kafkaClientOptions`). */
+      /** MSK IAM access control: an OAUTHBEARER token signed with the environment's credentials. */
       mechanism: 'AWS_MSK_IAM';
       region?: string;
     };
@@ -222,10 +222,15 @@ function checkRecordOptions(options: RecordTopicOptions): void {
 }
 
 /**
- * Maps dogear's connection options to @platformatic/kafka's. MSK IAM would need an OAUTHBEARER
- * token signed with SigV4 (what aws-msk-iam-sasl-signer-js makes); that package is not a
- * dependency yet, so IAM fails here with a message rather than at the broker.
+ * Maps dogear's connection options to @platformatic/kafka's. MSK IAM is OAUTHBEARER with a
+ * token AWS's own signer (aws-msk-iam-sasl-signer-js) makes from the environment's credentials;
+ * the client asks for a new one on every connection and re-authentication.
  */
+async function mskIamToken(region: string): Promise<string> {
+  const { generateAuthToken } = await import('aws-msk-iam-sasl-signer-js');
+  return (await generateAuthToken({ region })).token;
+}
+
 export function kafkaClientOptions(
   connection: KafkaConnectionOptions,
 ): Pick<BaseOptions, 'sasl' | 'tls' | 'tlsServerName'> {
@@ -244,10 +249,16 @@ export function kafkaClientOptions(
       };
     case 'OAUTHBEARER':
       return { ...tlsOptions, sasl: { mechanism: 'OAUTHBEARER', token: sasl.token } };
-    case 'AWS_MSK_IAM':
-      throw new LocalInputError(
-        'MSK IAM authentication is not supported yet: it needs a SigV4-signed OAUTHBEARER token (the aws-msk-iam-sasl-signer-js package, not installed); use SASL/SCRAM, or pass an OAUTHBEARER token provider',
-      );
+    case 'AWS_MSK_IAM': {
+      const region = sasl.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+      if (!region) {
+        throw new LocalInputError('MSK IAM authentication needs a region: set AWS_REGION');
+      }
+      return {
+        ...(tls ? tlsOptions : { tls: {}, tlsServerName: true }),
+        sasl: { mechanism: 'OAUTHBEARER', token: () => mskIamToken(region) },
+      };
+    }
     default:
       throw new LocalInputError(
         `Unknown SASL mechanism '${(sasl as { mechanism: string }).mechanism}'; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM`,
