@@ -16,10 +16,17 @@ import { parseArgs } from 'node:util';
 import type { MSKEvent } from '@aws-lambda-powertools/kafka/types';
 import {
   type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteItemCommand,
+  DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   ScanCommand,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { freePort, startDynamoDbLocal } from '../infra/dynamodb-local.ts';
 import { type EventRecord, eventRecordOf, eventsOf, type KafkaEvent } from '../src/event/index.ts';
@@ -31,7 +38,7 @@ import {
   createLogger,
   type InvocationReport,
 } from '../src/runtime/index.ts';
-import { DynamoStateStore, StateCache } from '../src/state/index.ts';
+import { type DynamoApi, DynamoStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';
 import { resolveDogearToSource } from './source-tree.ts';
@@ -174,7 +181,7 @@ export async function measureDynamoDb(
       warmIdempotency: 'warmup-baseline-idempotency',
     };
     for (const table of [tables.state, tables.warmState]) {
-      await new DynamoStateStore({ client: admin, table }).ensureTable();
+      await new DynamoStateStore({ api: sdkApi(admin), table }).ensureTable();
     }
     for (const table of [tables.counts, tables.warmCounts]) await createTable(admin, table, 'word');
     for (const table of [tables.idempotency, tables.warmIdempotency]) {
@@ -186,7 +193,7 @@ export async function measureDynamoDb(
     const dogearCount = countRequests(dogearClient);
     const dogearHandler = (table: string, reports: InvocationReport[]) =>
       createHandler(definition, {
-        store: new DynamoStateStore({ client: dogearClient, table }),
+        store: new DynamoStateStore({ api: sdkApi(dogearClient), table }),
         cache: new StateCache(),
         log: createLogger(() => {}),
         onReport: (report) => reports.push(report),
@@ -243,7 +250,7 @@ export async function measureDynamoDb(
     );
 
     // Counts: both from the tables, both equal to the plain loop's.
-    const adminStore = new DynamoStateStore({ client: admin, table: tables.state });
+    const adminStore = new DynamoStateStore({ api: sdkApi(admin), table: tables.state });
     const dogearCounts = await adminStore.scanTable(definition.group, 'counts');
     assertSameCounts(dogearCounts, oracle, 'dogear');
     const baselineCounts = new Map<string, unknown>();
@@ -362,6 +369,32 @@ export function formatDynamoDb(f: DynamoDbFigures): string {
 
 // ———————————————————————————————————————————— helpers
 
+/**
+ * dogear's store on the SDK client, so the same middleware counts both subjects' requests (the
+ * Lambda bundle sends the same calls over fetch: src/state/dynamo-api.ts).
+ */
+function sdkApi(client: DynamoDBClient): DynamoApi {
+  const commands: Record<string, new (input: never) => unknown> = {
+    GetItem: GetItemCommand,
+    PutItem: PutItemCommand,
+    UpdateItem: UpdateItemCommand,
+    DeleteItem: DeleteItemCommand,
+    TransactWriteItems: TransactWriteItemsCommand,
+    BatchWriteItem: BatchWriteItemCommand,
+    Scan: ScanCommand,
+    DescribeTable: DescribeTableCommand,
+    CreateTable: CreateTableCommand,
+    UpdateTimeToLive: UpdateTimeToLiveCommand,
+  };
+  return {
+    send: async (operation) => {
+      const Command = commands[operation.action];
+      if (!Command) throw new Error(`No SDK command for ${operation.action}`);
+      return (await client.send(new Command(operation.input as never) as never)) as never;
+    },
+  };
+}
+
 function clientFor(endpoint: string, extra: { maxAttempts?: number } = {}): DynamoDBClient {
   return new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: CREDENTIALS, ...extra });
 }
@@ -402,16 +435,28 @@ interface UnitInput {
   ConsistentRead?: boolean;
 }
 
+/** The size of the last checkpoint written with an intent: the UpdateItem that clears it pays for it. */
+const INTENT_BYTES = { last: 0 };
+
 /** AWS's capacity rules for items under 1 KB (writes) and 4 KB (reads). */
 function unitsOf(command: string, input: UnitInput) {
   switch (command) {
     case 'TransactWriteItemsCommand': {
+      // 2 units per KB of each item written (rounded up): the checkpoint with an intent is several KB.
       const items = input.TransactItems ?? [];
-      const writes = items.filter((i) => !i.ConditionCheck).length;
-      return { transactItems: items.length, write: 2 * writes, read: 2 * (items.length - writes) };
+      const writes = items.filter((i) => !i.ConditionCheck);
+      const intent = writes.find((i) => JSON.stringify(i).includes('intent = :intent'));
+      if (intent) INTENT_BYTES.last = JSON.stringify(intent).length;
+      const write = writes.reduce(
+        (sum, i) => sum + 2 * Math.ceil(JSON.stringify(i).length / 1024),
+        0,
+      );
+      return { transactItems: items.length, write, read: 2 * (items.length - writes.length) };
     }
-    case 'PutItemCommand':
     case 'UpdateItemCommand':
+      // An update is billed on the larger of the item before and after: the intent it clears.
+      return { transactItems: 0, write: Math.ceil(INTENT_BYTES.last / 1024) || 1, read: 0 };
+    case 'PutItemCommand':
     case 'DeleteItemCommand':
       return { transactItems: 0, write: 1, read: 0 };
     case 'GetItemCommand':

@@ -2,11 +2,11 @@
  * DynamoStateStore against DynamoDB Local: the claims docs/state.md makes about the table, each
  * checked on the real thing.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
 import {
   type Checkpoint,
   DynamoStateStore,
+  fetchDynamoApi,
   openDynamoStateStore,
   type PartitionRef,
   StateConflictError,
@@ -41,7 +41,7 @@ class DiesBeforeApplying extends DynamoStateStore {
 describe('commits past 99 writes', () => {
   test('land whole, and a process that died before applying them is finished by the next reader', async () => {
     const s = await fresh();
-    const dying = new DiesBeforeApplying({ client: clientOf(), table: s.table });
+    const dying = new DiesBeforeApplying({ api: apiOf(), table: s.table });
     const writes = Array.from({ length: 250 }, (_, i) => ({
       table: 'counts',
       key: `w${i}`,
@@ -184,7 +184,7 @@ describe('ctx.once records', () => {
 });
 
 test('a missing table is an error that says how to create it', async () => {
-  const missing = new DynamoStateStore({ client: clientOf(), table: 'no-such-table' });
+  const missing = new DynamoStateStore({ api: apiOf(), table: 'no-such-table' });
   const error = await missing.readCheckpoint(p0).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(StateError);
   expect((error as Error).message).toMatch(
@@ -192,10 +192,10 @@ test('a missing table is an error that says how to create it', async () => {
   );
 });
 
-function clientOf() {
-  return new DynamoDBClient({
+function apiOf() {
+  return fetchDynamoApi({
     endpoint: inject('dynamodbEndpoint'),
     region: 'us-east-1',
-    credentials: { accessKeyId: 'dogear', secretAccessKey: 'local' },
+    credentials: async () => ({ accessKeyId: 'dogear', secretAccessKey: 'local' }),
   });
 }

@@ -1,5 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoStateStore } from '../state/index.ts';
+import { DynamoStateStore, fetchDynamoApi } from '../state/index.ts';
 import { consumerOf } from './consumer.ts';
 import { ConsumerDefinitionError } from './errors.ts';
 import { createHandler, type KafkaHandler } from './handler.ts';
@@ -22,9 +21,12 @@ export function lambdaHandler(consumer: unknown): KafkaHandler {
       `Consumer ${definition.name} needs DOGEAR_DYNAMODB_TABLE, the state table's name; dogear/serverless sets it`,
     );
   }
-  const client = new DynamoDBClient(
-    process.env.DOGEAR_DYNAMODB_ENDPOINT ? { endpoint: process.env.DOGEAR_DYNAMODB_ENDPOINT } : {},
-  );
+  const api = fetchDynamoApi({
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    ...(process.env.DOGEAR_DYNAMODB_ENDPOINT
+      ? { endpoint: process.env.DOGEAR_DYNAMODB_ENDPOINT }
+      : {}),
+  });
   // dogear/serverless sets this from the mapping's FunctionResponseTypes, so both agree.
   const partial = process.env.DOGEAR_REPORT_BATCH_ITEM_FAILURES;
   const deployed =
@@ -34,5 +36,5 @@ export function lambdaHandler(consumer: unknown): KafkaHandler {
           ...definition,
           deploy: { ...definition.deploy, reportBatchItemFailures: partial === 'true' },
         };
-  return createHandler(deployed, { store: new DynamoStateStore({ client, table }) });
+  return createHandler(deployed, { store: new DynamoStateStore({ api, table }) });
 }

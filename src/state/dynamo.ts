@@ -1,19 +1,19 @@
-import {
-  type AttributeValue,
-  BatchWriteItemCommand,
-  CreateTableCommand,
-  DeleteItemCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  ScanCommand,
-  type TransactWriteItem,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import {
+  BatchWriteItem,
+  CreateTable,
+  DeleteItem,
+  DescribeTable,
+  type DynamoApi,
+  fetchDynamoApi,
+  GetItem,
+  PutItem,
+  Scan,
+  TransactWriteItems,
+  UpdateItem,
+  UpdateTimeToLive,
+} from './dynamo-api.ts';
 import { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
 import {
   ABSENT,
@@ -45,7 +45,8 @@ const pkOf = {
 };
 
 export interface DynamoStateStoreOptions {
-  client: DynamoDBClient;
+  /** How calls reach DynamoDB: `fetchDynamoApi(...)`. */
+  api: DynamoApi;
   /** The state table's name. */
   table: string;
   /** Retries of a commit cancelled by throttling or a transaction conflict. @default 8 */
@@ -59,12 +60,12 @@ export interface DynamoStateStoreOptions {
  */
 export class DynamoStateStore implements StateStore {
   readonly limits: CommitLimits = DYNAMODB_LIMITS;
-  private readonly client: DynamoDBClient;
+  private readonly api: DynamoApi;
   readonly table: string;
   private readonly maxRetries: number;
 
   constructor(options: DynamoStateStoreOptions) {
-    this.client = options.client;
+    this.api = options.api;
     this.table = options.table;
     this.maxRetries = options.maxRetries ?? 8;
   }
@@ -91,8 +92,8 @@ export class DynamoStateStore implements StateStore {
 
   private async get(pk: string, action: string) {
     const output = await this.call(action, () =>
-      this.client.send(
-        new GetItemCommand({ TableName: this.table, Key: { pk: { S: pk } }, ConsistentRead: true }),
+      this.api.send(
+        GetItem({ TableName: this.table, Key: { pk: { S: pk } }, ConsistentRead: true }),
       ),
     );
     return output.Item;
@@ -134,9 +135,7 @@ export class DynamoStateStore implements StateStore {
     const input = { TransactItems: items, ClientRequestToken: crypto.randomUUID() };
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.call('TransactWriteItems', () =>
-          this.client.send(new TransactWriteItemsCommand(input)),
-        );
+        await this.call('TransactWriteItems', () => this.api.send(TransactWriteItems(input)));
         return;
       } catch (error) {
         const reasons = cancellationReasons(error);
@@ -202,8 +201,8 @@ export class DynamoStateStore implements StateStore {
       const items = chunk.map((w) => intentUpdate(this.table, ref, checkpoint.offset, w));
       try {
         await this.call('TransactWriteItems', () =>
-          this.client.send(
-            new TransactWriteItemsCommand({
+          this.api.send(
+            TransactWriteItems({
               TransactItems: items,
               ClientRequestToken: crypto.randomUUID(),
             }),
@@ -239,8 +238,8 @@ export class DynamoStateStore implements StateStore {
       }
     }
     try {
-      await this.client.send(
-        new UpdateItemCommand({
+      await this.api.send(
+        UpdateItem({
           TableName: this.table,
           Key: { pk: { S: pkOf.checkpoint(ref) } },
           UpdateExpression: 'REMOVE intent',
@@ -289,9 +288,7 @@ export class DynamoStateStore implements StateStore {
         let pending: typeof requests | undefined = requests;
         for (let attempt = 0; pending && pending.length > 0; attempt++) {
           const out = await this.call('BatchWriteItem', () =>
-            this.client.send(
-              new BatchWriteItemCommand({ RequestItems: { [this.table]: pending! } }),
-            ),
+            this.api.send(BatchWriteItem({ RequestItems: { [this.table]: pending! } })),
           );
           pending = out.UnprocessedItems?.[this.table] as typeof requests | undefined;
           if (pending?.length) await jitter(attempt);
@@ -310,8 +307,8 @@ export class DynamoStateStore implements StateStore {
     let start: Record<string, AttributeValue> | undefined;
     do {
       const out = await this.call('Scan', () =>
-        this.client.send(
-          new ScanCommand({
+        this.api.send(
+          Scan({
             TableName: this.table,
             FilterExpression: 'begins_with(pk, :p)',
             ExpressionAttributeValues: { ':p': { S: prefix } },
@@ -328,8 +325,8 @@ export class DynamoStateStore implements StateStore {
   async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
     try {
       await this.call('PutItem', () =>
-        this.client.send(
-          new PutItemCommand({
+        this.api.send(
+          PutItem({
             TableName: this.table,
             Item: {
               pk: { S: pkOf.once(key) },
@@ -362,38 +359,34 @@ export class DynamoStateStore implements StateStore {
       ttl: { N: String(Math.ceil(expiresAt / 1000)) },
     };
     if (result !== undefined) item.r = { S: JSON.stringify(result) };
-    await this.call('PutItem', () =>
-      this.client.send(new PutItemCommand({ TableName: this.table, Item: item })),
-    );
+    await this.call('PutItem', () => this.api.send(PutItem({ TableName: this.table, Item: item })));
   }
 
   async releaseOnce(key: OnceKey): Promise<void> {
     await this.call('DeleteItem', () =>
-      this.client.send(
-        new DeleteItemCommand({ TableName: this.table, Key: { pk: { S: pkOf.once(key) } } }),
-      ),
+      this.api.send(DeleteItem({ TableName: this.table, Key: { pk: { S: pkOf.once(key) } } })),
     );
   }
 
   /** Creates the table (TTL on `ttl`) when it is missing: for local endpoints, not for AWS. */
   async ensureTable(): Promise<'created' | 'exists'> {
     try {
-      await this.client.send(new DescribeTableCommand({ TableName: this.table }));
+      await this.api.send(DescribeTable({ TableName: this.table }));
       return 'exists';
     } catch (error) {
       if ((error as Error).name !== 'ResourceNotFoundException')
         throw this.explain('DescribeTable', error);
     }
-    await this.client.send(
-      new CreateTableCommand({
+    await this.api.send(
+      CreateTable({
         TableName: this.table,
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
-    await this.client.send(
-      new UpdateTimeToLiveCommand({
+    await this.api.send(
+      UpdateTimeToLive({
         TableName: this.table,
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
       }),
@@ -584,16 +577,27 @@ export async function openDynamoStateStore(location: DynamoLocation): Promise<Dy
   const local =
     location.endpoint !== undefined &&
     /^https?:\/\/(localhost|127\.|\[::1\])/.test(location.endpoint);
-  const hasCredentials = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE);
-  const client = new DynamoDBClient({
+  const fromEnvironment = Boolean(process.env.AWS_ACCESS_KEY_ID);
+  const api = fetchDynamoApi({
     region:
       location.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(location.endpoint ? { endpoint: location.endpoint } : {}),
-    ...(local && !hasCredentials
-      ? { credentials: { accessKeyId: 'dogear', secretAccessKey: 'local' } }
-      : {}),
+    ...(fromEnvironment
+      ? {}
+      : { credentials: local ? localCredentials : await profileCredentials() }),
   });
-  const store = new DynamoStateStore({ client, table: location.table });
+  const store = new DynamoStateStore({ api, table: location.table });
   if (local) await store.ensureTable();
   return store;
+}
+
+async function localCredentials() {
+  return { accessKeyId: 'dogear', secretAccessKey: 'local' };
+}
+
+/** Profiles, SSO and the rest of the SDK's chain, for the CLI only: never in a Lambda bundle. */
+async function profileCredentials() {
+  const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
+  const provider = fromNodeProviderChain();
+  return () => provider();
 }

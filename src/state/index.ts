@@ -4,6 +4,12 @@ export {
   type DynamoStateStoreOptions,
   openDynamoStateStore,
 } from './dynamo.ts';
+export {
+  type AwsCredentials,
+  type DynamoApi,
+  type FetchDynamoApiOptions,
+  fetchDynamoApi,
+} from './dynamo-api.ts';
 export { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
 export { FileStateStore } from './file.ts';
 export { itemId, MemoryStateStore } from './memory.ts';
