@@ -30,7 +30,8 @@ const OPTION_KEYS = new Set([
   'middlewares',
   'deploy',
 ]);
-const DEPLOY_KEYS = new Set([
+/** Every `deploy` option; serverless.yml's `custom.dogear` checks against the same list. */
+export const DEPLOY_OPTIONS = [
   'memorySize',
   'timeout',
   'batchingWindow',
@@ -43,7 +44,8 @@ const DEPLOY_KEYS = new Set([
   'reportBatchItemFailures',
   'bisectBatchOnError',
   'maximumRetryAttempts',
-]);
+] as const satisfies ReadonlyArray<keyof DeployOptions>;
+const DEPLOY_KEYS = new Set<string>(DEPLOY_OPTIONS);
 const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
 
 /** `WordCount` → `word-count`. */

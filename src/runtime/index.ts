@@ -2,6 +2,7 @@ export {
   CONSUMER,
   consumer,
   consumerOf,
+  DEPLOY_OPTIONS,
   defineConsumer,
   kebabCase,
   onBatch,

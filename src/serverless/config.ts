@@ -1,6 +1,7 @@
 import type { BuiltConsumer } from '../build/index.ts';
-import type { DeployOptions } from '../runtime/index.ts';
+import { DEPLOY_OPTIONS, type DeployOptions } from '../runtime/index.ts';
 import { ServerlessConfigError } from './errors.ts';
+import { distance } from './suggest.ts';
 import type {
   CfnValue,
   DogearServerlessOptions,
@@ -34,20 +35,7 @@ const OPTION_KEYS = [
   'consumers',
 ] as const satisfies ReadonlyArray<keyof DogearServerlessOptions>;
 
-const DEPLOY_KEYS = [
-  'memorySize',
-  'timeout',
-  'batchingWindow',
-  'startingPosition',
-  'startingPositionTimestamp',
-  'filterPatterns',
-  'provisionedPollers',
-  'onFailure',
-  'enabled',
-  'reportBatchItemFailures',
-  'bisectBatchOnError',
-  'maximumRetryAttempts',
-] as const satisfies ReadonlyArray<keyof DeployOptions>;
+const DEPLOY_KEYS = DEPLOY_OPTIONS;
 
 const MSK_KEYS = ['arn', 'name', 'auth', 'scramSecretArn', 'clientCertificateSecretArn'] as const;
 const KAFKA_KEYS = [
@@ -534,19 +522,6 @@ function closest(name: string, names: readonly string[]): string | undefined {
     if (d <= 2 && (!best || d < best.d)) best = { name: candidate, d };
   }
   return best?.name;
-}
-
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 function show(value: unknown): string {

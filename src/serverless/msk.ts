@@ -9,6 +9,7 @@ import {
   type Tls,
 } from '@aws-sdk/client-kafka';
 import { DogearError } from '../errors.ts';
+import { distance } from './suggest.ts';
 
 /**
  * The MSK control plane, read-only: find a cluster by name, see how clients may authenticate to it,
@@ -418,20 +419,6 @@ function nearest(name: string, names: readonly string[], count: number): string[
     .sort((a, b) => a.d - b.d)
     .slice(0, count)
     .map(({ candidate }) => candidate);
-}
-
-/** Levenshtein distance, one row at a time. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 /** For messages only: a missing region fails the request itself, with the SDK's own error. */
