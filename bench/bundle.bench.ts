@@ -15,21 +15,28 @@ import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import {
-  type AttributeValue,
-  CreateTableCommand,
-  DeleteTableCommand,
-  DynamoDBClient,
-  ScanCommand,
-} from '@aws-sdk/client-dynamodb';
-import type { BuildOptions as EsbuildOptions, Plugin as EsbuildPlugin } from 'esbuild';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Plugin as EsbuildPlugin } from 'esbuild';
 import { freePort, startDynamoDbLocal } from '../infra/dynamodb-local.ts';
-import { type BuildManifest, buildConsumers } from '../src/build/index.ts';
+import {
+  type BuildManifest,
+  buildConsumers,
+  esbuildOptions,
+  REQUIRE_SHIM,
+} from '../src/build/index.ts';
 import { eventOf, eventRecordOf } from '../src/event/index.ts';
 import { openDynamoStateStore } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
 import { type ColdStart, coldStart } from './cold-start.ts';
-import { type BenchOptions, type BenchResult, type BenchRow, median, rowOf } from './harness.ts';
+import {
+  assertSameCounts,
+  type BenchOptions,
+  type BenchResult,
+  type BenchRow,
+  median,
+  rowOf,
+} from './harness.ts';
+import { createTable, scanAll } from './tables.ts';
 
 const BENCHMARK = 'bundle';
 const CONSUMER = 'word-count';
@@ -50,54 +57,6 @@ const BASELINE_ENTRY = fileURLToPath(new URL('./baseline/word-count.ts', import.
 const RUNTIME_SDK_DIR = join(ROOT, '.dogear', 'bench-bundle');
 
 /** src/build/bundle.ts's banner, verbatim: both bundles must begin with it. */
-const BANNER =
-  "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);";
-
-/**
- * src/build/bundle.ts's esbuild options for `runtime: 'nodejs24.x'`, `sdk: 'bundle'`, copied
- * (they are not exported); `checkBuildOptions()` fails the run if the source's options change.
- */
-const BASELINE_BUILD = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  minify: true,
-  treeShaking: true,
-  sourcemap: 'linked',
-  sourcesContent: false,
-  metafile: true,
-  logLevel: 'silent',
-  legalComments: 'none',
-  mainFields: ['module', 'main'],
-  external: [],
-  banner: { js: BANNER },
-} satisfies EsbuildOptions;
-
-/** The option lines of bundle.ts's `build({ … })` call that BASELINE_BUILD mirrors. */
-const BUILD_SOURCE_LINES = [
-  'bundle: true,',
-  "platform: 'node',",
-  "format: 'esm',",
-  "target: runtime === 'nodejs22.x' ? 'node22' : 'node24',",
-  'minify: true,',
-  'treeShaking: true,',
-  "sourcemap: 'linked',",
-  'sourcesContent: false,',
-  'metafile: true,',
-  "logLevel: 'silent',",
-  "legalComments: 'none',",
-  "mainFields: ['module', 'main'],",
-  "external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],",
-  `js: ${JSON.stringify(BANNER)},`,
-];
-const BUILD_SOURCE_KEYS = [
-  'entryPoints',
-  'outfile',
-  ...BUILD_SOURCE_LINES.map((line) => line.slice(0, line.indexOf(':'))),
-  'banner',
-].sort();
-
 type VariantName = 'sdk-bundle' | 'sdk-runtime' | 'baseline';
 
 interface Size {
@@ -108,7 +67,6 @@ interface Size {
 
 export async function bundleBench(options: BenchOptions): Promise<BenchResult> {
   const notes: string[] = [];
-  await checkBuildOptions();
   const stale = await staleDist();
   if (stale.length > 0) {
     notes.push(
@@ -151,7 +109,7 @@ export async function bundleBench(options: BenchOptions): Promise<BenchResult> {
     } satisfies Record<string, Size>;
     for (const dir of [join(ROOT, bundledWc.dir), join(ROOT, runtimeWc.dir), baselineDir]) {
       const code = await readFile(join(dir, 'index.mjs'), 'utf8');
-      assert.ok(code.startsWith(BANNER), `${dir}/index.mjs does not begin with the banner`);
+      assert.ok(code.startsWith(REQUIRE_SHIM), `${dir}/index.mjs does not begin with the banner`);
     }
     notes.push(sizeNote(sizes));
 
@@ -265,10 +223,9 @@ async function buildBaseline(
   await mkdir(outDir, { recursive: true });
   const outfile = join(outDir, 'index.mjs');
   const result = await build({
-    ...BASELINE_BUILD,
+    ...esbuildOptions('nodejs24.x', sdk),
     entryPoints: [BASELINE_ENTRY],
     outfile,
-    external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
     plugins: [stubOptionalDeps],
   });
   const bytes = Object.entries(result.metafile.outputs)
@@ -548,20 +505,6 @@ function faster(row: BenchRow, base: BenchRow): BenchRow {
 
 // ———————————————————————————————————————————— helpers
 
-/** Fails the run if src/build/bundle.ts's esbuild options no longer match BASELINE_BUILD's. */
-async function checkBuildOptions(): Promise<void> {
-  const source = await readFile(join(ROOT, 'src/build/bundle.ts'), 'utf8');
-  const call = /await build\(\{\n([\s\S]*?)\n\s*\}\)\.catch/.exec(source)?.[1];
-  assert.ok(call, 'src/build/bundle.ts: no `await build({ … }).catch` found');
-  const keys = [...call.matchAll(/^\s*(\w+):/gm)].map((m) => m[1]!).sort();
-  const lines = call.split('\n').map((line) => line.trim());
-  const missing = BUILD_SOURCE_LINES.filter((line) => !lines.includes(line));
-  assert.ok(
-    missing.length === 0 && keys.join() === BUILD_SOURCE_KEYS.join(),
-    `src/build/bundle.ts's esbuild options changed (keys ${keys.join(', ')}; not found: ${missing.join(' ')}): update BASELINE_BUILD in bench/bundle.bench.ts to match`,
-  );
-}
-
 /** src/ files newer than their dist/ build (dogear's bundles take the runtime from dist/). */
 async function staleDist(): Promise<string[]> {
   const stale: string[] = [];
@@ -576,48 +519,6 @@ async function staleDist(): Promise<string[]> {
     if (!output || output.mtimeMs < source.mtimeMs) stale.push(`src/${file}`);
   }
   return stale.sort();
-}
-
-async function createTable(client: DynamoDBClient, table: string, key: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
-
-async function* scanAll(
-  client: DynamoDBClient,
-  table: string,
-): AsyncGenerator<Record<string, AttributeValue>> {
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const out = await client.send(
-      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
-    );
-    yield* out.Items ?? [];
-    start = out.LastEvaluatedKey;
-  } while (start);
-}
-
-function assertSameCounts(
-  actual: ReadonlyMap<string, unknown>,
-  expected: ReadonlyMap<string, number>,
-  label: string,
-): void {
-  const wrong: string[] = [];
-  for (const [word, n] of expected) {
-    if (actual.get(word) !== n) wrong.push(`${word}: expected ${n}, got ${actual.get(word)}`);
-  }
-  for (const word of actual.keys()) if (!expected.has(word)) wrong.push(`${word}: unexpected`);
-  if (wrong.length > 0) {
-    throw new assert.AssertionError({
-      message: `${label}: counts differ from a plain count in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
-    });
-  }
 }
 
 function kib(bytes: number): string {

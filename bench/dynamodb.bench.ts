@@ -41,7 +41,9 @@ import {
 import { type DynamoApi, DynamoStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';
+import { assertSameCounts } from './harness.ts';
 import { resolveDogearToSource } from './source-tree.ts';
+import { createTable, scanAll } from './tables.ts';
 
 export const DEFAULT_RECORDS = 2_000;
 const PARTITIONS = 4;
@@ -552,31 +554,6 @@ async function probeRetryCounting() {
   return { maxAttempts, sends: counter.sends, requests: counter.total };
 }
 
-async function createTable(client: DynamoDBClient, table: string, key: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
-
-async function* scanAll(
-  client: DynamoDBClient,
-  table: string,
-): AsyncGenerator<Record<string, AttributeValue>> {
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const out = await client.send(
-      new ScanCommand({ TableName: table, ConsistentRead: true, ExclusiveStartKey: start }),
-    );
-    yield* out.Items ?? [];
-    start = out.LastEvaluatedKey;
-  } while (start);
-}
-
 /** An upper bound of an item's size as DynamoDB reckons it: names plus values. */
 function itemBytes(item: Record<string, AttributeValue>): number {
   const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
@@ -592,23 +569,6 @@ function itemBytes(item: Record<string, AttributeValue>): number {
     return 400 * 1024; // a type not reckoned here: fail the check rather than guess
   };
   return Object.entries(item).reduce((n, [name, v]) => n + utf8(name) + value(v), 0);
-}
-
-function assertSameCounts(
-  actual: ReadonlyMap<string, unknown>,
-  expected: ReadonlyMap<string, number>,
-  label: string,
-): void {
-  const wrong: string[] = [];
-  for (const [word, n] of expected) {
-    if (actual.get(word) !== n) wrong.push(`${word}: expected ${n}, got ${actual.get(word)}`);
-  }
-  for (const word of actual.keys()) if (!expected.has(word)) wrong.push(`${word}: unexpected`);
-  if (wrong.length > 0) {
-    throw new assert.AssertionError({
-      message: `${label}: counts differ from the plain loop's in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
-    });
-  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

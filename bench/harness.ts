@@ -3,6 +3,7 @@
  * A benchmark module exports one async function returning a `BenchResult`; `bench/index.ts`
  * runs them in order.
  */
+import { strict as assert } from 'node:assert';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -131,4 +132,22 @@ export function formatTable(rows: readonly BenchRow[]): string {
   return [render(header), render(widths.map((w) => '─'.repeat(w))), ...lines.map(render)].join(
     '\n',
   );
+}
+
+/** Fails the benchmark when a run's counts differ from the plain count it is compared with. */
+export function assertSameCounts(
+  actual: ReadonlyMap<string, unknown>,
+  expected: ReadonlyMap<string, number>,
+  label: string,
+): void {
+  const wrong: string[] = [];
+  for (const [word, n] of expected) {
+    if (actual.get(word) !== n) wrong.push(`${word}: expected ${n}, got ${actual.get(word)}`);
+  }
+  for (const word of actual.keys()) if (!expected.has(word)) wrong.push(`${word}: unexpected`);
+  if (wrong.length > 0) {
+    throw new assert.AssertionError({
+      message: `${label}: counts differ from a plain count in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
+    });
+  }
 }

@@ -16,7 +16,14 @@ import {
 } from '../src/runtime/index.ts';
 import { MemoryStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
-import { type BenchOptions, type BenchResult, collectGarbage, rowOf, versus } from './harness.ts';
+import {
+  assertSameCounts,
+  type BenchOptions,
+  type BenchResult,
+  collectGarbage,
+  rowOf,
+  versus,
+} from './harness.ts';
 
 const BENCHMARK = 'word-count';
 const RECORDS = 100_000;
@@ -161,21 +168,4 @@ async function verify(
   );
   const counts = await round.store.scanTable(definition.group, 'counts');
   assertSameCounts(counts, expected, label);
-}
-
-function assertSameCounts(
-  actual: ReadonlyMap<string, unknown>,
-  expected: ReadonlyMap<string, number>,
-  label: string,
-): void {
-  const wrong: string[] = [];
-  for (const [word, n] of expected) {
-    if (actual.get(word) !== n) wrong.push(`${word}: expected ${n}, got ${actual.get(word)}`);
-  }
-  for (const word of actual.keys()) if (!expected.has(word)) wrong.push(`${word}: unexpected`);
-  if (wrong.length > 0) {
-    throw new assert.AssertionError({
-      message: `${label}: counts differ from the baseline's in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
-    });
-  }
 }

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import type { Metafile } from 'esbuild';
+import type { BuildOptions as EsbuildOptions, Metafile } from 'esbuild';
 import type { DeployOptions } from '../runtime/index.ts';
 import { type DiscoveredConsumer, discoverConsumers } from './discover.ts';
 import { BuildError } from './errors.ts';
@@ -22,7 +22,7 @@ export interface BuildOptions {
    */
   sdk?: 'bundle' | 'runtime';
   /** The Lambda Node.js runtime the bundles target. @default 'nodejs24.x' */
-  runtime?: 'nodejs22.x' | 'nodejs24.x';
+  runtime?: LambdaRuntime;
   /** One line per step, for progress on stderr. */
   progress?: (line: string) => void;
 }
@@ -56,6 +56,37 @@ export interface BuildManifest {
 
 /** The folder dogear itself is installed in, so bundles use this copy of its runtime. */
 const DOGEAR_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Lambda's Node runtimes that dogear builds for. */
+export type LambdaRuntime = 'nodejs22.x' | 'nodejs24.x';
+
+/**
+ * The esbuild options of every consumer bundle, without its entry and output. Exported so the
+ * bundle benchmark builds its baseline with exactly these.
+ */
+export function esbuildOptions(runtime: LambdaRuntime, sdk: 'bundle' | 'runtime') {
+  return {
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: runtime === 'nodejs22.x' ? 'node22' : 'node24',
+    minify: true,
+    treeShaking: true,
+    sourcemap: 'linked',
+    sourcesContent: false,
+    metafile: true,
+    logLevel: 'silent',
+    legalComments: 'none',
+    mainFields: ['module', 'main'],
+    external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
+    // Some dependencies still call require(); ESM output needs one to exist.
+    banner: { js: REQUIRE_SHIM },
+  } satisfies EsbuildOptions;
+}
+
+/** Defines `require` in an ESM bundle, for dependencies that still call it. */
+export const REQUIRE_SHIM =
+  "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);";
 
 /**
  * Bundles each consumer into its own folder with esbuild: an entry that imports only that
@@ -96,25 +127,9 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
     const entry = join(dir, 'entry.mjs');
     await writeFile(entry, entrySource(consumer, root, dir));
     const result = await build({
+      ...esbuildOptions(runtime, sdk),
       entryPoints: [entry],
       outfile: join(dir, 'index.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: runtime === 'nodejs22.x' ? 'node22' : 'node24',
-      minify: true,
-      treeShaking: true,
-      sourcemap: 'linked',
-      sourcesContent: false,
-      metafile: true,
-      logLevel: 'silent',
-      legalComments: 'none',
-      mainFields: ['module', 'main'],
-      external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
-      // Some dependencies still call require(); ESM output needs one to exist.
-      banner: {
-        js: "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);",
-      },
     }).catch((error: Error) => {
       throw new BuildError(
         `Bundling consumer ${consumer.definition.name} (${consumer.file}) failed: ${error.message}`,

@@ -3,7 +3,10 @@ export {
   type BuildOptions,
   type BuiltConsumer,
   buildConsumers,
+  esbuildOptions,
   kb,
+  type LambdaRuntime,
+  REQUIRE_SHIM,
 } from './bundle.ts';
 export {
   consumerFiles,
