@@ -4,7 +4,8 @@
  *
  * Library: `await startKafka()` (used by test/setup/kafka.ts).
  * Script:  `tsx infra/kafka.ts [--port N] [--controller-port N]` prints `KAFKA_BROKERS=<host:port>`
- *          and keeps the broker running until SIGINT/SIGTERM.
+ *          (and, on stderr, the SASL listener and its user) and keeps the broker running until
+ *          SIGINT/SIGTERM.
  *
  * Set KAFKA_BROKERS to use an already running cluster instead; nothing is started then.
  */
@@ -31,12 +32,26 @@ export interface KafkaBroker {
   /** Bootstrap servers, e.g. `127.0.0.1:40123`. */
   brokers: string;
   port: number;
+  /**
+   * A second listener that wants SASL (PLAIN or SCRAM-SHA-512, over plaintext) with these
+   * credentials; absent when KAFKA_BROKERS points at an external cluster.
+   */
+  sasl?: KafkaSaslListener;
   /** The broker's `log.dirs`; empty when KAFKA_BROKERS points at an external cluster. */
   dataDir: string;
   stop(): Promise<void>;
 }
 
+export interface KafkaSaslListener {
+  brokers: string;
+  mechanisms: readonly ['PLAIN', 'SCRAM-SHA-512'];
+  username: string;
+  password: string;
+}
+
 const HOST = '127.0.0.1';
+/** The one user of the SASL listener, known to both PLAIN and SCRAM. */
+const SASL_USER = { username: 'dogear', password: 'dogear-secret' };
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
 const TAIL_LINES = 30;
@@ -67,11 +82,11 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
   if (external) return externalCluster(external);
 
   const lib = await ensureKafkaJars();
-  const { port, controllerPort } = await choosePorts(options);
+  const { port, controllerPort, saslPort } = await choosePorts(options);
   const dir = await mkdtemp(join(tmpdir(), 'dogear-kafka-'));
   const dataDir = join(dir, 'data');
   try {
-    const config = await writeConfig(dir, { port, controllerPort, dataDir });
+    const config = await writeConfig(dir, { port, controllerPort, saslPort, dataDir });
     await formatStorage(lib, config);
     const broker = launchBroker(lib, config, options.log);
     try {
@@ -83,6 +98,11 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
     return {
       brokers: `${HOST}:${port}`,
       port,
+      sasl: {
+        brokers: `${HOST}:${saslPort}`,
+        mechanisms: ['PLAIN', 'SCRAM-SHA-512'],
+        ...SASL_USER,
+      },
       dataDir,
       stop: onlyOnce(async () => {
         await stopProcess(broker);
@@ -144,12 +164,13 @@ async function readStamp(dir: string): Promise<string | undefined> {
 
 async function choosePorts(
   options: KafkaOptions,
-): Promise<{ port: number; controllerPort: number }> {
+): Promise<{ port: number; controllerPort: number; saslPort: number }> {
   const missing = [options.port, options.controllerPort].filter((p) => p === undefined).length;
-  const free = await freePorts(missing);
+  const free = await freePorts(missing + 1);
   return {
     port: options.port ?? free.shift()!,
     controllerPort: options.controllerPort ?? free.shift()!,
+    saslPort: free.shift()!,
   };
 }
 
@@ -182,18 +203,31 @@ interface BrokerConfig {
 
 async function writeConfig(
   dir: string,
-  { port, controllerPort, dataDir }: { port: number; controllerPort: number; dataDir: string },
+  {
+    port,
+    controllerPort,
+    saslPort,
+    dataDir,
+  }: { port: number; controllerPort: number; saslPort: number; dataDir: string },
 ): Promise<BrokerConfig> {
+  const sasl = `SASL_PLAINTEXT://${HOST}:${saslPort}`;
   const properties = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     // Kafka 4.x dynamic quorum: with --standalone, format makes this node the only voter.
     'controller.quorum.bootstrap.servers': `${HOST}:${controllerPort}`,
-    listeners: `PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${HOST}:${port}`,
+    listeners: `PLAINTEXT://${HOST}:${port},${sasl},CONTROLLER://${HOST}:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${HOST}:${port},${sasl}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map':
+      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+    // The SASL listener, for testing the clients' credentials: MSK's SCRAM is SHA-512, and
+    // PLAIN is what Confluent Cloud and many self-managed clusters use.
+    'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-512',
+    'listener.name.sasl_plaintext.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required user_${SASL_USER.username}="${SASL_USER.password}";`,
+    'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config':
+      'org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'log.dirs': dataDir,
     'num.partitions': 1,
     'auto.create.topics.enable': true,
@@ -228,6 +262,9 @@ async function formatStorage(lib: string, config: BrokerConfig): Promise<void> {
     '--standalone',
     '--cluster-id',
     randomClusterId(),
+    // SCRAM credentials live in the cluster metadata; format writes the first ones.
+    '--add-scram',
+    `SCRAM-SHA-512=[name=${SASL_USER.username},password=${SASL_USER.password}]`,
     '--config',
     config.serverProperties,
   ]);
@@ -416,6 +453,12 @@ async function main(): Promise<void> {
   });
   process.stderr.write(`[kafka] broker ready in ${secondsSince(started)} (${kafka.dataDir})\n`);
   process.stdout.write(`KAFKA_BROKERS=${kafka.brokers}\n`);
+  if (kafka.sasl) {
+    const { brokers, mechanisms, username, password } = kafka.sasl;
+    process.stderr.write(
+      `[kafka] SASL (${mechanisms.join(' or ')}) on ${brokers} as ${username} / ${password}\n`,
+    );
+  }
 
   const shutdown = async () => {
     await kafka.stop();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import type { KafkaSaslOptions } from '../local/index.ts';
 import { COMMANDS, type CommandName } from './options.ts';
 
 const VERSION = (
@@ -81,6 +82,59 @@ function storeFlags(flags: Record<string, unknown>) {
   };
 }
 
+/**
+ * Brokers, TLS and SASL from the connection flags. With --cluster the brokers come from the MSK
+ * API, for the mechanism asked for (IAM when the cluster offers it and none is asked for).
+ */
+async function kafkaConnection(
+  flags: Record<string, unknown>,
+): Promise<{ brokers: string[]; tls: boolean; sasl?: KafkaSaslOptions }> {
+  let brokers = String(flags.brokers)
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  let tls = Boolean(flags.tls);
+  let mechanism = flags.saslMechanism as string | undefined;
+  if (mechanism && !SASL_MECHANISMS.includes(mechanism)) {
+    throw new Error(`--sasl-mechanism must be ${SASL_MECHANISMS.join(', ')}, not '${mechanism}'`);
+  }
+  if (typeof flags.cluster === 'string') {
+    const { bootstrapBrokers, mskClient, resolveClusterArn } = await import('../serverless/msk.ts');
+    const client = mskClient();
+    const found = await bootstrapBrokers(await resolveClusterArn(flags.cluster, client), client);
+    mechanism ??= found.iam ? 'AWS_MSK_IAM' : undefined;
+    const list =
+      mechanism === 'AWS_MSK_IAM'
+        ? found.iam
+        : mechanism?.startsWith('SCRAM')
+          ? found.scram
+          : (found.tls ?? found.scram);
+    if (!list) {
+      throw new Error(
+        `MSK cluster ${flags.cluster} offers no brokers for ${mechanism ?? 'TLS'}; pick another --sasl-mechanism`,
+      );
+    }
+    brokers = list.split(',');
+    tls = true;
+  }
+  if (!mechanism) return { brokers, tls };
+  if (mechanism === 'AWS_MSK_IAM') return { brokers, tls, sasl: { mechanism: 'AWS_MSK_IAM' } };
+  if (!flags.saslUsername || !flags.saslPassword) {
+    throw new Error(
+      `--sasl-mechanism ${mechanism} needs --sasl-username and --sasl-password (or DOGEAR_SASL_USERNAME and DOGEAR_SASL_PASSWORD)`,
+    );
+  }
+  return {
+    brokers,
+    tls,
+    sasl: {
+      mechanism: mechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
+      username: String(flags.saslUsername),
+      password: String(flags.saslPassword),
+    },
+  };
+}
+
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 const json = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -99,10 +153,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       await dev({
-        brokers: String(flags.brokers)
-          .split(',')
-          .map((b) => b.trim())
-          .filter(Boolean),
+        ...(await kafkaConnection(flags)),
         consumers: consumers as unknown as string[],
         ...storeFlags(flags),
         functions: flags.functions as string,
@@ -125,69 +176,15 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       if (where instanceof Date && Number.isNaN(where.getTime())) {
         throw new Error(`--from '${from}' is not earliest, latest, an offset or an ISO 8601 time`);
       }
-      let brokers = String(flags.brokers)
-        .split(',')
-        .map((b) => b.trim())
-        .filter(Boolean);
-      let tls = Boolean(flags.tls);
-      let mechanism = flags.saslMechanism as string | undefined;
-      if (mechanism && !SASL_MECHANISMS.includes(mechanism)) {
-        throw new Error(
-          `--sasl-mechanism must be ${SASL_MECHANISMS.join(', ')}, not '${mechanism}'`,
-        );
-      }
-      if (typeof flags.cluster === 'string') {
-        const { bootstrapBrokers, mskClient, resolveClusterArn } = await import(
-          '../serverless/msk.ts'
-        );
-        const client = mskClient();
-        const found = await bootstrapBrokers(
-          await resolveClusterArn(flags.cluster, client),
-          client,
-        );
-        // Without a mechanism, IAM when the cluster offers it: MSK Serverless offers nothing else.
-        mechanism ??= found.iam ? 'AWS_MSK_IAM' : undefined;
-        const list =
-          mechanism === 'AWS_MSK_IAM'
-            ? found.iam
-            : mechanism?.startsWith('SCRAM')
-              ? found.scram
-              : (found.tls ?? found.scram);
-        if (!list) {
-          throw new Error(
-            `MSK cluster ${flags.cluster} offers no brokers for ${mechanism ?? 'TLS'}; pick another --sasl-mechanism`,
-          );
-        }
-        brokers = list.split(',');
-        tls = true;
-      }
-      const needsPassword = mechanism && mechanism !== 'AWS_MSK_IAM';
-      if (needsPassword && (!flags.saslUsername || !flags.saslPassword)) {
-        throw new Error(
-          `--sasl-mechanism ${mechanism} needs --sasl-username and --sasl-password (or DOGEAR_SASL_PASSWORD)`,
-        );
-      }
-      const sasl =
-        mechanism === 'AWS_MSK_IAM'
-          ? { mechanism: 'AWS_MSK_IAM' as const }
-          : mechanism
-            ? {
-                mechanism: mechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
-                username: String(flags.saslUsername),
-                password: String(flags.saslPassword),
-              }
-            : undefined;
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       const result = await recordTopic({
-        brokers,
+        ...(await kafkaConnection(flags)),
         topic: String(flags.topic),
         from: where,
         ...(flags.max !== undefined ? { max: Number(flags.max) } : {}),
         idleMs: Number(flags.idleMs),
         ...(typeof flags.out === 'string' ? { out: flags.out } : {}),
-        ...(sasl ? { sasl } : {}),
-        tls,
         progress: stderr,
         signal: stop.signal,
       });
@@ -205,10 +202,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
           : parsed.events.flatMap((event) => Object.values(event.records).flat());
       const records = flags.topic ? all.filter((r) => r.topic === flags.topic) : all;
       const result = await produceRecords({
-        brokers: String(flags.brokers)
-          .split(',')
-          .map((b) => b.trim())
-          .filter(Boolean),
+        ...(await kafkaConnection(flags)),
         records,
         progress: stderr,
       });

@@ -42,6 +42,37 @@ const functionsDir: FlagSpec = {
   default: 'functions',
 };
 
+/** How `dev`, `produce` and `record` reach a cluster: brokers, or an MSK cluster; TLS; SASL. */
+const kafkaConnection: readonly FlagSpec[] = [
+  {
+    flags: '--brokers <list>',
+    description: 'bootstrap brokers, comma-separated',
+    default: '127.0.0.1:9092',
+    env: 'KAFKA_BROKERS',
+  },
+  {
+    flags: '--cluster <name>',
+    description:
+      'an MSK cluster name or ARN: its brokers come from the MSK API (IAM, SASL/SCRAM or TLS)',
+  },
+  {
+    flags: '--sasl-mechanism <m>',
+    description:
+      'PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, or AWS_MSK_IAM (credentials from the environment; the default with --cluster when it offers IAM)',
+  },
+  { flags: '--sasl-username <user>', description: 'SASL user', env: 'DOGEAR_SASL_USERNAME' },
+  {
+    flags: '--sasl-password <password>',
+    description: 'SASL password',
+    env: 'DOGEAR_SASL_PASSWORD',
+  },
+  {
+    flags: '--tls',
+    description: 'connect with TLS (on by default with --cluster)',
+    default: false,
+  },
+];
+
 export const COMMANDS = {
   invoke: {
     args: '<consumer>',
@@ -131,12 +162,7 @@ export const COMMANDS = {
     example:
       'npm run kafka   # in another terminal: a local broker\ndogear dev --brokers 127.0.0.1:9092\n\nOne consumer group per consumer; batches of batchSize records gathered for the batching window, up to 6 MB; partitions in order; a failed batch retried whole; offsets committed to Kafka only after a batch succeeds. Ctrl-C stops after the batches in flight.',
     flags: [
-      {
-        flags: '--brokers <list>',
-        description: 'bootstrap brokers, comma-separated',
-        default: '127.0.0.1:9092',
-        env: 'KAFKA_BROKERS',
-      },
+      ...kafkaConnection,
       stateDir,
       dynamodb,
       dynamodbTable,
@@ -152,13 +178,8 @@ export const COMMANDS = {
     example:
       'dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets.',
     flags: [
-      {
-        flags: '--brokers <list>',
-        description: 'bootstrap brokers, comma-separated',
-        default: '127.0.0.1:9092',
-        env: 'KAFKA_BROKERS',
-      },
       { flags: '--topic <topic>', description: 'produce only records of this topic' },
+      ...kafkaConnection,
     ],
   },
   record: {
@@ -169,17 +190,7 @@ export const COMMANDS = {
       'dogear record --topic book-pages --from earliest --out pages.ndjson\ndogear record --cluster my-msk --topic orders --from 2026-11-24T00:00:00Z --max 5000 --sasl-mechanism SCRAM-SHA-512 --sasl-username me\n\nReads partitions directly: no consumer group is joined and no offset is committed. Text stays text; bytes that are not UTF-8 are written as keyBase64/valueBase64, binary or repeated headers as headersBase64. Stops at the end offsets as of start, at --max, after --idle-ms without records, or on Ctrl-C.',
     flags: [
       { flags: '--topic <topic>', description: 'the topic to record', required: true },
-      {
-        flags: '--brokers <list>',
-        description: 'bootstrap brokers, comma-separated',
-        default: '127.0.0.1:9092',
-        env: 'KAFKA_BROKERS',
-      },
-      {
-        flags: '--cluster <name>',
-        description:
-          'an MSK cluster name: its brokers come from the MSK API (IAM, SASL/SCRAM or TLS)',
-      },
+      ...kafkaConnection,
       {
         flags: '--from <where>',
         description: 'earliest, latest, an offset (every partition), or a time (ISO 8601)',
@@ -192,22 +203,6 @@ export const COMMANDS = {
         default: 10000,
       },
       { flags: '--out <file>', description: 'write to a file (atomically) instead of stdout' },
-      {
-        flags: '--sasl-mechanism <m>',
-        description:
-          'PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, or AWS_MSK_IAM (credentials from the environment; the default with --cluster when it offers IAM)',
-      },
-      { flags: '--sasl-username <user>', description: 'SASL user', env: 'DOGEAR_SASL_USERNAME' },
-      {
-        flags: '--sasl-password <password>',
-        description: 'SASL password',
-        env: 'DOGEAR_SASL_PASSWORD',
-      },
-      {
-        flags: '--tls',
-        description: 'connect with TLS (on by default with --cluster)',
-        default: false,
-      },
     ],
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -12,6 +12,11 @@ import {
   type KafkaHandler,
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
+import {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  kafkaClientOptions,
+} from './connection.ts';
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { lambdaContext } from './lambda-context.ts';
@@ -19,7 +24,7 @@ import { lambdaContext } from './lambda-context.ts';
 /** Lambda's payload limit for one invocation. */
 const MAX_EVENT_BYTES = 6 * 1024 * 1024;
 
-export interface DevOptions extends StoreLocation {
+export interface DevOptions extends StoreLocation, KafkaConnectionOptions {
   /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   /** Run only these consumers. @default all */
@@ -49,14 +54,15 @@ export async function dev(options: DevOptions): Promise<void> {
   const cache = new StateCache();
   const loops = new Map<string, ConsumerLoop>();
 
-  const sync = async () => {
+  /** Starts, stops and reloads loops to match functions/; returns the loops it started. */
+  const sync = async (): Promise<ConsumerLoop[]> => {
     let found: DiscoveredConsumer[];
     try {
       found = await discoverConsumers(options.functions ?? 'functions');
     } catch (error) {
       // A half-saved file must not stop the loop: report it and keep the running consumers.
       options.progress(`reload failed, keeping the running consumers: ${(error as Error).message}`);
-      return;
+      return [];
     }
     if (options.consumers?.length) {
       const unknown = options.consumers.filter((n) => !found.some((c) => c.definition.name === n));
@@ -67,6 +73,7 @@ export async function dev(options: DevOptions): Promise<void> {
       }
       found = found.filter((c) => options.consumers!.includes(c.definition.name));
     }
+    const started: ConsumerLoop[] = [];
     const names = new Set(found.map((c) => c.definition.name));
     for (const [name, loop] of loops) {
       if (!names.has(name)) {
@@ -81,16 +88,26 @@ export async function dev(options: DevOptions): Promise<void> {
         await loop?.stop();
         const next = new ConsumerLoop(definition, store, cache, options);
         loops.set(definition.name, next);
-        next.start();
+        started.push(next);
       }
     }
+    return started;
   };
 
-  await sync();
+  const first = await sync();
   if (loops.size === 0)
     throw new LocalInputError(
       'No consumers to run; export a class decorated with @consumer from functions/',
     );
+  // Wrong brokers or credentials fail here, once, instead of as a loop that never receives.
+  try {
+    await Promise.all(first.map((loop) => loop.start()));
+  } catch (error) {
+    await Promise.all([...loops.values()].map((loop) => loop.stop()));
+    throw new LocalInputError(connectionProblem(error, options.brokers, options), {
+      cause: error,
+    });
+  }
   options.progress(`running ${[...loops.keys()].join(', ')} against ${options.brokers.join(',')}`);
 
   let watcher: ReturnType<typeof watch> | undefined;
@@ -103,7 +120,13 @@ export async function dev(options: DevOptions): Promise<void> {
       timer = setTimeout(() => {
         reloading = reloading.then(async () => {
           options.progress(`${file} changed: reloading consumers`);
-          await sync();
+          for (const loop of await sync()) {
+            loop.start().catch((error: unknown) => {
+              options.progress(
+                `${loop.name}: cannot start: ${connectionProblem(error, options.brokers, options)}`,
+              );
+            });
+          }
         });
       }, 150);
     });
@@ -148,6 +171,10 @@ class ConsumerLoop {
     });
   }
 
+  get name(): string {
+    return this.definition.name;
+  }
+
   sameSubscription(definition: ConsumerDefinition): boolean {
     return definition.topic === this.definition.topic && definition.group === this.definition.group;
   }
@@ -159,10 +186,23 @@ class ConsumerLoop {
     this.options.progress(`${definition.name}: reloaded`);
   }
 
-  start(): void {
-    this.running = this.run().catch((error: Error) => {
-      this.options.progress(`${this.definition.name}: stopped: ${error.message}`);
+  /** Resolves once the consumer has joined its group and fetches; rejects if it never does. */
+  start(): Promise<void> {
+    let subscribed!: () => void;
+    let failed!: (error: unknown) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      subscribed = resolve;
+      failed = reject;
     });
+    let running = false;
+    this.running = this.run(() => {
+      running = true;
+      subscribed();
+    }).then(subscribed, (error: Error) => {
+      failed(error);
+      if (running) this.options.progress(`${this.definition.name}: stopped: ${error.message}`);
+    });
+    return started;
   }
 
   async stop(): Promise<void> {
@@ -171,7 +211,7 @@ class ConsumerLoop {
     await this.running;
   }
 
-  private async run(): Promise<void> {
+  private async run(subscribed: () => void): Promise<void> {
     const { definition, options } = this;
     this.kafka = new Consumer({
       groupId: definition.group,
@@ -181,6 +221,7 @@ class ConsumerLoop {
       maxWaitTime: 200,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
+      ...kafkaClientOptions(options),
     });
     try {
       this.stream = await this.kafka.consume({
@@ -189,6 +230,7 @@ class ConsumerLoop {
         fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
         autocommit: false,
       });
+      subscribed();
       this.stream.on('data', (message: KafkaMessage) => {
         this.buffer.push(message);
         // Back-pressure: stop fetching while a slow handler works through what is here.

@@ -1,3 +1,9 @@
+export {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  type KafkaSaslOptions,
+  kafkaClientOptions,
+} from './connection.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
 export { LocalInputError } from './errors.ts';
 export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
@@ -14,9 +20,6 @@ export {
 export { lambdaContext } from './lambda-context.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
 export {
-  type KafkaConnectionOptions,
-  type KafkaSaslOptions,
-  kafkaClientOptions,
   ndjsonRecordOf,
   type RecordedPartition,
   type RecordFrom,

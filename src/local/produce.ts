@@ -1,8 +1,14 @@
 import { Admin, Producer } from '@platformatic/kafka';
 import type { EventRecord } from '../event/index.ts';
+import {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  kafkaClientOptions,
+} from './connection.ts';
 import { LocalInputError } from './errors.ts';
 
-export interface ProduceOptions {
+export interface ProduceOptions extends KafkaConnectionOptions {
+  /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   records: readonly EventRecord[];
   progress?: (line: string) => void;
@@ -19,12 +25,11 @@ export async function produceRecords(
   for (const r of options.records)
     partitions.set(r.topic, Math.max(partitions.get(r.topic) ?? 0, r.partition + 1));
   try {
-    await ensureTopics(options.brokers, partitions);
+    await ensureTopics(options, partitions);
   } catch (error) {
-    throw new LocalInputError(
-      `Cannot reach Kafka at ${options.brokers.join(',')} (${(error as Error).message}); is a broker running (npm run kafka)? Set --brokers or KAFKA_BROKERS`,
-      { cause: error },
-    );
+    throw new LocalInputError(connectionProblem(error, options.brokers, options), {
+      cause: error,
+    });
   }
 
   // Idempotent: a retried request must not write again to the partitions that had succeeded.
@@ -33,6 +38,7 @@ export async function produceRecords(
     bootstrapBrokers: options.brokers,
     acks: -1,
     idempotent: true,
+    ...kafkaClientOptions(options),
   });
   try {
     let sent = 0;
@@ -80,8 +86,15 @@ function* sendable(records: readonly EventRecord[]): Generator<EventRecord[]> {
   if (chunk.length > 0) yield chunk;
 }
 
-async function ensureTopics(brokers: string[], partitions: Map<string, number>): Promise<void> {
-  const admin = new Admin({ clientId: 'dogear-produce', bootstrapBrokers: brokers });
+async function ensureTopics(
+  options: ProduceOptions,
+  partitions: Map<string, number>,
+): Promise<void> {
+  const admin = new Admin({
+    clientId: 'dogear-produce',
+    bootstrapBrokers: options.brokers,
+    ...kafkaClientOptions(options),
+  });
   try {
     const existing = new Set(await admin.listTopics());
     for (const [topic, count] of partitions) {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decodeRecord, EventFormatError, eventRecordOf } from '../event/index.ts';
 import { LocalInputError } from './errors.ts';
-import { kafkaClientOptions, ndjsonRecordOf, recordTopic, type WireRecord } from './record.ts';
+import { ndjsonRecordOf, recordTopic, type WireRecord } from './record.ts';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -158,45 +158,6 @@ describe('eventRecordOf with headersBase64', () => {
 });
 
 describe('options', () => {
-  test('MSK IAM is OAUTHBEARER over TLS with a token signed for kafka-cluster:Connect', async () => {
-    const saved = { ...process.env };
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: 'AKIDTEST',
-      AWS_SECRET_ACCESS_KEY: 'secret',
-      AWS_REGION: 'eu-west-1',
-    });
-    try {
-      const options = kafkaClientOptions({ sasl: { mechanism: 'AWS_MSK_IAM' } });
-      expect(options.tls).toEqual({});
-      const sasl = options.sasl as { mechanism: string; token: () => Promise<string> };
-      expect(sasl.mechanism).toBe('OAUTHBEARER');
-      // The token is a presigned URL, base64url-encoded, as MSK's IAM authenticator expects.
-      const url = new URL(Buffer.from(await sasl.token(), 'base64url').toString('utf8'));
-      expect(url.host).toBe('kafka.eu-west-1.amazonaws.com');
-      expect(url.searchParams.get('Action')).toBe('kafka-cluster:Connect');
-      expect(url.searchParams.get('X-Amz-Credential')).toMatch(
-        /^AKIDTEST\/\d{8}\/eu-west-1\/kafka-cluster\/aws4_request$/,
-      );
-      expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
-    } finally {
-      process.env = saved;
-    }
-  });
-
-  test('SCRAM and TLS map to the client', () => {
-    expect(
-      kafkaClientOptions({
-        tls: true,
-        sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p' },
-      }),
-    ).toEqual({
-      tls: {},
-      tlsServerName: true,
-      sasl: { mechanism: 'SCRAM-SHA-512', username: 'u', password: 'p' },
-    });
-    expect(kafkaClientOptions({})).toEqual({});
-  });
-
   test('bad options fail before connecting', async () => {
     const base = { brokers: ['127.0.0.1:1'], topic: 't' };
     await expect(recordTopic({ ...base, from: -1 })).rejects.toThrow(LocalInputError);

@@ -11,9 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
-  type BaseOptions,
   type ClusterMetadata,
   Consumer,
   FetchIsolationLevels,
@@ -24,6 +22,11 @@ import {
 } from '@platformatic/kafka';
 import { DogearError } from '../errors.ts';
 import type { NdjsonRecord, TimestampType } from '../event/index.ts';
+import {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  kafkaClientOptions,
+} from './connection.ts';
 import { LocalInputError } from './errors.ts';
 
 /** Where recording starts in each partition. */
@@ -36,31 +39,6 @@ export type RecordFrom =
   | number
   /** The first record at or after this time in each partition (ListOffsets by timestamp). */
   | Date;
-
-/** SASL for a secured cluster; MSK uses SCRAM (port 9096) or IAM (port 9098), both over TLS. */
-export type KafkaSaslOptions =
-  | {
-      mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
-      username: string;
-      password: string;
-    }
-  | {
-      mechanism: 'OAUTHBEARER';
-      /** A token, or a function called for every new connection and re-authentication. */
-      token: string | (() => string | Promise<string>);
-    }
-  | {
-      /** MSK IAM access control: an OAUTHBEARER token signed with the environment's credentials. */
-      mechanism: 'AWS_MSK_IAM';
-      region?: string;
-    };
-
-/** How to reach a cluster besides its brokers. */
-export interface KafkaConnectionOptions {
-  sasl?: KafkaSaslOptions;
-  /** `true` for TLS with Node's default CAs (enough for MSK), or Node's TLS options. @default false */
-  tls?: boolean | TlsConnectionOptions;
-}
 
 export interface RecordTopicOptions extends KafkaConnectionOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -221,51 +199,6 @@ function checkRecordOptions(options: RecordTopicOptions): void {
   }
 }
 
-/**
- * Maps dogear's connection options to @platformatic/kafka's. MSK IAM is OAUTHBEARER with a
- * token AWS's own signer (aws-msk-iam-sasl-signer-js) makes from the environment's credentials;
- * the client asks for a new one on every connection and re-authentication.
- */
-async function mskIamToken(region: string): Promise<string> {
-  const { generateAuthToken } = await import('aws-msk-iam-sasl-signer-js');
-  return (await generateAuthToken({ region })).token;
-}
-
-export function kafkaClientOptions(
-  connection: KafkaConnectionOptions,
-): Pick<BaseOptions, 'sasl' | 'tls' | 'tlsServerName'> {
-  const tls = connection.tls === true ? {} : connection.tls || undefined;
-  // SNI with the broker's host name, as Java clients send it.
-  const tlsOptions = tls ? { tls, tlsServerName: true } : {};
-  const sasl = connection.sasl;
-  if (!sasl) return tlsOptions;
-  switch (sasl.mechanism) {
-    case 'PLAIN':
-    case 'SCRAM-SHA-256':
-    case 'SCRAM-SHA-512':
-      return {
-        ...tlsOptions,
-        sasl: { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password },
-      };
-    case 'OAUTHBEARER':
-      return { ...tlsOptions, sasl: { mechanism: 'OAUTHBEARER', token: sasl.token } };
-    case 'AWS_MSK_IAM': {
-      const region = sasl.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-      if (!region) {
-        throw new LocalInputError('MSK IAM authentication needs a region: set AWS_REGION');
-      }
-      return {
-        ...(tls ? tlsOptions : { tls: {}, tlsServerName: true }),
-        sasl: { mechanism: 'OAUTHBEARER', token: () => mskIamToken(region) },
-      };
-    }
-    default:
-      throw new LocalInputError(
-        `Unknown SASL mechanism '${(sasl as { mechanism: string }).mechanism}'; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM`,
-      );
-  }
-}
-
 async function topicMetadata(
   reader: Consumer,
   options: RecordTopicOptions,
@@ -280,10 +213,7 @@ async function topicMetadata(
         { cause: error },
       );
     }
-    throw new DogearError(
-      `Cannot read the metadata of topic ${options.topic} from ${options.brokers.join(',')}; is the broker reachable, and does it need --tls or SASL credentials?`,
-      { cause: error },
-    );
+    throw new DogearError(connectionProblem(error, options.brokers, options), { cause: error });
   }
 }
 

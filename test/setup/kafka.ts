@@ -1,9 +1,11 @@
 import type { TestProject } from 'vitest/node';
-import { startKafka } from '../../infra/kafka.ts';
+import { type KafkaSaslListener, startKafka } from '../../infra/kafka.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string;
+    /** The broker's SASL listener and its user; null on an external cluster. */
+    kafkaSasl: KafkaSaslListener | null;
   }
 }
 
@@ -18,5 +20,6 @@ export default async function setup(project: TestProject) {
     `Kafka on ${kafka.brokers} (${Math.round(performance.now() - started)} ms)\n`,
   );
   project.provide('kafkaBrokers', kafka.brokers);
+  project.provide('kafkaSasl', kafka.sasl ?? null);
   return () => kafka.stop();
 }

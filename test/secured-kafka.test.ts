@@ -1,0 +1,153 @@
+/**
+ * The local commands against a cluster that wants SASL: the test broker's second listener takes
+ * PLAIN and SCRAM-SHA-512 (MSK's SCRAM). `dogear produce`, `record` and `dev` run as a user runs
+ * them, with credentials as flags or from the environment; wrong ones must end each command with
+ * an error that says so, never a hang, and never print the password.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, test } from 'vitest';
+import { decodeRecord, eventRecordOf } from '../src/event/index.ts';
+import { FileStateStore } from '../src/state/index.ts';
+
+const sasl = inject('kafkaSasl');
+const TOPIC = 'secured-tally';
+const dir = mkdtempSync(join(tmpdir(), 'dogear-secured-'));
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) child.kill('SIGKILL');
+});
+
+function dogear(args: string[], env: Record<string, string> = {}, more: string[] = []) {
+  const child = spawn('node', ['bin/dogear.js', ...args, ...more], {
+    env: { ...process.env, KAFKA_BROKERS: '', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  running.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return {
+    child,
+    stderr: () => stderr,
+    exit: async () => ({ code: await exited, stderr }),
+  };
+}
+
+function credentials(mechanism: string, password = sasl?.password ?? '') {
+  return [
+    '--brokers',
+    sasl?.brokers ?? '',
+    '--sasl-mechanism',
+    mechanism,
+    '--sasl-username',
+    sasl?.username ?? '',
+    '--sasl-password',
+    password,
+  ];
+}
+
+/** 60 records over 2 partitions, values a, b, c in turn. */
+const records = Array.from({ length: 60 }, (_, i) => ({
+  topic: TOPIC,
+  partition: i % 2,
+  offset: Math.floor(i / 2),
+  value: ['a', 'b', 'c'][i % 3]!,
+}));
+
+describe.skipIf(!sasl)('a cluster that wants SASL', () => {
+  test('produce over SCRAM-SHA-512, record over PLAIN, dev over SCRAM: every record, once', async () => {
+    const events = join(dir, 'tally.ndjson');
+    writeFileSync(events, records.map((r) => JSON.stringify(r)).join('\n'));
+    const produced = await dogear(['produce', events, ...credentials('SCRAM-SHA-512')]).exit();
+    expect(produced.stderr).toContain(`produced 60 records to ${TOPIC}`);
+    expect(produced.code).toBe(0);
+
+    // Credentials from the environment, as a user keeps them out of shell history.
+    const out = join(dir, 'recorded.ndjson');
+    const recorded = await dogear(
+      ['record', '--topic', TOPIC, '--out', out, '--brokers', sasl!.brokers],
+      {
+        DOGEAR_SASL_USERNAME: sasl!.username,
+        DOGEAR_SASL_PASSWORD: sasl!.password,
+      },
+      ['--sasl-mechanism', 'PLAIN'],
+    ).exit();
+    expect(recorded.stderr).toContain(`recorded 60 records from 2 partitions of ${TOPIC}`);
+    expect(recorded.code).toBe(0);
+    const read = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line, i) => eventRecordOf(JSON.parse(line), `line ${i + 1}`));
+    const values = <R extends { partition: number }>(partition: number, list: readonly R[]) =>
+      list.filter((r) => r.partition === partition);
+    for (const partition of [0, 1]) {
+      expect(
+        values(partition, read).map(
+          (r) => decodeRecord(r, { value: 'string', key: 'string' }).value,
+        ),
+      ).toEqual(values(partition, records).map((r) => r.value));
+    }
+
+    const stateDir = join(dir, 'state');
+    const dev = dogear([
+      'dev',
+      '--functions',
+      'test/fixtures/dev-secured/functions',
+      '--no-watch',
+      '--state-dir',
+      stateDir,
+      ...credentials('SCRAM-SHA-512'),
+    ]);
+    // A new store each time: a FileStateStore keeps what it has read.
+    const store = () => new FileStateStore(stateDir);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const checkpoints = await store()
+        .scanCheckpoints('tally')
+        .catch(() => []);
+      if (checkpoints.filter((c) => c.offset === 29).length === 2) break;
+      if (Date.now() > deadline) throw new Error(`dev never caught up:\n${dev.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    dev.child.kill('SIGTERM');
+    expect((await dev.exit()).code).toBe(0);
+    expect(Object.fromEntries(await store().scanTable('tally', 'counts'))).toEqual({
+      a: 20,
+      b: 20,
+      c: 20,
+    });
+    expect(dev.stderr()).toMatch(new RegExp(`running tally against ${sasl!.brokers}`));
+  }, 120_000);
+
+  test('a wrong password ends produce, record and dev with an error that says so', async () => {
+    const events = join(dir, 'one.ndjson');
+    writeFileSync(events, JSON.stringify({ topic: TOPIC, partition: 0, offset: 0, value: 'x' }));
+    const wrong = credentials('SCRAM-SHA-512', 'not-the-password');
+    const runs = await Promise.all([
+      dogear(['produce', events, ...wrong]).exit(),
+      dogear(['record', '--topic', TOPIC, ...wrong]).exit(),
+      dogear([
+        'dev',
+        '--functions',
+        'test/fixtures/dev-secured/functions',
+        '--no-watch',
+        '--state-dir',
+        join(dir, 'never'),
+        ...wrong,
+      ]).exit(),
+    ]);
+    for (const run of runs) {
+      expect(run.stderr).toContain(
+        `Kafka at ${sasl!.brokers} refused the SASL credentials (SCRAM-SHA-512 as ${sasl!.username}); check --sasl-mechanism, --sasl-username and --sasl-password`,
+      );
+      expect(run.stderr).not.toContain('not-the-password');
+      expect(run.code).toBe(1);
+    }
+  }, 120_000);
+});
