@@ -37,6 +37,11 @@ export interface KafkaBroker {
    * credentials; absent when KAFKA_BROKERS points at an external cluster.
    */
   sasl?: KafkaSaslListener;
+  /**
+   * A third listener that speaks TLS with a self-signed certificate for `localhost`, made for
+   * this broker; absent on an external cluster.
+   */
+  tls?: KafkaTlsListener;
   /** The broker's `log.dirs`; empty when KAFKA_BROKERS points at an external cluster. */
   dataDir: string;
   stop(): Promise<void>;
@@ -49,7 +54,16 @@ export interface KafkaSaslListener {
   password: string;
 }
 
+export interface KafkaTlsListener {
+  /** `localhost:<port>`: the name the certificate is for. */
+  brokers: string;
+  /** The broker's certificate (PEM), the one CA a client must trust to connect. */
+  caFile: string;
+}
+
 const HOST = '127.0.0.1';
+/** Protects only a throwaway keystore in the broker's temp folder. */
+const KEYSTORE_PASSWORD = 'dogear-tls';
 /** The one user of the SASL listener, known to both PLAIN and SCRAM. */
 const SASL_USER = { username: 'dogear', password: 'dogear-secret' };
 const READY_TIMEOUT_MS = 90_000;
@@ -82,11 +96,19 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
   if (external) return externalCluster(external);
 
   const lib = await ensureKafkaJars();
-  const { port, controllerPort, saslPort } = await choosePorts(options);
+  const { port, controllerPort, saslPort, tlsPort } = await choosePorts(options);
   const dir = await mkdtemp(join(tmpdir(), 'dogear-kafka-'));
   const dataDir = join(dir, 'data');
   try {
-    const config = await writeConfig(dir, { port, controllerPort, saslPort, dataDir });
+    const keystore = await makeKeystore(dir);
+    const config = await writeConfig(dir, {
+      port,
+      controllerPort,
+      saslPort,
+      tlsPort,
+      keystore: keystore.file,
+      dataDir,
+    });
     await formatStorage(lib, config);
     const broker = launchBroker(lib, config, options.log);
     try {
@@ -103,6 +125,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
         mechanisms: ['PLAIN', 'SCRAM-SHA-512'],
         ...SASL_USER,
       },
+      tls: { brokers: `localhost:${tlsPort}`, caFile: keystore.caFile },
       dataDir,
       stop: onlyOnce(async () => {
         await stopProcess(broker);
@@ -164,13 +187,14 @@ async function readStamp(dir: string): Promise<string | undefined> {
 
 async function choosePorts(
   options: KafkaOptions,
-): Promise<{ port: number; controllerPort: number; saslPort: number }> {
+): Promise<{ port: number; controllerPort: number; saslPort: number; tlsPort: number }> {
   const missing = [options.port, options.controllerPort].filter((p) => p === undefined).length;
-  const free = await freePorts(missing + 1);
+  const free = await freePorts(missing + 2);
   return {
     port: options.port ?? free.shift()!,
     controllerPort: options.controllerPort ?? free.shift()!,
     saslPort: free.shift()!,
+    tlsPort: free.shift()!,
   };
 }
 
@@ -207,8 +231,17 @@ async function writeConfig(
     port,
     controllerPort,
     saslPort,
+    tlsPort,
+    keystore,
     dataDir,
-  }: { port: number; controllerPort: number; saslPort: number; dataDir: string },
+  }: {
+    port: number;
+    controllerPort: number;
+    saslPort: number;
+    tlsPort: number;
+    keystore: string;
+    dataDir: string;
+  },
 ): Promise<BrokerConfig> {
   const sasl = `SASL_PLAINTEXT://${HOST}:${saslPort}`;
   const properties = {
@@ -216,12 +249,17 @@ async function writeConfig(
     'node.id': 1,
     // Kafka 4.x dynamic quorum: with --standalone, format makes this node the only voter.
     'controller.quorum.bootstrap.servers': `${HOST}:${controllerPort}`,
-    listeners: `PLAINTEXT://${HOST}:${port},${sasl},CONTROLLER://${HOST}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${HOST}:${port},${sasl}`,
+    listeners: `PLAINTEXT://${HOST}:${port},${sasl},SSL://${HOST}:${tlsPort},CONTROLLER://${HOST}:${controllerPort}`,
+    // Advertised by the name in its certificate, so clients verify it as they would a real one.
+    'advertised.listeners': `PLAINTEXT://${HOST}:${port},${sasl},SSL://localhost:${tlsPort}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map':
-      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT',
+    'listener.name.ssl.ssl.keystore.location': keystore,
+    'listener.name.ssl.ssl.keystore.type': 'PKCS12',
+    'listener.name.ssl.ssl.keystore.password': KEYSTORE_PASSWORD,
+    'listener.name.ssl.ssl.key.password': KEYSTORE_PASSWORD,
     // The SASL listener, for testing the clients' credentials: MSK's SCRAM is SHA-512, and
     // PLAIN is what Confluent Cloud and many self-managed clusters use.
     'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-512',
@@ -250,6 +288,37 @@ async function writeConfig(
   await writeFile(config.serverProperties, `${lines.join('\n')}\n`);
   await writeFile(config.log4jProperties, LOG4J2_PROPERTIES);
   return config;
+}
+
+/**
+ * A key pair and self-signed certificate for `localhost` (and 127.0.0.1), valid for two days,
+ * made by the JDK's keytool: the TLS listener's keystore, and the certificate as the CA file a
+ * client trusts.
+ */
+async function makeKeystore(dir: string): Promise<{ file: string; caFile: string }> {
+  const file = join(dir, 'broker.p12');
+  const caFile = join(dir, 'broker-ca.pem');
+  const store = ['-alias', 'broker', '-keystore', file, '-storepass', KEYSTORE_PASSWORD];
+  await run(javaTool('keytool'), [
+    '-genkeypair',
+    ...store,
+    '-storetype',
+    'PKCS12',
+    '-keypass',
+    KEYSTORE_PASSWORD,
+    '-keyalg',
+    'EC',
+    '-groupname',
+    'secp256r1',
+    '-dname',
+    'CN=localhost',
+    '-ext',
+    'SAN=DNS:localhost,IP:127.0.0.1',
+    '-validity',
+    '2',
+  ]);
+  await run(javaTool('keytool'), ['-exportcert', '-rfc', ...store, '-file', caFile]);
+  return { file, caFile };
 }
 
 /** KRaft refuses to start on an unformatted log dir; this is `kafka-storage.sh format`. */
@@ -282,8 +351,12 @@ function randomClusterId(): string {
 }
 
 function javaBin(): string {
+  return javaTool('java');
+}
+
+function javaTool(name: string): string {
   const home = process.env.JAVA_HOME;
-  return home ? join(home, 'bin', 'java') : 'java';
+  return home ? join(home, 'bin', name) : name;
 }
 
 function jvmOptions(lib: string, config: BrokerConfig, maxHeap: string): string[] {
@@ -458,6 +531,9 @@ async function main(): Promise<void> {
     process.stderr.write(
       `[kafka] SASL (${mechanisms.join(' or ')}) on ${brokers} as ${username} / ${password}\n`,
     );
+  }
+  if (kafka.tls) {
+    process.stderr.write(`[kafka] TLS on ${kafka.tls.brokers}, CA ${kafka.tls.caFile}\n`);
   }
 
   const shutdown = async () => {

@@ -1,8 +1,9 @@
 /**
- * The local commands against a cluster that wants SASL: the test broker's second listener takes
- * PLAIN and SCRAM-SHA-512 (MSK's SCRAM). `dogear produce`, `record` and `dev` run as a user runs
- * them, with credentials as flags or from the environment; wrong ones must end each command with
- * an error that says so, never a hang, and never print the password.
+ * The local commands against secured listeners of the test broker: one takes SASL PLAIN and
+ * SCRAM-SHA-512 (MSK's SCRAM), one speaks TLS with a self-signed certificate for localhost. `dogear produce`, `record` and `dev` run as a user runs
+ * them, with credentials as flags or from the environment; wrong ones, or a certificate not
+ * trusted, must end each command with an error that says so, never a hang, and never print the
+ * password.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { decodeRecord, eventRecordOf } from '../src/event/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
 
 const sasl = inject('kafkaSasl');
+const tls = inject('kafkaTls');
 const TOPIC = 'secured-tally';
 const dir = mkdtempSync(join(tmpdir(), 'dogear-secured-'));
 const running: ChildProcess[] = [];
@@ -150,4 +152,47 @@ describe.skipIf(!sasl)('a cluster that wants SASL', () => {
       expect(run.code).toBe(1);
     }
   }, 120_000);
+});
+
+describe.skipIf(!tls)('a cluster that speaks TLS with a private CA', () => {
+  test('--tls-ca (or DOGEAR_TLS_CA) trusts it; --tls alone fails, naming --tls-ca', async () => {
+    const topic = `tls-${Date.now()}`;
+    const events = join(dir, 'tls.ndjson');
+    const sent = Array.from({ length: 10 }, (_, i) => ({
+      topic,
+      partition: 0,
+      offset: i,
+      value: `reading ${i}`,
+    }));
+    writeFileSync(events, sent.map((r) => JSON.stringify(r)).join('\n'));
+    const produced = await dogear([
+      'produce',
+      events,
+      '--brokers',
+      tls!.brokers,
+      '--tls-ca',
+      tls!.caFile,
+    ]).exit();
+    expect(produced.stderr).toContain(`produced 10 records to ${topic}`);
+    expect(produced.code).toBe(0);
+
+    const out = join(dir, 'tls-recorded.ndjson');
+    const recorded = await dogear(
+      ['record', '--topic', topic, '--out', out, '--brokers', tls!.brokers],
+      { DOGEAR_TLS_CA: tls!.caFile },
+    ).exit();
+    expect(recorded.code).toBe(0);
+    const values = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { value: string }).value);
+    expect(values).toEqual(sent.map((r) => r.value));
+
+    const untrusted = await dogear(['produce', events, '--brokers', tls!.brokers, '--tls']).exit();
+    expect(untrusted.stderr).toContain(
+      `Kafka at ${tls!.brokers} presented a certificate Node does not trust (self-signed certificate`,
+    );
+    expect(untrusted.stderr).toContain("pass the cluster's CA with --tls-ca <file.pem>");
+    expect(untrusted.code).toBe(1);
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import type { KafkaSaslOptions } from '../local/index.ts';
 import { COMMANDS, type CommandName } from './options.ts';
@@ -88,12 +88,13 @@ function storeFlags(flags: Record<string, unknown>) {
  */
 async function kafkaConnection(
   flags: Record<string, unknown>,
-): Promise<{ brokers: string[]; tls: boolean; sasl?: KafkaSaslOptions }> {
+): Promise<{ brokers: string[]; tls: boolean | { ca: string }; sasl?: KafkaSaslOptions }> {
   let brokers = String(flags.brokers)
     .split(',')
     .map((b) => b.trim())
     .filter(Boolean);
-  let tls = Boolean(flags.tls);
+  let tls: boolean | { ca: string } = Boolean(flags.tls);
+  if (typeof flags.tlsCa === 'string') tls = { ca: await readTlsCa(flags.tlsCa) };
   let mechanism = flags.saslMechanism as string | undefined;
   if (mechanism && !SASL_MECHANISMS.includes(mechanism)) {
     throw new Error(`--sasl-mechanism must be ${SASL_MECHANISMS.join(', ')}, not '${mechanism}'`);
@@ -115,7 +116,7 @@ async function kafkaConnection(
       );
     }
     brokers = list.split(',');
-    tls = true;
+    tls ||= true;
   }
   if (!mechanism) return { brokers, tls };
   if (mechanism === 'AWS_MSK_IAM') return { brokers, tls, sasl: { mechanism: 'AWS_MSK_IAM' } };
@@ -133,6 +134,16 @@ async function kafkaConnection(
       password: String(flags.saslPassword),
     },
   };
+}
+
+async function readTlsCa(file: string): Promise<string> {
+  const pem = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`--tls-ca ${file} cannot be read (${error.code ?? error.message})`);
+  });
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`--tls-ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return pem;
 }
 
 const stderr = (line: string) => process.stderr.write(`${line}\n`);

@@ -71,6 +71,12 @@ const kafkaConnection: readonly FlagSpec[] = [
     description: 'connect with TLS (on by default with --cluster)',
     default: false,
   },
+  {
+    flags: '--tls-ca <file>',
+    description:
+      "PEM certificates to trust instead of Node's CA bundle, for a cluster with a private CA (implies --tls)",
+    env: 'DOGEAR_TLS_CA',
+  },
 ];
 
 export const COMMANDS = {

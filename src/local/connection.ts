@@ -94,11 +94,19 @@ export function connectionProblem(
     const who = sasl && 'username' in sasl ? ` as ${sasl.username}` : '';
     return `Kafka at ${at} refused the SASL credentials (${sasl?.mechanism ?? 'none'}${who}); check --sasl-mechanism, --sasl-username and --sasl-password (DOGEAR_SASL_USERNAME, DOGEAR_SASL_PASSWORD)`;
   }
+  const untrusted = causes.find((e) => CERTIFICATE_ERROR.test((e as { code?: string }).code ?? ''));
+  if (untrusted) {
+    return `Kafka at ${at} presented a certificate Node does not trust (${(untrusted as Error).message}); pass the cluster's CA with --tls-ca <file.pem> (DOGEAR_TLS_CA)`;
+  }
   const innermost = causes.at(-1) as Error | undefined;
   const reason = innermost?.message ?? String(error);
   const secured = connection.sasl || connection.tls;
   return `Cannot reach Kafka at ${at} (${reason}); is a broker running there (npm run kafka)? Set --brokers or KAFKA_BROKERS${secured ? '' : ', and --tls or --sasl-mechanism if the cluster is secured'}`;
 }
+
+/** OpenSSL's verification failures, as Node reports them on a TLS socket's error. */
+const CERTIFICATE_ERROR =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 function* errorChain(error: unknown, depth = 0): Generator<unknown> {
   if (!(error instanceof Error) || depth > 8) return;

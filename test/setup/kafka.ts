@@ -1,11 +1,13 @@
 import type { TestProject } from 'vitest/node';
-import { type KafkaSaslListener, startKafka } from '../../infra/kafka.ts';
+import { type KafkaSaslListener, type KafkaTlsListener, startKafka } from '../../infra/kafka.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string;
     /** The broker's SASL listener and its user; null on an external cluster. */
     kafkaSasl: KafkaSaslListener | null;
+    /** The broker's TLS listener and the CA file that trusts it; null on an external cluster. */
+    kafkaTls: KafkaTlsListener | null;
   }
 }
 
@@ -21,5 +23,6 @@ export default async function setup(project: TestProject) {
   );
   project.provide('kafkaBrokers', kafka.brokers);
   project.provide('kafkaSasl', kafka.sasl ?? null);
+  project.provide('kafkaTls', kafka.tls ?? null);
   return () => kafka.stop();
 }
