@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import { decodeRecord, eventRecordOf } from '../src/event/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
+import { clusterArn, startFakeMskApi } from './fixtures/msk-api.ts';
 
 const sasl = inject('kafkaSasl');
 const tls = inject('kafkaTls');
@@ -144,7 +145,12 @@ describe.skipIf(!sasl)('a cluster that wants SASL', () => {
         ...wrong,
       ]).exit(),
     ]);
-    for (const run of runs) {
+    // SCRAM-SHA-256 is not enabled on the listener: the handshake fails before any password.
+    runs.push(await dogear(['record', '--topic', TOPIC, ...credentials('SCRAM-SHA-256')]).exit());
+    expect(runs.at(-1)!.stderr).toContain(
+      `Kafka at ${sasl!.brokers} does not offer SASL SCRAM-SHA-256 on this listener; check --sasl-mechanism and --brokers`,
+    );
+    for (const run of runs.slice(0, 3)) {
       expect(run.stderr).toContain(
         `Kafka at ${sasl!.brokers} refused the SASL credentials (SCRAM-SHA-512 as ${sasl!.username}); check --sasl-mechanism, --sasl-username and --sasl-password`,
       );
@@ -194,5 +200,60 @@ describe.skipIf(!tls)('a cluster that speaks TLS with a private CA', () => {
     );
     expect(untrusted.stderr).toContain("pass the cluster's CA with --tls-ca <file.pem>");
     expect(untrusted.code).toBe(1);
+  }, 60_000);
+
+  test('--cluster, by name or ARN, takes the brokers from the MSK API', async () => {
+    const topic = `msk-${Date.now()}`;
+    const events = join(dir, 'msk.ndjson');
+    writeFileSync(events, JSON.stringify({ topic, partition: 0, offset: 0, value: 'via msk' }));
+    const arn = clusterArn('orders');
+    const api = await startFakeMskApi({
+      clusters: [
+        {
+          clusterArn: arn,
+          clusterName: 'orders',
+          clusterType: 'PROVISIONED',
+          state: 'ACTIVE',
+          creationTime: '2026-11-01T10:00:00.000Z',
+          currentVersion: 'K1',
+        },
+      ],
+      // The TLS listener stands in for MSK's port 9094; a cluster without IAM or SCRAM uses it.
+      brokers: { [arn]: { bootstrapBrokerStringTls: tls!.brokers } },
+    });
+    const aws = {
+      DOGEAR_MSK_ENDPOINT: api.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDTEST',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      DOGEAR_TLS_CA: tls!.caFile,
+    };
+    try {
+      const produced = await dogear(['produce', events, '--cluster', 'orders'], aws).exit();
+      expect(produced.stderr).toContain(`produced 1 records to ${topic}`);
+      expect(produced.code).toBe(0);
+      const out = join(dir, 'msk-recorded.ndjson');
+      const recorded = await dogear(
+        ['record', '--topic', topic, '--cluster', arn, '--out', out],
+        aws,
+      ).exit();
+      expect(recorded.code).toBe(0);
+      expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ topic, value: 'via msk' });
+      // By name the cluster is listed, then its brokers fetched; by ARN only the brokers.
+      const paths = api.requests.map((r) =>
+        r.rawPath.replace(
+          /\/clusters\/.*\/bootstrap-brokers$/,
+          '/clusters/{arn}/bootstrap-brokers',
+        ),
+      );
+      expect(paths).toEqual([
+        '/api/v2/clusters',
+        '/v1/clusters/{arn}/bootstrap-brokers',
+        '/v1/clusters/{arn}/bootstrap-brokers',
+      ]);
+      expect(api.requests.every((r) => r.signature === 'valid')).toBe(true);
+    } finally {
+      await api.close();
+    }
   }, 60_000);
 });

@@ -102,7 +102,10 @@ async function kafkaConnection(
   if (typeof flags.cluster === 'string') {
     const { bootstrapBrokers, mskClient, resolveClusterArn } = await import('../serverless/msk.ts');
     const client = mskClient();
-    const found = await bootstrapBrokers(await resolveClusterArn(flags.cluster, client), client);
+    const arn = flags.cluster.startsWith('arn:')
+      ? flags.cluster
+      : await resolveClusterArn(flags.cluster, client);
+    const found = await bootstrapBrokers(arn, client);
     mechanism ??= found.iam ? 'AWS_MSK_IAM' : undefined;
     const list =
       mechanism === 'AWS_MSK_IAM'

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { connectionProblem, kafkaClientOptions } from './connection.ts';
+import { LocalInputError } from './errors.ts';
 
 describe('kafkaClientOptions', () => {
   test('MSK IAM is OAUTHBEARER over TLS with a token signed for kafka-cluster:Connect', async () => {
@@ -73,5 +74,49 @@ describe('connectionProblem', () => {
     expect(connectionProblem(refusedPort, ['127.0.0.1:1'], {})).toBe(
       'Cannot reach Kafka at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1); is a broker running there (npm run kafka)? Set --brokers or KAFKA_BROKERS, and --tls or --sasl-mechanism if the cluster is secured',
     );
+  });
+
+  test('an ACL denial, a token that cannot be made, an IAM token refused, a wrong host name', () => {
+    const brokers = ['b-1.orders:9098'];
+    const iam = { sasl: { mechanism: 'AWS_MSK_IAM' as const } };
+    const denied = Object.assign(new Error('Topic authorization failed.'), {
+      code: 'PLT_KFK_PROTOCOL',
+      apiId: 'TOPIC_AUTHORIZATION_FAILED',
+      serverErrorMessage: null,
+    });
+    expect(connectionProblem(new AggregateError([denied], 'metadata failed'), brokers, iam)).toBe(
+      'Kafka at b-1.orders:9098 denied a request: TOPIC_AUTHORIZATION_FAILED; the principal needs ACLs (with MSK IAM: an IAM policy) for the topic and consumer group',
+    );
+
+    const noCredentials = Object.assign(
+      new Error('The token provider threw an error.', {
+        cause: new Error('Could not load credentials from any providers'),
+      }),
+      { code: 'PLT_KFK_AUTHENTICATION' },
+    );
+    expect(
+      connectionProblem(new Error('Connection failed.', { cause: noCredentials }), brokers, iam),
+    ).toBe(
+      'Cannot make the AWS_MSK_IAM token for Kafka at b-1.orders:9098 (Could not load credentials from any providers); check the AWS credentials and AWS_REGION in the environment',
+    );
+
+    const refusedToken = Object.assign(new Error('SASL authentication failed.'), {
+      code: 'PLT_KFK_AUTHENTICATION',
+    });
+    expect(connectionProblem(refusedToken, brokers, iam)).toMatch(
+      /^Kafka at b-1.orders:9098 refused the AWS_MSK_IAM token; check that an IAM policy allows kafka-cluster:Connect/,
+    );
+
+    const altname = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), {
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    });
+    expect(connectionProblem(altname, ['10.0.0.1:9094'], { tls: true })).toBe(
+      "Kafka at 10.0.0.1:9094 presented a certificate for another host name (Hostname/IP does not match certificate's altnames); connect by a name the certificate holds",
+    );
+  });
+
+  test('a mistake in the options themselves is passed on as it is', () => {
+    const problem = new LocalInputError('MSK IAM authentication needs a region: set AWS_REGION');
+    expect(connectionProblem(problem, ['b:9098'], {})).toBe(problem.message);
   });
 });

@@ -77,29 +77,59 @@ export function kafkaClientOptions(
   }
 }
 
+/** What @platformatic/kafka's errors carry that says what went wrong. */
+interface ClientError extends Error {
+  code?: string;
+  /** A Kafka protocol error's name, e.g. `TOPIC_AUTHORIZATION_FAILED`. */
+  apiId?: string;
+  serverErrorMessage?: string | null;
+}
+
 /**
- * Why a client could not reach `brokers`, and what to change. The client wraps the cause in
- * layers of "Cannot connect to any broker"; the layer worth showing is the broker refusing the
- * credentials, or else the innermost network error.
+ * Why a client could not do its work at `brokers`, and what to change. The client wraps the
+ * cause in layers ("metadata failed 3 times", "Cannot connect to any broker"); this finds the
+ * layer that explains it: a refused credential, a mechanism the listener lacks, a token that
+ * could not be made, an ACL, an untrusted certificate, or else the innermost network error.
  */
 export function connectionProblem(
   error: unknown,
   brokers: readonly string[],
   connection: KafkaConnectionOptions,
 ): string {
+  if (error instanceof LocalInputError) return error.message;
   const at = brokers.join(',');
   const causes = [...errorChain(error)];
-  if (causes.some((e) => (e as { code?: string }).code === 'PLT_KFK_AUTHENTICATION')) {
+  const mechanism = connection.sasl?.mechanism ?? 'none';
+
+  const denied = causes.find((e) => e.apiId?.endsWith('_AUTHORIZATION_FAILED'));
+  if (denied) {
+    return `Kafka at ${at} denied a request: ${denied.apiId}${denied.serverErrorMessage ? ` (${denied.serverErrorMessage})` : ''}; the principal needs ACLs (with MSK IAM: an IAM policy) for the topic and consumer group`;
+  }
+  const auth = causes.filter((e) => e.code === 'PLT_KFK_AUTHENTICATION');
+  if (auth.some((e) => e.message === 'Cannot find a suitable SASL mechanism.')) {
+    return `Kafka at ${at} does not offer SASL ${mechanism} on this listener; check --sasl-mechanism and --brokers (MSK: SCRAM-SHA-512 on port 9096, AWS_MSK_IAM on 9098)`;
+  }
+  const provider = auth.find((e) => /provider threw an error/.test(e.message));
+  if (provider) {
+    const why = [...errorChain(provider.cause)].at(-1)?.message ?? provider.message;
+    return `Cannot make the ${mechanism} token for Kafka at ${at} (${why}); check the AWS credentials and AWS_REGION in the environment`;
+  }
+  if (auth.length > 0) {
+    if (mechanism === 'AWS_MSK_IAM' || mechanism === 'OAUTHBEARER') {
+      return `Kafka at ${at} refused the ${mechanism} token; check that an IAM policy allows kafka-cluster:Connect on the cluster to these AWS credentials`;
+    }
     const { sasl } = connection;
     const who = sasl && 'username' in sasl ? ` as ${sasl.username}` : '';
-    return `Kafka at ${at} refused the SASL credentials (${sasl?.mechanism ?? 'none'}${who}); check --sasl-mechanism, --sasl-username and --sasl-password (DOGEAR_SASL_USERNAME, DOGEAR_SASL_PASSWORD)`;
+    return `Kafka at ${at} refused the SASL credentials (${mechanism}${who}); check --sasl-mechanism, --sasl-username and --sasl-password (DOGEAR_SASL_USERNAME, DOGEAR_SASL_PASSWORD)`;
   }
-  const untrusted = causes.find((e) => CERTIFICATE_ERROR.test((e as { code?: string }).code ?? ''));
-  if (untrusted) {
-    return `Kafka at ${at} presented a certificate Node does not trust (${(untrusted as Error).message}); pass the cluster's CA with --tls-ca <file.pem> (DOGEAR_TLS_CA)`;
+  const certificate = causes.find((e) => CERTIFICATE_ERROR.test(e.code ?? ''));
+  if (certificate?.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `Kafka at ${at} presented a certificate for another host name (${certificate.message}); connect by a name the certificate holds`;
   }
-  const innermost = causes.at(-1) as Error | undefined;
-  const reason = innermost?.message ?? String(error);
+  if (certificate) {
+    return `Kafka at ${at} presented a certificate Node does not trust (${certificate.message}); pass the cluster's CA with --tls-ca <file.pem> (DOGEAR_TLS_CA)`;
+  }
+  const reason = causes.at(-1)?.message ?? String(error);
   const secured = connection.sasl || connection.tls;
   return `Cannot reach Kafka at ${at} (${reason}); is a broker running there (npm run kafka)? Set --brokers or KAFKA_BROKERS${secured ? '' : ', and --tls or --sasl-mechanism if the cluster is secured'}`;
 }
@@ -108,7 +138,8 @@ export function connectionProblem(
 const CERTIFICATE_ERROR =
   /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
-function* errorChain(error: unknown, depth = 0): Generator<unknown> {
+/** Every error in `error`, depth first: itself, an AggregateError's errors, then its cause. */
+function* errorChain(error: unknown, depth = 0): Generator<ClientError> {
   if (!(error instanceof Error) || depth > 8) return;
   yield error;
   for (const inner of (error as Error & { errors?: unknown[] }).errors ?? []) {

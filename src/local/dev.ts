@@ -111,23 +111,31 @@ export async function dev(options: DevOptions): Promise<void> {
   options.progress(`running ${[...loops.keys()].join(', ')} against ${options.brokers.join(',')}`);
 
   let watcher: ReturnType<typeof watch> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let reloading = Promise.resolve();
+  const reload = async (file: string) => {
+    if (options.signal?.aborted) return;
+    options.progress(`${file} changed: reloading consumers`);
+    try {
+      for (const loop of await sync()) {
+        loop.start().catch((error: unknown) => {
+          // Forgotten, so that the next reload starts it again instead of "reloading" a corpse.
+          if (loops.get(loop.name) === loop) loops.delete(loop.name);
+          options.progress(
+            `${loop.name}: cannot start: ${connectionProblem(error, options.brokers, options)}`,
+          );
+        });
+      }
+    } catch (error) {
+      options.progress(`reload failed, keeping the running consumers: ${(error as Error).message}`);
+    }
+  };
   if (options.watch !== false) {
-    let timer: NodeJS.Timeout | undefined;
-    let reloading = Promise.resolve();
     watcher = watch(resolve(options.functions ?? 'functions'), { recursive: true }, (_, file) => {
       if (!file || !/\.m?ts$/.test(file)) return;
       clearTimeout(timer);
       timer = setTimeout(() => {
-        reloading = reloading.then(async () => {
-          options.progress(`${file} changed: reloading consumers`);
-          for (const loop of await sync()) {
-            loop.start().catch((error: unknown) => {
-              options.progress(
-                `${loop.name}: cannot start: ${connectionProblem(error, options.brokers, options)}`,
-              );
-            });
-          }
-        });
+        reloading = reloading.then(() => reload(file));
       }, 150);
     });
   }
@@ -137,6 +145,9 @@ export async function dev(options: DevOptions): Promise<void> {
     options.signal?.addEventListener('abort', () => done(), { once: true });
   });
   watcher?.close();
+  clearTimeout(timer);
+  // A reload in progress may still start loops; wait for it so that they are stopped too.
+  await reloading;
   await Promise.all([...loops.values()].map((loop) => loop.stop()));
 }
 
