@@ -156,6 +156,13 @@ describe('defineConsumer', () => {
     expect(() => defineConsumer({ topic: 't', name: 'n' }, 'nope' as never)).toThrow(
       ConsumerDefinitionError,
     );
+    // `|` separates the parts of a state item's key; Lambda refuses it in a group id anyway.
+    expect(() => defineConsumer({ topic: 't', name: 'n', group: 'a|b' }, () => {})).toThrow(
+      "consumer n: group 'a|b' must be 1 to 200 letters, digits or - / : _ + = . @",
+    );
+    expect(defineConsumer({ topic: 't', name: 'n', group: 'team/orders@v2' }, () => {}).group).toBe(
+      'team/orders@v2',
+    );
   });
 
   test('a defined consumer and a decorated one handle the same records the same way', async () => {

@@ -98,9 +98,16 @@ function definitionOf(
       `consumer name '${name}' must be lower-case letters, digits and '-' (it names a Lambda function)`,
     );
   }
+  const group = options.group ?? name;
+  // Lambda's ConsumerGroupId pattern; without `|`, which separates the parts of state item keys.
+  if (!/^[a-zA-Z0-9\-/:_+=.@]{1,200}$/.test(group)) {
+    throw new ConsumerDefinitionError(
+      `${where}: group '${group}' must be 1 to 200 letters, digits or - / : _ + = . @ (Lambda's consumer group id)`,
+    );
+  }
   return Object.freeze({
     name,
-    group: options.group ?? name,
+    group,
     topic: options.topic,
     batchSize,
     value: options.value ?? 'json',
