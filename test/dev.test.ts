@@ -98,7 +98,7 @@ test('dogear dev, SIGKILLed midway and restarted, applies every record exactly o
   // machine would otherwise finish the topic before the kill and there would be no restart.
   const firstExit = new Promise((resolve) => first.child.once('exit', resolve));
   first.child.stderr?.on('data', (chunk: Buffer) => {
-    if (chunk.toString().includes('word-count: book-pages')) first.child.kill('SIGKILL');
+    if (chunk.toString().includes('word-count: book-pages-')) first.child.kill('SIGKILL');
   });
   await until(() => first.child.exitCode !== null || first.child.signalCode !== null, 'the kill');
   await firstExit;
@@ -123,6 +123,10 @@ test('dogear dev, SIGKILLed midway and restarted, applies every record exactly o
   );
   expect(Object.fromEntries(await store.scanTable('thermometer', 'state'))).toEqual(
     thermometerOracle(readings),
+  );
+  // The event-source options are the deployed ones: serverless.yml sets word-count's window.
+  expect(second.lines).toContain(
+    'word-count: book-pages as group word-count; batches of up to 500 within 5 s; from earliest; retried until it succeeds',
   );
   // Each batch line names the consumer, the partitions and offsets, the duration and duplicates.
   expect(second.lines.join('\n')).toMatch(

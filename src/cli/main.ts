@@ -139,6 +139,33 @@ async function kafkaConnection(
   };
 }
 
+/**
+ * The deploy options `custom.dogear` in serverless.yml sets, so that `dogear dev` batches and
+ * retries as the deployed mapping does. A missing default file means none; a named one must exist.
+ */
+async function deployFromServerless(named: string | undefined) {
+  const file = named ?? 'serverless.yml';
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if (named === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`--serverless ${file} cannot be read (${(error as Error).message})`);
+  }
+  const [{ parse }, { deployOverrides }] = await Promise.all([
+    import('yaml'),
+    import('../serverless/index.ts'),
+  ]);
+  // Short-form intrinsics (!Ref, !ImportValue) stay unresolved: only defaults and consumers matter.
+  const doc = parse(text, { logLevel: 'silent' }) as { custom?: { dogear?: unknown } } | null;
+  if (doc?.custom?.dogear === undefined) return undefined;
+  try {
+    return deployOverrides(doc.custom.dogear);
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 async function readTlsCa(file: string): Promise<string> {
   const pem = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new Error(`--tls-ca ${file} cannot be read (${error.code ?? error.message})`);
@@ -166,8 +193,10 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const deploy = await deployFromServerless(flags.serverless as string | undefined);
       await dev({
         ...(await kafkaConnection(flags)),
+        ...(deploy ? { deploy } : {}),
         consumers: consumers as unknown as string[],
         ...storeFlags(flags),
         functions: flags.functions as string,

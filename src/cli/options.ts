@@ -172,6 +172,11 @@ export const COMMANDS = {
       stateDir,
       dynamodb,
       dynamodbTable,
+      {
+        flags: '--serverless <file>',
+        description:
+          "take the event-source options (batchingWindow, retries, bisect, …) of custom.dogear in this file over the decorator's, as deployed; read when it exists (default serverless.yml)",
+      },
       { flags: '--no-watch', description: 'do not reload consumers when their files change' },
       { flags: '--verbose', description: "show the handler's log lines on stderr", default: false },
       functionsDir,

@@ -8,6 +8,7 @@ import {
   type ConsumerDefinition,
   createHandler,
   createLogger,
+  type DeployOptions,
   type InvocationReport,
   type KafkaHandler,
 } from '../runtime/index.ts';
@@ -41,6 +42,11 @@ export interface DevOptions extends StoreLocation, KafkaConnectionOptions {
   signal?: AbortSignal;
   /** Longest wait between retries of a failed batch. @default 30000 */
   maxRetryDelayMs?: number;
+  /**
+   * The event-source options a consumer runs with, as deployed (batching window, retries,
+   * bisect, partial batch responses, starting position). @default its decorator's `deploy`
+   */
+  deploy?: (consumer: ConsumerDefinition) => DeployOptions;
 }
 
 /**
@@ -81,7 +87,10 @@ export async function dev(options: DevOptions): Promise<void> {
         loops.delete(name);
       }
     }
-    for (const { definition } of found) {
+    for (const { definition: declared } of found) {
+      const definition = options.deploy
+        ? { ...declared, deploy: options.deploy(declared) }
+        : declared;
       const loop = loops.get(definition.name);
       if (loop?.sameSubscription(definition)) loop.replace(definition);
       else {
@@ -109,6 +118,7 @@ export async function dev(options: DevOptions): Promise<void> {
     });
   }
   options.progress(`running ${[...loops.keys()].join(', ')} against ${options.brokers.join(',')}`);
+  for (const loop of loops.values()) options.progress(loop.describe());
 
   let watcher: ReturnType<typeof watch> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -184,6 +194,20 @@ class ConsumerLoop {
 
   get name(): string {
     return this.definition.name;
+  }
+
+  /** `word-count: book-pages as group word-count; batches of 500 within 5 s; …` */
+  describe(): string {
+    const { name, topic, group, batchSize, deploy } = this.definition;
+    const retries = deploy.maximumRetryAttempts ?? -1;
+    return [
+      `${name}: ${topic} as group ${group}`,
+      `batches of up to ${batchSize} within ${deploy.batchingWindow ?? 0} s`,
+      `from ${deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest'}`,
+      retries < 0 ? 'retried until it succeeds' : `retried ${retries} times`,
+      ...(deploy.bisectBatchOnError ? ['bisected on error'] : []),
+      ...(deploy.reportBatchItemFailures ? ['partial batch responses'] : []),
+    ].join('; ');
   }
 
   sameSubscription(definition: ConsumerDefinition): boolean {

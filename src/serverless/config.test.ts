@@ -1,6 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { describe, expect, it } from 'vitest';
-import { checkConsumerNames, isIntrinsic, parseOptions, resolveDeploy } from './config.ts';
+import {
+  checkConsumerNames,
+  deployOverrides,
+  isIntrinsic,
+  parseOptions,
+  resolveDeploy,
+} from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
 
 const ARN =
@@ -232,6 +238,35 @@ describe('resolveDeploy', () => {
         options,
       ),
     ).toThrow(/provisionedPollers.minimum 5 is above provisionedPollers.maximum 2/);
+  });
+});
+
+describe('deployOverrides', () => {
+  it('sets defaults under the decorator and consumers.<name> over it, as resolveDeploy does', () => {
+    const overrides = deployOverrides({
+      msk: { arn: '${cf:dogear-msk.ClusterArn}' },
+      defaults: { batchingWindow: 2, maximumRetryAttempts: 3, timeout: 30 },
+      consumers: { 'word-count': { batchingWindow: 5 } },
+    });
+    const deploy = { maximumRetryAttempts: 1, bisectBatchOnError: true };
+    expect(overrides({ name: 'word-count', deploy })).toEqual({
+      batchingWindow: 5,
+      maximumRetryAttempts: 1,
+      bisectBatchOnError: true,
+      timeout: 30,
+    });
+    expect(overrides({ name: 'thermometer', deploy: {} })).toEqual({
+      batchingWindow: 2,
+      maximumRetryAttempts: 3,
+      timeout: 30,
+    });
+  });
+
+  it('checks the options it reads, naming the consumer and option', () => {
+    const error = configError(() =>
+      deployOverrides({ consumers: { 'word-count': { batchingWindow: 301 } } }),
+    );
+    expect(error.message).toContain('consumers.word-count.batchingWindow 301 is outside Lambda');
   });
 });
 

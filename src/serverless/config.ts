@@ -105,6 +105,11 @@ export function parseOptions(raw: unknown): DogearServerlessOptions {
   if (options.msk !== undefined) checkMsk(options.msk, `${ROOT}.msk`);
   if (options.kafka !== undefined) checkKafka(options.kafka, `${ROOT}.kafka`);
   if (options.table !== undefined) checkTable(options.table, `${ROOT}.table`);
+  checkOverrides(options);
+  return options as DogearServerlessOptions;
+}
+
+function checkOverrides(options: Record<string, unknown>): void {
   if (options.defaults !== undefined) checkDeploy(options.defaults, `${ROOT}.defaults`);
   if (options.consumers !== undefined) {
     const consumers = object(options.consumers, `${ROOT}.consumers`);
@@ -112,7 +117,28 @@ export function parseOptions(raw: unknown): DogearServerlessOptions {
       checkDeploy(deploy, `${ROOT}.consumers.${name}`, name);
     }
   }
-  return options as DogearServerlessOptions;
+}
+
+/**
+ * The event-source options `custom.dogear` sets over a consumer's own `deploy`, for running it
+ * locally as it is deployed (`dogear dev`): the same precedence as `resolveDeploy`, reading only
+ * `defaults` and `consumers`, so a cluster given by a variable the CLI cannot resolve is no
+ * obstacle.
+ */
+export function deployOverrides(
+  raw: unknown,
+): (consumer: { name: string; deploy: DeployOptions }) => DeployOptions {
+  const options = object(raw ?? {}, ROOT);
+  checkOverrides(options);
+  const { defaults = {}, consumers = {} } = options as Pick<
+    DogearServerlessOptions,
+    'defaults' | 'consumers'
+  >;
+  return (consumer) => ({
+    ...definedOnly(defaults),
+    ...definedOnly(consumer.deploy),
+    ...definedOnly(consumers[consumer.name] ?? {}),
+  });
 }
 
 function checkMsk(raw: unknown, at: string): asserts raw is MskOptions {

@@ -2,6 +2,7 @@
 export {
   checkConsumerNames,
   DEFAULT_DEPLOY,
+  deployOverrides,
   isIntrinsic,
   parseOptions,
   resolveDeploy,
