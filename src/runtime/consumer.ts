@@ -46,6 +46,11 @@ export const DEPLOY_OPTIONS = [
   'maximumRetryAttempts',
 ] as const satisfies ReadonlyArray<keyof DeployOptions>;
 const DEPLOY_KEYS = new Set<string>(DEPLOY_OPTIONS);
+/**
+ * Lambda's ConsumerGroupId pattern, less `*` (IAM would read it as a wildcard); it has no `|`,
+ * which separates the parts of state item keys. The serverless plugin checks against it too.
+ */
+export const CONSUMER_GROUP_PATTERN = /^[a-zA-Z0-9\-/:_+=.@]{1,200}$/;
 const FORMATS = new Set<Format>(['json', 'string', 'bytes']);
 
 /** `WordCount` → `word-count`. */
@@ -99,8 +104,7 @@ function definitionOf(
     );
   }
   const group = options.group ?? name;
-  // Lambda's ConsumerGroupId pattern; without `|`, which separates the parts of state item keys.
-  if (!/^[a-zA-Z0-9\-/:_+=.@]{1,200}$/.test(group)) {
+  if (!CONSUMER_GROUP_PATTERN.test(group)) {
     throw new ConsumerDefinitionError(
       `${where}: group '${group}' must be 1 to 200 letters, digits or - / : _ + = . @ (Lambda's consumer group id)`,
     );

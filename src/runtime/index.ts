@@ -1,5 +1,6 @@
 export {
   CONSUMER,
+  CONSUMER_GROUP_PATTERN,
   consumer,
   consumerOf,
   DEPLOY_OPTIONS,

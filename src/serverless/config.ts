@@ -1,5 +1,5 @@
 import type { BuiltConsumer } from '../build/index.ts';
-import { DEPLOY_OPTIONS, type DeployOptions } from '../runtime/index.ts';
+import { CONSUMER_GROUP_PATTERN, DEPLOY_OPTIONS, type DeployOptions } from '../runtime/index.ts';
 import { ServerlessConfigError } from './errors.ts';
 import { distance } from './suggest.ts';
 import type {
@@ -56,8 +56,6 @@ const KAFKA_AUTH_KEYS = [
 const MSK_AUTHS: readonly MskAuth[] = ['IAM', 'SASL_SCRAM', 'TLS', 'UNAUTHENTICATED'];
 const POSITIONS = ['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP'] as const;
 
-/** Lambda's ConsumerGroupId pattern, less `*`, which would be a wildcard in the IAM policy. */
-const GROUP_PATTERN = /^[a-zA-Z0-9\-/:_+=.@]{1,200}$/;
 /** Kafka's legal topic names. */
 const TOPIC_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
 
@@ -130,15 +128,19 @@ export function deployOverrides(
 ): (consumer: { name: string; deploy: DeployOptions }) => DeployOptions {
   const options = object(raw ?? {}, ROOT);
   checkOverrides(options);
-  const { defaults = {}, consumers = {} } = options as Pick<
-    DogearServerlessOptions,
-    'defaults' | 'consumers'
-  >;
-  return (consumer) => ({
-    ...definedOnly(defaults),
+  return (consumer) => layeredDeploy(consumer, options as DogearServerlessOptions);
+}
+
+/** The precedence, lowest first: `defaults`, the consumer's own `deploy`, `consumers.<name>`. */
+function layeredDeploy(
+  consumer: { name: string; deploy: DeployOptions },
+  options: Pick<DogearServerlessOptions, 'defaults' | 'consumers'>,
+): DeployOptions {
+  return {
+    ...definedOnly(options.defaults ?? {}),
     ...definedOnly(consumer.deploy),
-    ...definedOnly(consumers[consumer.name] ?? {}),
-  });
+    ...definedOnly(options.consumers?.[consumer.name] ?? {}),
+  };
 }
 
 function checkMsk(raw: unknown, at: string): asserts raw is MskOptions {
@@ -352,7 +354,7 @@ export function resolveDeploy(
       'topic',
     );
   }
-  if (!GROUP_PATTERN.test(consumer.group)) {
+  if (!CONSUMER_GROUP_PATTERN.test(consumer.group)) {
     fail(
       `group '${consumer.group}' must be 1 to 200 of a-z, A-Z, 0-9 and - / : _ + = . @ (Lambda's consumer group id, without '*', which IAM reads as a wildcard)`,
       'group',
@@ -367,13 +369,7 @@ export function resolveDeploy(
   }
   // The code's deploy options were checked when the consumer was defined; check them here too.
   checkDeploy(consumer.deploy, `deploy`, consumer.name);
-  const override = options.consumers?.[consumer.name] ?? {};
-  const merged: DeployOptions = {
-    ...DEFAULT_DEPLOY,
-    ...definedOnly(options.defaults ?? {}),
-    ...definedOnly(consumer.deploy),
-    ...definedOnly(override),
-  };
+  const merged: DeployOptions = { ...DEFAULT_DEPLOY, ...layeredDeploy(consumer, options) };
   const position = merged.startingPosition ?? DEFAULT_DEPLOY.startingPosition;
   if (position === 'AT_TIMESTAMP' && merged.startingPositionTimestamp === undefined) {
     fail(
