@@ -100,7 +100,7 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
   const dir = await mkdtemp(join(tmpdir(), 'dogear-kafka-'));
   const dataDir = join(dir, 'data');
   try {
-    const keystore = await makeKeystore(dir);
+    const keystore = keystoreFiles(dir);
     const config = await writeConfig(dir, {
       port,
       controllerPort,
@@ -109,7 +109,8 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
       keystore: keystore.file,
       dataDir,
     });
-    await formatStorage(lib, config);
+    // Two short JVMs, one per core: the broker reads the keystore only when it starts.
+    await Promise.all([makeKeystore(keystore), formatStorage(lib, config)]);
     const broker = launchBroker(lib, config, options.log);
     try {
       await waitUntilReady(broker, port);
@@ -295,9 +296,7 @@ async function writeConfig(
  * made by the JDK's keytool: the TLS listener's keystore, and the certificate as the CA file a
  * client trusts.
  */
-async function makeKeystore(dir: string): Promise<{ file: string; caFile: string }> {
-  const file = join(dir, 'broker.p12');
-  const caFile = join(dir, 'broker-ca.pem');
+async function makeKeystore({ file, caFile }: KeystoreFiles): Promise<void> {
   const store = ['-alias', 'broker', '-keystore', file, '-storepass', KEYSTORE_PASSWORD];
   await run(javaTool('keytool'), [
     '-genkeypair',
@@ -318,7 +317,17 @@ async function makeKeystore(dir: string): Promise<{ file: string; caFile: string
     '2',
   ]);
   await run(javaTool('keytool'), ['-exportcert', '-rfc', ...store, '-file', caFile]);
-  return { file, caFile };
+}
+
+interface KeystoreFiles {
+  /** The broker's key and certificate (PKCS12). */
+  file: string;
+  /** The certificate alone (PEM), for clients to trust. */
+  caFile: string;
+}
+
+function keystoreFiles(dir: string): KeystoreFiles {
+  return { file: join(dir, 'broker.p12'), caFile: join(dir, 'broker-ca.pem') };
 }
 
 /** KRaft refuses to start on an unformatted log dir; this is `kafka-storage.sh format`. */
