@@ -223,21 +223,17 @@ class ConsumerLoop {
 
   /** Resolves once the consumer has joined its group and fetches; rejects if it never does. */
   start(): Promise<void> {
-    let subscribed!: () => void;
-    let failed!: (error: unknown) => void;
-    const started = new Promise<void>((resolve, reject) => {
-      subscribed = resolve;
-      failed = reject;
-    });
-    let running = false;
-    this.running = this.run(() => {
-      running = true;
-      subscribed();
-    }).then(subscribed, (error: Error) => {
-      failed(error);
-      if (running) this.options.progress(`${this.definition.name}: stopped: ${error.message}`);
-    });
-    return started;
+    const subscribed = this.subscribe();
+    this.running = subscribed
+      .then(
+        () =>
+          this.consume().catch((error: Error) => {
+            this.options.progress(`${this.definition.name}: stopped: ${error.message}`);
+          }),
+        () => {}, // start()'s caller reports it
+      )
+      .finally(() => this.close());
+    return subscribed;
   }
 
   async stop(): Promise<void> {
@@ -246,7 +242,8 @@ class ConsumerLoop {
     await this.running;
   }
 
-  private async run(subscribed: () => void): Promise<void> {
+  /** Joins the consumer group and fetches into the buffer. */
+  private async subscribe(): Promise<void> {
     const { definition, options } = this;
     this.kafka = new Consumer({
       groupId: definition.group,
@@ -258,31 +255,34 @@ class ConsumerLoop {
       heartbeatInterval: 1000,
       ...kafkaClientOptions(options),
     });
-    try {
-      this.stream = await this.kafka.consume({
-        topics: [definition.topic],
-        mode: 'committed',
-        fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
-        autocommit: false,
-      });
-      subscribed();
-      this.stream.on('data', (message: KafkaMessage) => {
-        this.buffer.push(message);
-        // Back-pressure: stop fetching while a slow handler works through what is here.
-        if (this.buffer.length >= definition.batchSize * 4) this.stream?.pause();
-        this.wake?.();
-      });
-      this.stream.on('error', (error: Error) =>
-        options.progress(`${definition.name}: kafka: ${error.message}`),
-      );
-      while (!this.stopping) {
-        const batch = await this.nextBatch();
-        if (batch.length > 0) await this.deliver(batch);
-      }
-    } finally {
-      await closeQuietly(() => this.stream?.close());
-      await closeQuietly(() => this.kafka?.close(true));
+    this.stream = await this.kafka.consume({
+      topics: [definition.topic],
+      mode: 'committed',
+      fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
+      autocommit: false,
+    });
+    this.stream.on('data', (message: KafkaMessage) => {
+      this.buffer.push(message);
+      // Back-pressure: stop fetching while a slow handler works through what is here.
+      if (this.buffer.length >= definition.batchSize * 4) this.stream?.pause();
+      this.wake?.();
+    });
+    this.stream.on('error', (error: Error) =>
+      options.progress(`${definition.name}: kafka: ${error.message}`),
+    );
+  }
+
+  /** Hands the buffer to the handler batch by batch until stopped. */
+  private async consume(): Promise<void> {
+    while (!this.stopping) {
+      const batch = await this.nextBatch();
+      if (batch.length > 0) await this.deliver(batch);
     }
+  }
+
+  private async close(): Promise<void> {
+    await closeQuietly(() => this.stream?.close());
+    await closeQuietly(() => this.kafka?.close(true));
   }
 
   /** Waits for records, then for the batching window or a full batch, whichever is first. */
