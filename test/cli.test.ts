@@ -2,7 +2,7 @@
  * The `dogear` command as a user runs it: a separate Node 24 process from bin/dogear.js (which
  * runs dist/), each test with its own `--state-dir`, asserting on exit codes, stdout and stderr.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMANDS } from '../src/cli/options.ts';
 import type { NdjsonRecord } from '../src/event/index.ts';
+import { spawnDogear } from './fixtures/dogear-process.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -53,22 +54,10 @@ interface Run {
 /** Runs `dogear ...args` in the repository, as `npx dogear` would. */
 function dogear(...args: string[]): Promise<Run> {
   // A DynamoDB endpoint in the environment would move state off the temporary folder.
-  const env = { ...process.env };
-  delete env.DOGEAR_DYNAMODB_ENDPOINT;
-  delete env.DOGEAR_DYNAMODB_TABLE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, ['bin/dogear.js', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return spawnDogear(args, {
+    DOGEAR_DYNAMODB_ENDPOINT: undefined,
+    DOGEAR_DYNAMODB_TABLE: undefined,
+  }).exit();
 }
 
 /** Runs and expects success, returning stdout. */

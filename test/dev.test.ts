@@ -4,7 +4,6 @@
  * recording path agrees with it: `dogear record` of a binary topic, replayed by `dogear invoke`,
  * leaves the tables `dogear dev` left.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,49 +12,18 @@ import { type EventRecord, eventRecordOf } from '../src/event/index.ts';
 import { produceRecords } from '../src/local/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
 import { bookPages, temperatureReadings } from './fixtures/book.ts';
+import { killDogears, spawnDogear } from './fixtures/dogear-process.ts';
 import { thermometerOracle, wordCountOracle } from './fixtures/oracle.ts';
 
-const running: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of running.splice(0)) child.kill('SIGKILL');
-});
+afterEach(killDogears);
+const KAFKA = { KAFKA_BROKERS: inject('kafkaBrokers') };
 
 function startDev(stateDir: string, args = ['word-count', 'thermometer']) {
-  const child = spawn(
-    'node',
-    ['bin/dogear.js', 'dev', ...args, '--no-watch', '--state-dir', stateDir],
-    {
-      env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  running.push(child);
-  const lines: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) =>
-    lines.push(...chunk.toString().split('\n').filter(Boolean)),
-  );
-  return { child, lines };
+  return spawnDogear(['dev', ...args, '--no-watch', '--state-dir', stateDir], KAFKA);
 }
 
 /** A dogear command run to its end: exit code, stdout, stderr. */
-function dogear(args: string[], more: string[] = []) {
-  const child = spawn('node', ['bin/dogear.js', ...args, ...more], {
-    env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('close', (code) => resolve({ code, stdout, stderr })),
-  );
-}
+const dogear = (args: string[]) => spawnDogear(args, KAFKA).exit();
 
 async function until(
   condition: () => Promise<boolean> | boolean,
@@ -196,10 +164,17 @@ test('a recording of a binary topic, replayed by dogear invoke, leaves the table
   const recorded = await dogear(['record', '--topic', topic, '--out', recording]);
   expect(recorded.code, recorded.stderr).toBe(0);
   const invokeState = mkdtempSync(join(tmpdir(), 'dogear-binary-invoke-'));
-  const invoked = await dogear(
-    ['invoke', 'byte-counter', '--events', recording, '--functions', functions],
-    ['--state-dir', invokeState, '--json'],
-  );
+  const invoked = await dogear([
+    'invoke',
+    'byte-counter',
+    '--events',
+    recording,
+    '--functions',
+    functions,
+    '--state-dir',
+    invokeState,
+    '--json',
+  ]);
   expect(invoked.code, invoked.stderr).toBe(0);
   expect(JSON.parse(invoked.stdout)).toMatchObject({ records: 90, processed: 90, failed: 0 });
 
@@ -233,10 +208,17 @@ test('a recording of a binary topic, replayed by dogear invoke, leaves the table
   }
   for (const table of Object.keys(oracle)) {
     const read = async (stateDir: string) => {
-      const shown = await dogear(
-        ['state', 'byte-counter', '--table', table, '--json', '--functions', functions],
-        ['--state-dir', stateDir],
-      );
+      const shown = await dogear([
+        'state',
+        'byte-counter',
+        '--table',
+        table,
+        '--json',
+        '--functions',
+        functions,
+        '--state-dir',
+        stateDir,
+      ]);
       expect(shown.code, shown.stderr).toBe(0);
       return JSON.parse(shown.stdout) as unknown;
     };

@@ -5,7 +5,6 @@
  * trusted, must end each command with an error that says so, never a hang, and never print the
  * password.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,34 +12,18 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, inject, test } from 'vitest';
 import { decodeRecord, eventRecordOf } from '../src/event/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
+import { killDogears, spawnDogear } from './fixtures/dogear-process.ts';
 import { clusterArn, startFakeMskApi } from './fixtures/msk-api.ts';
 
 const sasl = inject('kafkaSasl');
 const tls = inject('kafkaTls');
 const TOPIC = 'secured-tally';
 const dir = mkdtempSync(join(tmpdir(), 'dogear-secured-'));
-const running: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of running.splice(0)) child.kill('SIGKILL');
-});
+afterEach(killDogears);
 
-function dogear(args: string[], env: Record<string, string> = {}, more: string[] = []) {
-  const child = spawn('node', ['bin/dogear.js', ...args, ...more], {
-    env: { ...process.env, KAFKA_BROKERS: '', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  running.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return {
-    child,
-    stderr: () => stderr,
-    exit: async () => ({ code: await exited, stderr }),
-  };
-}
+/** Every command names its brokers; none may fall back to the test broker's plaintext one. */
+const dogear = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnDogear(args, { KAFKA_BROKERS: undefined, ...env });
 
 function credentials(mechanism: string, password = sasl?.password ?? '') {
   return [
@@ -74,12 +57,18 @@ describe.skipIf(!sasl)('a cluster that wants SASL', () => {
     // Credentials from the environment, as a user keeps them out of shell history.
     const out = join(dir, 'recorded.ndjson');
     const recorded = await dogear(
-      ['record', '--topic', TOPIC, '--out', out, '--brokers', sasl!.brokers],
-      {
-        DOGEAR_SASL_USERNAME: sasl!.username,
-        DOGEAR_SASL_PASSWORD: sasl!.password,
-      },
-      ['--sasl-mechanism', 'PLAIN'],
+      [
+        'record',
+        '--topic',
+        TOPIC,
+        '--out',
+        out,
+        '--brokers',
+        sasl!.brokers,
+        '--sasl-mechanism',
+        'PLAIN',
+      ],
+      { DOGEAR_SASL_USERNAME: sasl!.username, DOGEAR_SASL_PASSWORD: sasl!.password },
     ).exit();
     expect(recorded.stderr).toContain(`recorded 60 records from 2 partitions of ${TOPIC}`);
     expect(recorded.code).toBe(0);
