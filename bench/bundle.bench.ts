@@ -56,7 +56,6 @@ const BASELINE_ENTRY = fileURLToPath(new URL('./baseline/word-count.ts', import.
 /** Under the repository, so `node_modules/@aws-sdk` resolves for the `sdk: 'runtime'` bundle. */
 const RUNTIME_SDK_DIR = join(ROOT, '.dogear', 'bench-bundle');
 
-/** src/build/bundle.ts's banner, verbatim: both bundles must begin with it. */
 type VariantName = 'sdk-bundle' | 'sdk-runtime' | 'baseline';
 
 interface Size {

@@ -106,6 +106,7 @@ async function kafkaConnection(
       ? flags.cluster
       : await resolveClusterArn(flags.cluster, client);
     const found = await bootstrapBrokers(arn, client);
+    // Without a mechanism, IAM when the cluster offers it: MSK Serverless offers nothing else.
     mechanism ??= found.iam ? 'AWS_MSK_IAM' : undefined;
     const list =
       mechanism === 'AWS_MSK_IAM'
