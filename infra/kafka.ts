@@ -268,6 +268,9 @@ async function writeConfig(
     'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config':
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'log.dirs': dataDir,
+    // Recordings keep their timestamps, often older than the default 7 days of retention: the
+    // first retention check (30 s after start) would delete what `dogear produce` just wrote.
+    'log.retention.ms': -1,
     'num.partitions': 1,
     'auto.create.topics.enable': true,
     // A single broker can only ever hold one replica of anything.

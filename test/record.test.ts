@@ -9,7 +9,12 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { Admin, type CompressionAlgorithmValue, Producer } from '@platformatic/kafka';
+import {
+  Admin,
+  type CompressionAlgorithmValue,
+  ConfigResourceTypes,
+  Producer,
+} from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { decodeRecord, eventRecordOf, type NdjsonRecord } from '../src/event/index.ts';
 import { LocalInputError, recordTopic } from '../src/local/index.ts';
@@ -359,6 +364,20 @@ describe('where recording starts and stops', () => {
     await expect(missing).rejects.toThrow(LocalInputError);
     await expect(missing).rejects.toThrow(/does not exist/);
   });
+});
+
+test('the test broker keeps records older than 7 days: recordings replay with their timestamps', async () => {
+  // A topic's default retention would delete them at the broker's first retention check.
+  const [topicConfig] = await admin.describeConfigs({
+    resources: [
+      {
+        resourceType: ConfigResourceTypes.TOPIC,
+        resourceName: topic,
+        configurationKeys: ['retention.ms'],
+      },
+    ],
+  });
+  expect(topicConfig!.configs.find((c) => c.name === 'retention.ms')?.value).toBe('-1');
 });
 
 test('LogAppendTime and transactions: the broker’s time, no aborted records', async () => {

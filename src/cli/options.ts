@@ -187,7 +187,7 @@ export const COMMANDS = {
     summary:
       'write recorded records (NDJSON or MSK event JSON) to a Kafka broker, each to its partition',
     example:
-      'dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets.',
+      "dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets; records keep their timestamps, so the topic's time retention applies to them.",
     flags: [
       { flags: '--topic <topic>', description: 'produce only records of this topic' },
       ...kafkaConnection,
