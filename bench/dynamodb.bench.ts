@@ -373,7 +373,7 @@ export function formatDynamoDb(f: DynamoDbFigures): string {
 
 /**
  * dogear's store on the SDK client, so the same middleware counts both subjects' requests (the
- * Lambda bundle sends the same calls over fetch: src/state/dynamo-api.ts).
+ * Lambda bundle sends the same calls over fetch: src/state/dynamo/api.ts).
  */
 function sdkApi(client: DynamoDBClient): DynamoApi {
   const commands: Record<string, new (input: never) => unknown> = {

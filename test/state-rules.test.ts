@@ -58,17 +58,14 @@ interface Op {
 }
 
 function opsConsumer(values: Record<string, () => unknown>, batchSize = 500) {
-  return defineConsumer(
-    { name: 'rules', topic: 't', batchSize },
-    async (record, ctx: Context) => {
-      const op = record.value as Op;
-      const table = ctx.table('t');
-      if (op.set !== undefined) table.set(op.key, values[op.set]!());
-      if (op.add !== undefined) table.add(op.key, op.add);
-      if (op.update === 'inc')
-        await table.update(op.key, (v) => (v === undefined ? 0 : (v as number)) + (op.n ?? 1));
-    },
-  );
+  return defineConsumer({ name: 'rules', topic: 't', batchSize }, async (record, ctx: Context) => {
+    const op = record.value as Op;
+    const table = ctx.table('t');
+    if (op.set !== undefined) table.set(op.key, values[op.set]!());
+    if (op.add !== undefined) table.add(op.key, op.add);
+    if (op.update === 'inc')
+      await table.update(op.key, (v) => (v === undefined ? 0 : (v as number)) + (op.n ?? 1));
+  });
 }
 
 const records = (ops: Op[], partition = 0): NdjsonRecord[] =>
@@ -138,7 +135,7 @@ for (const [kind, open] of Object.entries(stores)) {
 
     test('a large integer (a nanosecond timestamp) is stored and read back as it was set', async () => {
       const store = await open();
-      const ns = 1733011200123456789; // rounds to a double, as JSON.parse would
+      const ns = 1733011200123456800; // a nanosecond timestamp, as JSON.parse rounds it
       const run = await invoke(
         opsConsumer({ ns: () => ns, obj: () => ({ at: ns, list: [ns, -ns] }) }),
         records([
@@ -164,11 +161,14 @@ for (const [kind, open] of Object.entries(stores)) {
         // A read after the adds (warm cache, then a cold process) sees the same number.
         const store = await open();
         const seen: unknown[] = [];
-        const reader = defineConsumer({ name: 'rules', topic: 't', batchSize: 1 }, async (r, ctx) => {
-          const op = r.value as Op;
-          if (op.add !== undefined) ctx.table('t').add(op.key, op.add);
-          else seen.push(await ctx.table('t').get(op.key));
-        });
+        const reader = defineConsumer(
+          { name: 'rules', topic: 't', batchSize: 1 },
+          async (r, ctx) => {
+            const op = r.value as Op;
+            if (op.add !== undefined) ctx.table('t').add(op.key, op.add);
+            else seen.push(await ctx.table('t').get(op.key));
+          },
+        );
         const readOps: Op[] = [...ops, { key: 'x' }];
         await invoke(reader, records(readOps), { store });
         await invoke(reader, records([...readOps, { key: 'x' }]), { store });

@@ -6,7 +6,7 @@ import {
   validateValue,
 } from '../event/index.ts';
 import {
-  type Fit,
+  type RecordEnd,
   type StateCache,
   StateConflictError,
   type StateStore,
@@ -116,38 +116,34 @@ async function runFrom(
     store,
     log.with({ topic: slice.topic, partition: slice.partition }),
   );
-  let done = from;
-  let uncommitted = 0;
+  const processedBefore = report.processed;
+  const commit = async () => {
+    if ((await txn.commit()) === 0) return;
+    report.commits++;
+    const upTo = txn.checkpoint.offset;
+    report.processed = processedBefore + fresh.filter((r) => r.offset <= upTo).length;
+  };
   const units = consumer.mode === 'batch' ? (fresh.length ? [fresh] : []) : fresh.map((r) => [r]);
   for (const unit of units) {
-    const last = unit[unit.length - 1]!;
-    let fit: Fit;
+    // One record's lifecycle: begin, run the handler, then end it (its writes checked and
+    // measured) or abort it (it threw: its writes are dropped, the earlier records commit).
+    txn.beginRecord(unit[unit.length - 1]!.offset);
+    let end: RecordEnd;
     try {
-      await runUnit(consumer, handler, slice, unit, ctx);
-      fit = txn.fit();
+      await handleUnit(consumer, handler, slice, unit, ctx);
+      end = txn.endRecord();
     } catch (error) {
       txn.abortRecord();
       report.failure = new RecordFailedError(consumer.name, failedAt(error, unit), error);
       break;
     }
-    if (fit === 'commit-first') {
-      await txn.commit(done);
-      report.commits++;
-      report.processed += uncommitted;
-      uncommitted = 0;
-    }
-    txn.endRecord();
-    done = last.offset;
-    uncommitted += unit.length;
+    // It does not fit beside the finished records: they commit first, then it joins.
+    if (end === 'commit-first') await commit();
   }
-  if (done > txn.checkpoint.offset) {
-    await txn.commit(done);
-    report.commits++;
-    report.processed += uncommitted;
-  }
+  await commit();
 }
 
-async function runUnit(
+async function handleUnit(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,

@@ -1,7 +1,7 @@
 import type { CfnValue, IamStatement, ResolvedSource } from './types.ts';
 
 /**
- * What the state store calls (src/state/dynamo.ts): GetItem, TransactWriteItems of Update
+ * What the state store calls (src/state/dynamo/): GetItem, TransactWriteItems of Update
  * actions, PutItem and DeleteItem (ctx.once). TransactWriteItems has no IAM action of its own:
  * IAM authorizes each action inside it, so UpdateItem covers the transaction's updates and
  * ConditionCheckItem a condition-only item (a read, which GetItem already grants).

@@ -2,9 +2,10 @@ import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
+import { StateCache } from './cache.ts';
 import { StateError } from './errors.ts';
 import { FileStateStore } from './file.ts';
-import { StateCache, StateTransaction } from './transaction.ts';
+import { StateTransaction } from './transaction.ts';
 import type { PartitionRef } from './types.ts';
 
 const p0: PartitionRef = { group: 'counter', topic: 'words', partition: 0 };
@@ -25,9 +26,10 @@ async function slice(
   partition = p0,
 ) {
   const txn = await StateTransaction.open(store, new StateCache(), partition);
+  txn.beginRecord(offset);
   await write(txn);
   txn.endRecord();
-  await txn.commit(offset);
+  await txn.commit();
 }
 
 async function snapshot(store: FileStateStore, group = p0.group) {

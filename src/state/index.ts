@@ -1,19 +1,29 @@
-export {
-  type DynamoLocation,
-  DynamoStateStore,
-  type DynamoStateStoreOptions,
-  openDynamoStateStore,
-} from './dynamo.ts';
+export { StateCache, type StateCacheOptions } from './cache.ts';
+export type { Decimal } from './decimal.ts';
 export {
   type AwsCredentials,
   type DynamoApi,
   type FetchDynamoApiOptions,
   fetchDynamoApi,
-} from './dynamo-api.ts';
-export { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
+} from './dynamo/api.ts';
+export {
+  type DynamoLocation,
+  DynamoStateStore,
+  type DynamoStateStoreOptions,
+  openDynamoStateStore,
+} from './dynamo/store.ts';
+export {
+  StateConflictError,
+  StateError,
+  StateLimitError,
+  StateProtocolError,
+  StateTypeError,
+  StateValueError,
+  type WriteCoordinates,
+} from './errors.ts';
 export { FileStateStore } from './file.ts';
 export { itemId, MemoryStateStore } from './memory.ts';
-export { type Fit, StateCache, StateTransaction } from './transaction.ts';
+export { type RecordEnd, StateTransaction } from './transaction.ts';
 export {
   ABSENT,
   type Change,

@@ -1,4 +1,5 @@
-import { StateConflictError, StateTypeError } from './errors.ts';
+import { addDecimal, numberOf } from './decimal.ts';
+import { StateConflictError, StateLimitError, StateTypeError } from './errors.ts';
 import {
   ABSENT,
   type Checkpoint,
@@ -13,6 +14,7 @@ import {
   type StateStore,
   type StoredItem,
 } from './types.ts';
+import { commitProblem } from './write-rules.ts';
 
 /** One consumer group's state as plain maps. */
 export interface GroupState {
@@ -82,6 +84,12 @@ export class MemoryStateStore implements StateStore {
   /** Checks every condition and computes the new items without changing anything. */
   protected resolve(commit: Commit): AppliedCommit {
     const { group: name, topic, partition } = commit.partition;
+    const problem = commitProblem(commit, this.limits);
+    if (problem) {
+      throw new StateLimitError(
+        `A commit of ${name} ${topic}-${partition} exceeds what DynamoDB takes in one transaction: ${problem}. This is a bug in dogear; please report it`,
+      );
+    }
     const group = this.group(name);
     const current = group.checkpoints.get(partitionId(topic, partition)) ?? NO_CHECKPOINT;
     if (current.version !== commit.checkpoint.expectedVersion) {
@@ -122,15 +130,26 @@ export class MemoryStateStore implements StateStore {
     const { table, key, change } = write;
     const before = group.tables.get(table)?.get(key) ?? ABSENT;
     const version = before.version + 1;
-    if (change.op === 'put') return { table, key, value: change.value, version, exists: true };
+    if (change.op === 'put') {
+      const { value, exact } = change;
+      return exact === undefined
+        ? { table, key, value, version, exists: true }
+        : { table, key, value, exact, version, exists: true };
+    }
     if (change.op === 'delete') return { table, key, value: undefined, version, exists: false };
-    const base = before.exists ? before.value : 0;
-    if (typeof base !== 'number') {
+    if (before.exists && typeof before.value !== 'number') {
       throw new StateTypeError(
-        `Cannot add to ${table}/${key}: it holds a ${typeof base}, not a number`,
+        `Cannot add to ${table}/${key}: it holds a ${typeof before.value}, not a number`,
+        { table, key },
       );
     }
-    return { table, key, value: base + change.delta, version, exists: true };
+    const sum = addDecimal(
+      before.exists ? (before.exact ?? (before.value as number)) : 0,
+      change.delta,
+    );
+    return typeof sum === 'number'
+      ? { table, key, value: sum, version, exists: true }
+      : { table, key, value: numberOf(sum), exact: sum, version, exists: true };
   }
 
   /** Makes a resolved commit durable; memory has nothing to do. */
@@ -140,13 +159,13 @@ export class MemoryStateStore implements StateStore {
     const group = this.group(applied.group);
     const { topic, partition } = applied.checkpoint;
     group.checkpoints.set(partitionId(topic, partition), applied.checkpoint);
-    for (const { table, key, value, version, exists } of applied.items) {
+    for (const { table, key, ...item } of applied.items) {
       let items = group.tables.get(table);
       if (!items) {
         items = new Map();
         group.tables.set(table, items);
       }
-      items.set(key, { value, version, exists });
+      items.set(key, item);
     }
   }
 

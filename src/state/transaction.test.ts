@@ -1,7 +1,13 @@
 import { describe, expect, test, vi } from 'vitest';
-import { StateConflictError, StateLimitError, StateTypeError } from './errors.ts';
+import { StateCache } from './cache.ts';
+import {
+  StateConflictError,
+  StateLimitError,
+  StateProtocolError,
+  StateTypeError,
+} from './errors.ts';
 import { MemoryStateStore } from './memory.ts';
-import { StateCache, StateTransaction } from './transaction.ts';
+import { StateTransaction } from './transaction.ts';
 import { DYNAMODB_LIMITS, type PartitionRef } from './types.ts';
 
 const GROUP = 'g';
@@ -9,15 +15,34 @@ const p0: PartitionRef = { group: GROUP, topic: 't', partition: 0 };
 const p1: PartitionRef = { group: GROUP, topic: 't', partition: 1 };
 
 /** A transaction as one invocation opens it; each call is its own process (own cache). */
-const open = (store: MemoryStateStore, partition = p0, cache = new StateCache()) =>
-  StateTransaction.open(store, cache, partition);
+const open = async (store: MemoryStateStore, partition = p0, cache = new StateCache()) =>
+  asSliceRunner(await StateTransaction.open(store, cache, partition));
+
+/**
+ * Drives the record lifecycle as the slice runner does, so tests read as records: the first read
+ * or write while no record runs begins the next record (offsets 0, 1, 2, … after the checkpoint).
+ */
+function asSliceRunner(txn: StateTransaction): StateTransaction {
+  let offset = txn.checkpoint.offset;
+  const steps = new Set<PropertyKey>(['get', 'put', 'add', 'delete']);
+  return new Proxy(txn, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (steps.has(name) && target.phase === 'idle') target.beginRecord(++offset);
+        return value.apply(target, args);
+      };
+    },
+  });
+}
 
 /** Commits `values` into table `t` as one record at `offset`, from a fresh process. */
 async function seed(store: MemoryStateStore, values: Record<string, unknown>, partition = p1) {
   const txn = await open(store, partition);
   for (const [key, value] of Object.entries(values)) txn.put('t', key, value);
   txn.endRecord();
-  await txn.commit(txn.checkpoint.offset + 1);
+  await txn.commit();
 }
 
 const table = async (store: MemoryStateStore, name = 't') =>
@@ -36,7 +61,7 @@ describe('buffering', () => {
     expect((await store.readItem(GROUP, 't', 'a')).exists).toBe(false);
     expect(await store.readCheckpoint(p0)).toMatchObject({ offset: -1, version: 0 });
 
-    await txn.commit(0);
+    await txn.commit();
     expect(await table(store)).toEqual({ a: 1, b: 2 });
     expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 0, version: 1 });
     expect(txn.checkpoint).toEqual({ offset: 0, version: 1 });
@@ -56,7 +81,7 @@ describe('buffering', () => {
     expect(await txn.get('t', 'b')).toBeUndefined();
     txn.put('t', 'c', 3); // record 2
     txn.endRecord();
-    await txn.commit(2);
+    await txn.commit();
     expect(await table(store)).toEqual({ a: 1, c: 3 });
   });
 });
@@ -73,8 +98,8 @@ describe('add', () => {
     b.add('t', 'n', 7);
     a.endRecord();
     b.endRecord();
-    await b.commit(0);
-    await a.commit(0); // no conflict: neither read n, and adds commute
+    await b.commit();
+    await a.commit(); // no conflict: neither read n, and adds commute
     expect(read).not.toHaveBeenCalled();
     for (const [c] of commit.mock.calls) expect(c.writes[0]!.expectedVersion).toBeUndefined();
     expect(await table(store)).toEqual({ n: 22 });
@@ -96,9 +121,10 @@ describe('add', () => {
     txn.add('t', 'y', 1);
     txn.put('t', 'y', 50); // a put after an add replaces it
     txn.endRecord();
-    expect(await txn.get('t', 'x')).toBe(17);
+    expect(await txn.get('t', 'x')).toBe(17); // a record that reads
     expect(await txn.get('t', 'gone')).toBe(2);
-    await txn.commit(2);
+    txn.endRecord();
+    await txn.commit();
     expect(await table(store)).toEqual({ x: 17, gone: 2, kept: 2, y: 50 });
   });
 
@@ -125,12 +151,12 @@ describe('conflicts', () => {
     // Another partition's invocation does a read-modify-write of the same key and commits first.
     theirs.put('t', 'sum', ((await theirs.get('t', 'sum')) as number) + 100);
     theirs.endRecord();
-    await theirs.commit(0);
+    await theirs.commit();
 
     mine.put('t', 'sum', before + 10);
     mine.put('t', 'other', 'x');
     mine.endRecord();
-    const error = await mine.commit(0).catch((e: unknown) => e);
+    const error = await mine.commit().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StateConflictError);
     expect(error).toMatchObject({ checkpoint: false, items: [{ table: 't', key: 'sum' }] });
     // All or nothing: neither the conflicting write, nor the other one, nor the checkpoint.
@@ -145,7 +171,7 @@ describe('conflicts', () => {
     await seed(store, { k: 'theirs' });
     mine.put('t', 'k', 'mine');
     mine.endRecord();
-    await expect(mine.commit(0)).rejects.toThrow(StateConflictError);
+    await expect(mine.commit()).rejects.toThrow(StateConflictError);
     expect(await table(store)).toEqual({ k: 'theirs' });
   });
 
@@ -155,15 +181,15 @@ describe('conflicts', () => {
     const newer = await open(store, p0); // its own process, so its own cache
     newer.add('t', 'n', 1);
     newer.endRecord();
-    await newer.commit(5);
+    await newer.commit();
 
     zombie.add('t', 'n', 1); // a blind add: only the checkpoint can stop it
     zombie.endRecord();
-    const error = await zombie.commit(5).catch((e: unknown) => e);
+    const error = await zombie.commit().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StateConflictError);
     expect(error).toMatchObject({ checkpoint: true });
     expect(await table(store)).toEqual({ n: 1 });
-    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 5, version: 1 });
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 0, version: 1 });
   });
 
   test('after a conflict, a new transaction from the same cache sees the new values', async () => {
@@ -175,7 +201,7 @@ describe('conflicts', () => {
     await seed(store, { sum: 2 }); // another process
     mine.put('t', 'sum', 11);
     mine.endRecord();
-    await expect(mine.commit(0)).rejects.toThrow(StateConflictError);
+    await expect(mine.commit()).rejects.toThrow(StateConflictError);
     const again = await open(store, p0, cache);
     expect(await again.get('t', 'sum')).toBe(2);
   });
@@ -193,36 +219,33 @@ describe('limits', () => {
   test(`a record writing more than ${maxWrites} items it read is a StateLimitError`, async () => {
     const txn = await open(new MemoryStateStore());
     for (let i = 0; i < maxWrites; i++) await bump(txn, `k${i}`);
-    expect(txn.fit()).toBe('fits');
     await bump(txn, 'one-more');
-    expect(() => txn.fit()).toThrow(StateLimitError);
-    expect(() => txn.fit()).toThrow(/writes 100 items \(100 after reading them/);
+    expect(() => txn.endRecord()).toThrow(StateLimitError);
+    expect(() => txn.endRecord()).toThrow(/writes 100 items \(100 after reading them/);
   });
 
   test('blind writes past 99 items fit one commit, up to the intent size', async () => {
     const store = new MemoryStateStore();
     const txn = await open(store);
     for (let i = 0; i < 1000; i++) txn.add('t', `w${i}`, 1);
-    expect(txn.fit()).toBe('fits');
-    txn.endRecord();
-    await txn.commit(0);
+    expect(txn.endRecord()).toBe('joined');
+    await txn.commit();
     expect(Object.keys(await table(store))).toHaveLength(1000);
     // 2,000 blind values of 200 bytes each are well over the 350 KB an intent may carry.
     for (let i = 0; i < 2000; i++) txn.put('t', `v${i}`, 'x'.repeat(200));
-    expect(() => txn.fit()).toThrow(/bytes of blind writes/);
+    expect(() => txn.endRecord()).toThrow(/bytes of blind writes/);
   });
 
   test(`fit() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {
     const txn = await open(new MemoryStateStore());
     for (let i = 0; i < 60; i++) await bump(txn, `s${i}`);
-    expect(txn.fit()).toBe('fits');
-    txn.endRecord();
+    expect(txn.endRecord()).toBe('joined');
     // Keys the slice already writes do not add to the count: 60 + 39 = 99.
     for (let i = 0; i < 30; i++) txn.add('t', `s${i}`, 1);
     for (let i = 0; i < 39; i++) await bump(txn, `r${i}`);
-    expect(txn.fit()).toBe('fits');
+    expect(txn.endRecord()).toBe('joined');
     await bump(txn, 'r-100th');
-    expect(txn.fit()).toBe('commit-first');
+    expect(txn.endRecord()).toBe('commit-first');
   });
 
   test('commit-first, then the record alone: each commit is whole', async () => {
@@ -231,12 +254,13 @@ describe('limits', () => {
     for (let i = 0; i < 60; i++) await bump(txn, `s${i}`);
     txn.endRecord();
     for (let i = 0; i < 60; i++) await bump(txn, `r${i}`);
-    expect(txn.fit()).toBe('commit-first');
-    // What the slice runner does: commit the finished records, then keep the running one.
-    await txn.commit(0);
-    txn.endRecord();
+    expect(txn.endRecord()).toBe('commit-first');
+    expect(txn.phase).toBe('held');
+    // What the slice runner does: commit the finished records; the held one joins after.
+    expect(await txn.commit()).toBe(1);
+    expect(txn.phase).toBe('idle');
     expect((await table(store)).r0).toBeUndefined();
-    await txn.commit(1);
+    expect(await txn.commit()).toBe(1);
     expect(Object.keys(await table(store))).toHaveLength(120);
     expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 1, version: 2 });
   });
@@ -244,11 +268,10 @@ describe('limits', () => {
   test('an item over 400 KB is a StateLimitError that names it', async () => {
     const txn = await open(new MemoryStateStore());
     txn.put('t', 'fine', 'x'.repeat(300 * 1024));
-    expect(txn.fit()).toBe('fits');
-    txn.endRecord();
+    expect(txn.endRecord()).toBe('joined');
     txn.put('t', 'huge', 'x'.repeat(maxItemBytes + 1));
-    expect(() => txn.fit()).toThrow(StateLimitError);
-    expect(() => txn.fit()).toThrow(/t\/huge.*item limit/);
+    expect(() => txn.endRecord()).toThrow(StateLimitError);
+    expect(() => txn.endRecord()).toThrow(/t\/huge.*item limit/);
   });
 
   test('slices whose bytes exceed 4 MB commit first', async () => {
@@ -256,10 +279,93 @@ describe('limits', () => {
     const big = 'x'.repeat(390 * 1024);
     for (let i = 0; i < 10; i++) {
       txn.put('t', `b${i}`, big);
-      expect(txn.fit()).toBe('fits');
-      txn.endRecord();
+      expect(txn.endRecord()).toBe('joined');
     }
     txn.put('t', 'b10', big);
-    expect(txn.fit()).toBe('commit-first');
+    expect(txn.endRecord()).toBe('commit-first');
+  });
+
+  test('a read through a blind add of the slice carries its condition with the reading record', async () => {
+    // 99 records read-then-write their own key, one adds blindly, then one reads the blind key:
+    // the read turns that add into a conditioned write, one more than fits beside the 99.
+    const store = new MemoryStateStore();
+    const commit = vi.spyOn(store, 'commit');
+    const txn = await open(store);
+    for (let i = 0; i < maxWrites; i++) {
+      await bump(txn, `r${i}`);
+      expect(txn.endRecord()).toBe('joined');
+    }
+    txn.add('t', 'blind', 5);
+    expect(txn.endRecord()).toBe('joined');
+    expect(await txn.get('t', 'blind')).toBe(5);
+    expect(txn.endRecord()).toBe('commit-first');
+    await txn.commit();
+    await txn.commit();
+    for (const [c] of commit.mock.calls) {
+      expect(c.writes.filter((w) => w.expectedVersion !== undefined).length).toBeLessThanOrEqual(
+        maxWrites,
+      );
+    }
+    expect(Object.keys(await table(store))).toHaveLength(100);
+    expect(await store.readCheckpoint(p0)).toMatchObject({ offset: 100, version: 2 });
+  });
+
+  test('a held record keeps the condition of what it read, so a write between commits conflicts', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { x: 1 });
+    const txn = await open(store);
+    for (let i = 0; i < maxWrites; i++) await bump(txn, `r${i}`);
+    expect(txn.endRecord()).toBe('joined');
+    await bump(txn, 'r0'); // the held record reads r0 through the slice's write
+    await bump(txn, 'x');
+    expect(txn.endRecord()).toBe('commit-first');
+    await txn.commit();
+    await seed(store, { x: 50 }); // another partition writes x between the two commits
+    await expect(txn.commit()).rejects.toThrow(StateConflictError);
+    expect((await table(store)).x).toBe(50);
+  });
+
+  test('every memory-store commit obeys DynamoDB’s limits: more is a bug, refused loudly', async () => {
+    const store = new MemoryStateStore();
+    const writes = Array.from({ length: 100 }, (_, i) => ({
+      table: 't',
+      key: `k${i}`,
+      change: { op: 'put' as const, value: i },
+      expectedVersion: 0,
+      bytes: 80,
+    }));
+    await expect(
+      store.commit({ partition: p0, checkpoint: { expectedVersion: 0, offset: 0 }, writes }),
+    ).rejects.toThrow(/100 writes carry a read version.*bug/);
+  });
+});
+
+describe('the record lifecycle', () => {
+  test('steps out of order fail loudly, naming the phase', async () => {
+    const txn = await StateTransaction.open(new MemoryStateStore(), new StateCache(), p0);
+    expect(() => txn.put('t', 'a', 1)).toThrow(StateProtocolError);
+    expect(() => txn.endRecord()).toThrow(/endRecord\(\) while the transaction is idle/);
+    txn.beginRecord(0);
+    expect(() => txn.beginRecord(1)).toThrow(/beginRecord\(\) while the transaction is running/);
+    await expect(txn.commit()).rejects.toThrow(StateProtocolError);
+    txn.endRecord();
+    expect(() => txn.beginRecord(0)).toThrow(/offset order/);
+    expect(await txn.commit()).toBe(1);
+    expect(await txn.commit()).toBe(0); // nothing pending: no call to the store
+  });
+
+  test('a record’s reads and writes are its own: a value it got cannot change state unwritten', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { doc: { n: 1 } });
+    const txn = await open(store);
+    const doc = (await txn.get('t', 'doc')) as { n: number };
+    doc.n = 99; // changed, never set
+    txn.endRecord();
+    const mine = { n: 2 };
+    txn.put('t', 'other', mine);
+    mine.n = 3; // changed after set: the write holds what was set
+    txn.endRecord();
+    await txn.commit();
+    expect(await table(store)).toEqual({ doc: { n: 1 }, other: { n: 2 } });
   });
 });

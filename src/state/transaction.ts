@@ -1,4 +1,13 @@
-import { StateConflictError, StateLimitError, StateTypeError } from './errors.ts';
+import type { StateCache } from './cache.ts';
+import { addDecimal, type Decimal, decimalText, numberOf } from './decimal.ts';
+import {
+  StateConflictError,
+  StateLimitError,
+  StateProtocolError,
+  StateTypeError,
+  StateValueError,
+  type WriteCoordinates,
+} from './errors.ts';
 import { itemId } from './memory.ts';
 import type {
   Change,
@@ -8,43 +17,7 @@ import type {
   StateStore,
   StoredItem,
 } from './types.ts';
-
-/**
- * What a process remembers between invocations: items and checkpoints as last read or written.
- * A stale entry is harmless, because every commit is conditioned on the versions it read.
- */
-export class StateCache {
-  private readonly items = new Map<string, StoredItem>();
-  private readonly checkpoints = new Map<string, Checkpoint>();
-  constructor(readonly maxItems = 100_000) {}
-
-  item(id: string): StoredItem | undefined {
-    return this.items.get(id);
-  }
-  setItem(id: string, item: StoredItem): void {
-    this.items.delete(id);
-    this.items.set(id, item);
-    // Map keeps insertion order, so the first key is the least recently written.
-    if (this.items.size > this.maxItems)
-      this.items.delete(this.items.keys().next().value as string);
-  }
-  dropItem(id: string): void {
-    this.items.delete(id);
-  }
-  checkpoint(id: string): Checkpoint | undefined {
-    return this.checkpoints.get(id);
-  }
-  setCheckpoint(id: string, checkpoint: Checkpoint): void {
-    this.checkpoints.set(id, checkpoint);
-  }
-  dropCheckpoint(id: string): void {
-    this.checkpoints.delete(id);
-  }
-  clear(): void {
-    this.items.clear();
-    this.checkpoints.clear();
-  }
-}
+import { checkValue, isRefusal, keyProblem } from './write-rules.ts';
 
 /** One item as this transaction sees it: what it read, and what is buffered for it. */
 interface Entry {
@@ -54,38 +27,69 @@ interface Entry {
   readonly cacheId: string;
   /** Names and keys, estimated once; the value's size comes on top. */
   readonly fixedBytes: number;
-  /** The version the item was first read at: the commit's condition. */
+  /** The version the item was read at, while a record's writes depend on it. */
   readVersion: number | undefined;
+  /**
+   * Whose condition `readVersion` is: a finished record's (it commits with the slice) or the
+   * running record's (it joins the slice when the record ends, and is dropped if it aborts).
+   */
+  readBy: 'slice' | 'record' | undefined;
   /** The change of the records that finished. */
   slice: Change | undefined;
-  /** The change of the record running now; dropped if it throws. */
+  /** The change of the record running now; dropped if it aborts. */
   record: Change | undefined;
-  /** Estimated size of `slice`, and of `slice` then `record` once `fit` measured it. */
+  /** Size of the value `record` and `slice` put, from the write check. */
+  recordValueBytes: number;
+  sliceValueBytes: number;
+  /** Estimated size of the item once `slice` is written. */
   sliceBytes: number;
-  nextBytes: number;
+  /** Whether the running record wrote or read this entry (it is in `recordEntries`). */
+  inRecord: boolean;
 }
 
-/** How the current record's writes fit next to what the slice holds. */
-export type Fit = 'fits' | 'commit-first';
+/**
+ * Where a slice is in its record lifecycle:
+ *   idle     no record running: `beginRecord` or `commit` may come next
+ *   running  a record's handler runs: reads and writes, then `endRecord` or `abortRecord`
+ *   held     a record ended but does not fit beside the finished records: `commit` them first,
+ *            and it joins the slice after
+ */
+export type Phase = 'idle' | 'running' | 'held';
+
+/** What `endRecord` did with the record's writes. */
+export type RecordEnd = 'joined' | 'commit-first';
+
+/** Counts of writes in a would-be commit. */
+interface Tally {
+  writes: number;
+  conditioned: number;
+  bytes: number;
+  blindBytes: number;
+}
 
 /**
- * A transactional view of one consumer group's state for one partition slice: reads go through
- * the cache to the store, writes are buffered per record, and `commit` lands the buffered
- * records together with the checkpoint, all or nothing.
+ * A transactional view of one consumer group's state for one partition slice. Its steps, in
+ * order, for each record: `beginRecord(offset)`, the handler's reads and writes, then
+ * `endRecord()` (the writes are checked, conditions attached, the fit measured) or
+ * `abortRecord()` (the record threw: its writes are dropped). `commit()` lands the finished
+ * records with the checkpoint, all or nothing. A wrong order throws `StateProtocolError`.
  *
  * This is the hot path of every consumer, so each key gets one `Entry` per transaction and the
  * per-operation work is a map lookup and, for `add`, one addition.
  */
 export class StateTransaction {
   private readonly tables = new Map<string, Map<string, Entry>>();
+  private phase_: Phase = 'idle';
   /** Entries with a `slice` change, in the order they were first written. */
   private dirty: Entry[] = [];
-  private sliceBytes = 0;
-  /** Of the dirty entries: how many carry a read version, and the bytes of those that do not. */
-  private conditional = 0;
-  private blindBytes = 0;
-  /** Entries the running record wrote. */
-  private touched: Entry[] = [];
+  /** Of the dirty entries, what a commit of them would hold. */
+  private sliceTally: Tally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+  /** Entries the running record wrote or read. */
+  private recordEntries: Entry[] = [];
+  /** The running (or held) record's offset, and the last finished record's. */
+  private recordOffset = -1;
+  private finishedOffset: number;
+  private finishedRecords = 0;
   private checkpointNow: Checkpoint;
 
   private constructor(
@@ -95,6 +99,7 @@ export class StateTransaction {
     checkpoint: Checkpoint,
   ) {
     this.checkpointNow = checkpoint;
+    this.finishedOffset = checkpoint.offset;
   }
 
   /** Opens a transaction at the partition's checkpoint (from the cache when warm). */
@@ -113,8 +118,43 @@ export class StateTransaction {
     return this.checkpointNow;
   }
 
+  /** Where the record lifecycle is. */
+  get phase(): Phase {
+    return this.phase_;
+  }
+
+  /** Records that finished and wait for a commit. */
+  get pendingRecords(): number {
+    return this.finishedRecords;
+  }
+
   get pendingWrites(): number {
     return this.dirty.length;
+  }
+
+  /** Starts a record: the reads and writes that follow are its own until it ends or aborts. */
+  beginRecord(offset: number): void {
+    this.expect('idle', 'beginRecord');
+    if (offset <= this.finishedOffset) {
+      throw new StateProtocolError(
+        `beginRecord(${offset}) after offset ${this.finishedOffset}: records run in offset order`,
+      );
+    }
+    this.phase_ = 'running';
+    this.recordOffset = offset;
+  }
+
+  private expect(phase: Phase, step: string): void {
+    if (this.phase_ !== phase) {
+      throw new StateProtocolError(
+        `${step}() while the transaction is ${this.phase_}; expected ${phase} (beginRecord, reads and writes, endRecord or abortRecord, commit)`,
+      );
+    }
+  }
+
+  private at(table: string, key: string): WriteCoordinates {
+    const { topic, partition } = this.partition;
+    return { topic, partition, offset: this.recordOffset, table, key };
   }
 
   private entry(table: string, key: string): Entry {
@@ -125,9 +165,11 @@ export class StateTransaction {
     }
     let entry = entries.get(key);
     if (!entry) {
-      if (typeof key !== 'string') {
-        throw new StateTypeError(
-          `Table '${table}' keys are strings, got ${typeof key}; did you mean String(key)?`,
+      const refusal = keyProblem(this.partition.group, table, key);
+      if (refusal) {
+        throw new StateValueError(
+          `Cannot use ${table}/${String(key).slice(0, 64)}: ${refusal.problem}; ${refusal.fix}`,
+          this.at(table, String(key)),
         );
       }
       entry = {
@@ -136,211 +178,324 @@ export class StateTransaction {
         cacheId: `${this.partition.group}\u0000${itemId(table, key)}`,
         fixedBytes: Buffer.byteLength(table) + Buffer.byteLength(key) + 64,
         readVersion: undefined,
+        readBy: undefined,
         slice: undefined,
         record: undefined,
+        recordValueBytes: 0,
+        sliceValueBytes: 0,
         sliceBytes: 0,
-        nextBytes: -1,
+        inRecord: false,
       };
       entries.set(key, entry);
     }
     return entry;
   }
 
-  async get(table: string, key: string): Promise<unknown> {
-    const entry = this.entry(table, key);
-    const change = pendingOf(entry);
-    if (change?.op === 'put') return change.value;
-    if (change?.op === 'delete') return undefined;
-    const base = await this.readCommitted(entry);
-    if (change?.op === 'add') return numberIn(base, table, key) + change.delta;
-    return base.exists ? base.value : undefined;
+  private joinRecord(entry: Entry): void {
+    if (!entry.inRecord) {
+      entry.inRecord = true;
+      this.recordEntries.push(entry);
+    }
   }
 
+  async get(table: string, key: string): Promise<unknown> {
+    this.expect('running', 'get');
+    const entry = this.entry(table, key);
+    const change = this.pendingOf(entry);
+    if (change?.op === 'put') return copyOf(change.value);
+    if (change?.op === 'delete') return undefined;
+    const base = await this.readCommitted(entry);
+    if (change?.op === 'add') {
+      return numberOf(addDecimal(decimalIn(base, this.at(table, key)), change.delta));
+    }
+    return base.exists ? copyOf(base.value) : undefined;
+  }
+
+  /** Reads the committed item, and makes the running record depend on the version it saw. */
   private async readCommitted(entry: Entry): Promise<StoredItem> {
     let item = this.cache.item(entry.cacheId);
     if (!item) {
       item = await this.store.readItem(this.partition.group, entry.table, entry.key);
-      this.cache.setItem(entry.cacheId, item);
+      this.cache.setRead(entry.cacheId, item);
     }
-    if (entry.readVersion === undefined) {
+    // A later read of an item this slice read already keeps the first version as its
+    // condition: if the item moved since, the commit conflicts and the slice reruns.
+    if (entry.readBy === undefined) {
       entry.readVersion = item.version;
-      // A buffered blind write now carries a condition: it must go into the transaction.
-      if (entry.slice !== undefined) {
-        this.conditional += 1;
-        this.blindBytes -= entry.sliceBytes;
-      }
+      entry.readBy = 'record';
     }
+    this.joinRecord(entry);
     return item;
   }
 
   put(table: string, key: string, value: unknown): void {
+    this.expect('running', 'set');
     if (value === undefined) {
-      throw new StateTypeError(`Cannot set ${table}/${key} to undefined; use delete`);
+      throw new StateTypeError(
+        `Cannot set ${table}/${key} to undefined; use delete`,
+        this.at(table, key),
+      );
     }
-    this.write(this.entry(table, key), { op: 'put', value });
+    const checked = checkValue(value);
+    if (isRefusal(checked)) {
+      throw new StateValueError(
+        `Cannot store ${table}/${key}: DynamoDB refuses ${checked.problem}; ${checked.fix}`,
+        this.at(table, key),
+      );
+    }
+    const entry = this.entry(table, key);
+    entry.recordValueBytes = checked.bytes;
+    this.write(entry, { op: 'put', value: checked.value });
   }
 
   delete(table: string, key: string): void {
+    this.expect('running', 'delete');
     this.write(this.entry(table, key), { op: 'delete' });
   }
 
   add(table: string, key: string, delta: number): void {
-    if (!Number.isFinite(delta)) {
-      throw new StateTypeError(`Cannot add ${delta} to ${table}/${key}; add takes a finite number`);
+    this.expect('running', 'add');
+    if (typeof delta !== 'number' || !Number.isFinite(delta)) {
+      throw new StateTypeError(
+        `Cannot add ${String(delta)} to ${table}/${key}; add takes a finite number`,
+        this.at(table, key),
+      );
     }
     const entry = this.entry(table, key);
     const mine = entry.record;
     // The common case, a counter bumped again by the same record: no new object.
-    if (mine?.op === 'add') (mine as { delta: number }).delta += delta;
+    if (mine?.op === 'add') (mine as { delta: Decimal }).delta = addDecimal(mine.delta, delta);
     else this.write(entry, { op: 'add', delta });
   }
 
   /** The record's changes stay apart from the slice's, so the slice can commit without them. */
   private write(entry: Entry, change: Change): void {
-    const mine = combine(entry.record, change, entry.table, entry.key);
-    if (entry.slice && mine.op === 'add') combine(entry.slice, mine, entry.table, entry.key); // fails now if `add` meets a string
-    if (entry.record === undefined) this.touched.push(entry);
-    entry.record = mine.op === 'add' && mine === change ? { op: 'add', delta: mine.delta } : mine;
+    const mine = combine(entry.record, change, this.at(entry.table, entry.key));
+    // Fails now, in the record that does it, if `add` meets a value that is not a number.
+    if (entry.slice && mine.op === 'add')
+      combine(entry.slice, mine, this.at(entry.table, entry.key));
+    this.joinRecord(entry);
+    entry.record = mine;
   }
 
-  /** Forgets the running record's writes: it threw, so none of its effects may land. */
+  /** Forgets the running record's reads and writes: it threw, so none of its effects may land. */
   abortRecord(): void {
-    for (const entry of this.touched) entry.record = undefined;
-    this.touched = [];
+    this.expect('running', 'abortRecord');
+    for (const entry of this.recordEntries) {
+      entry.record = undefined;
+      entry.inRecord = false;
+      if (entry.readBy === 'record') {
+        entry.readBy = undefined;
+        entry.readVersion = undefined;
+      }
+    }
+    this.recordEntries = [];
+    this.phase_ = 'idle';
   }
 
   /**
-   * Whether the running record's writes fit beside the slice's in one commit. Throws when they
-   * cannot fit even alone, since a record's effects are never split across commits.
+   * Ends the running record: measures its writes, with the conditions of what it read, beside
+   * the finished records'. If they fit one commit, the record joins the slice; if not, it is
+   * held, and `commit()` must land the finished records first. Throws `StateLimitError` (the
+   * record stays running, to be aborted) when the record cannot fit a commit even alone, since a
+   * record's effects are never split across commits.
    */
-  fit(): Fit {
-    const { maxItemBytes } = this.store.limits;
-    const total = {
-      writes: this.dirty.length,
-      conditional: this.conditional,
-      bytes: this.sliceBytes,
-      blindBytes: this.blindBytes,
-    };
-    const alone = { writes: 0, conditional: 0, bytes: 0, blindBytes: 0 };
-    for (const entry of this.touched) {
-      const size = sizeOf(entry, pendingOf(entry)!);
-      if (size > maxItemBytes) {
-        throw new StateLimitError(
-          `${entry.table}/${entry.key} would be about ${size} bytes, over the ${maxItemBytes}-byte item limit; split the value over several keys`,
-        );
-      }
-      entry.nextBytes = size;
-      const conditional = entry.readVersion !== undefined;
-      alone.writes += 1;
-      alone.bytes += size;
-      if (conditional) alone.conditional += 1;
-      else alone.blindBytes += size;
-      if (entry.slice === undefined) {
-        total.writes += 1;
-        if (conditional) total.conditional += 1;
-      }
-      total.bytes += size - entry.sliceBytes;
-      if (!conditional) total.blindBytes += size - entry.sliceBytes;
-    }
+  endRecord(): RecordEnd {
+    this.expect('running', 'endRecord');
+    const { total, alone } = this.measure(this.sliceTally);
     if (this.overflows(alone)) {
       const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
       throw new StateLimitError(
-        `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditional} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
+        `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditioned} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
+        this.at('', ''),
       );
     }
-    return this.overflows(total) ? 'commit-first' : 'fits';
+    if (this.sliceTally.writes > 0 && this.overflows(total)) {
+      this.phase_ = 'held';
+      return 'commit-first';
+    }
+    this.join(total);
+    return 'joined';
+  }
+
+  /**
+   * The one place a record's fit is computed: what a commit would hold with the running
+   * record's writes beside `slice`, and with them alone.
+   */
+  private measure(slice: Tally): { total: Tally; alone: Tally } {
+    const { maxItemBytes } = this.store.limits;
+    const total = { ...slice };
+    const alone: Tally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+    for (const entry of this.recordEntries) {
+      const conditioned = entry.readBy !== undefined;
+      // A read through a blind write of the slice: that write now carries the record's condition.
+      const turnsConditioned = entry.slice !== undefined && entry.readBy === 'record';
+      if (turnsConditioned) {
+        total.conditioned += 1;
+        total.blindBytes -= entry.sliceBytes;
+      }
+      if (entry.record === undefined) continue;
+      const size = this.sizeOf(entry, this.pendingOf(entry)!);
+      if (size > maxItemBytes) {
+        throw new StateLimitError(
+          `${entry.table}/${entry.key} would be about ${size} bytes, over the ${maxItemBytes}-byte item limit; split the value over several keys`,
+          this.at(entry.table, entry.key),
+        );
+      }
+      alone.writes += 1;
+      alone.bytes += size;
+      if (conditioned) alone.conditioned += 1;
+      else alone.blindBytes += size;
+      if (entry.slice === undefined) {
+        total.writes += 1;
+        if (conditioned) total.conditioned += 1;
+      }
+      total.bytes += size - entry.sliceBytes;
+      if (!conditioned) total.blindBytes += size - entry.sliceBytes;
+    }
+    return { total, alone };
+  }
+
+  /** Moves the ended record's writes and conditions into the slice. */
+  private join(tally: Tally): void {
+    for (const entry of this.recordEntries) {
+      entry.inRecord = false;
+      if (entry.readBy === 'record') {
+        // A read that no write of the slice depends on keeps no condition.
+        if (entry.slice !== undefined || entry.record !== undefined) entry.readBy = 'slice';
+        else {
+          entry.readBy = undefined;
+          entry.readVersion = undefined;
+        }
+      }
+      if (entry.record === undefined) continue;
+      const merged = this.pendingOf(entry)!;
+      if (entry.slice === undefined) this.dirty.push(entry);
+      entry.sliceValueBytes = this.valueBytes(entry, merged);
+      entry.sliceBytes = entry.fixedBytes + entry.sliceValueBytes;
+      entry.slice = merged;
+      entry.record = undefined;
+    }
+    this.sliceTally = tally;
+    this.recordEntries = [];
+    this.finishedOffset = this.recordOffset;
+    this.finishedRecords += 1;
+    this.phase_ = 'idle';
   }
 
   /**
    * Conditioned writes share the checkpoint's transaction, so at most `maxWrites` of them; past
    * `maxWrites` writes in all, the blind ones ride in the checkpoint item as an intent.
    */
-  private overflows(w: { writes: number; conditional: number; bytes: number; blindBytes: number }) {
+  private overflows(t: Tally): boolean {
     const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
     return (
-      w.conditional > maxWrites ||
-      w.bytes > maxBytes ||
-      (w.writes > maxWrites && w.blindBytes > maxIntentBytes)
+      t.conditioned > maxWrites ||
+      t.bytes > maxBytes ||
+      (t.writes > maxWrites && t.blindBytes > maxIntentBytes)
     );
   }
 
-  /** Moves the running record's writes into the slice. */
-  endRecord(): void {
-    for (const entry of this.touched) {
-      const merged = pendingOf(entry)!;
-      // `fit` measured the merged change unless the slice committed since; then measure again.
-      const bytes =
-        entry.nextBytes >= 0 && entry.slice !== undefined ? entry.nextBytes : sizeOf(entry, merged);
-      const blind = entry.readVersion === undefined;
-      if (entry.slice === undefined) {
-        this.dirty.push(entry);
-        if (blind) this.blindBytes += bytes;
-        else this.conditional += 1;
-      } else if (blind) this.blindBytes += bytes - entry.sliceBytes;
-      this.sliceBytes += bytes - entry.sliceBytes;
-      entry.sliceBytes = bytes;
-      entry.slice = merged;
-      entry.record = undefined;
-      entry.nextBytes = -1;
-    }
-    this.touched = [];
+  /** Roughly what DynamoDB will count: names and keys, the value, the version. */
+  private sizeOf(entry: Entry, change: Change): number {
+    return entry.fixedBytes + this.valueBytes(entry, change);
+  }
+
+  private valueBytes(entry: Entry, change: Change): number {
+    if (change.op !== 'put') return 8;
+    if (change === entry.record) return entry.recordValueBytes;
+    if (change === entry.slice) return entry.sliceValueBytes;
+    // A number an add made of an earlier put.
+    return 8 + Math.ceil(decimalText(change.exact ?? (change.value as number)).length / 2);
+  }
+
+  /** The slice's change to an item followed by the running record's. */
+  private pendingOf(entry: Entry): Change | undefined {
+    if (!entry.record) return entry.slice;
+    if (!entry.slice) return entry.record;
+    return combine(entry.slice, entry.record, this.at(entry.table, entry.key));
   }
 
   /**
-   * Commits the finished records' writes and moves the checkpoint to `offset`. On any failure
-   * the cache forgets what the commit touched, since a timed-out commit may still have landed.
+   * Commits the finished records' writes and moves the checkpoint to the last finished offset;
+   * a held record joins the slice after. On any failure the cache forgets what the commit
+   * touched, since a timed-out commit may still have landed. Returns how many records it
+   * committed.
    */
-  async commit(offset: number): Promise<void> {
+  async commit(): Promise<number> {
+    if (this.phase_ === 'running') this.expect('idle', 'commit');
+    const records = this.finishedRecords;
+    if (records === 0 && this.phase_ === 'idle') return 0;
     const dirty = this.dirty;
-    const writes: ItemWrite[] = dirty.map(({ table, key, slice, readVersion }) =>
-      readVersion === undefined
-        ? { table, key, change: slice! }
-        : { table, key, change: slice!, expectedVersion: readVersion },
-    );
-    const checkpoint = { expectedVersion: this.checkpointNow.version, offset };
+    const writes: ItemWrite[] = dirty.map((entry) => {
+      const { table, key, slice, readVersion, readBy, sliceBytes } = entry;
+      return readBy === 'slice'
+        ? { table, key, change: slice!, expectedVersion: readVersion!, bytes: sliceBytes }
+        : { table, key, change: slice!, bytes: sliceBytes };
+    });
+    const checkpoint = { expectedVersion: this.checkpointNow.version, offset: this.finishedOffset };
     try {
       await this.store.commit({ partition: this.partition, checkpoint, writes });
     } catch (error) {
       this.forget(error);
       throw error;
     }
-    this.checkpointNow = { offset, version: checkpoint.expectedVersion + 1 };
+    this.checkpointNow = { offset: checkpoint.offset, version: checkpoint.expectedVersion + 1 };
     this.cache.setCheckpoint(checkpointId(this.partition), this.checkpointNow);
     for (const entry of dirty) {
       this.remember(entry);
       entry.slice = undefined;
       entry.sliceBytes = 0;
-      entry.nextBytes = -1;
+      entry.sliceValueBytes = 0;
     }
     this.dirty = [];
-    this.sliceBytes = 0;
-    this.conditional = 0;
-    this.blindBytes = 0;
+    this.sliceTally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+    this.finishedRecords = 0;
+    if (this.phase_ === 'held') this.joinHeld();
+    return records;
   }
 
+  /** The held record joins the slice the commit emptied, its conditions as the commit left them. */
+  private joinHeld(): void {
+    this.join(this.measure(this.sliceTally).total);
+  }
+
+  /**
+   * After a commit: what the cache and the entry still know of the item. Its new version is
+   * known when the write was conditioned (it went from the version read to the next), or when
+   * the held record read it through a blind `add`: if the item was at that version, the add
+   * made the next one; if not, the held record's own commit fails its condition.
+   */
   private remember(entry: Entry): void {
     const cached = this.cache.item(entry.cacheId);
     const expected = entry.readVersion;
     const change = entry.slice!;
-    // A blind write's resulting version is unknown here: forget it rather than guess.
-    if (expected === undefined || (change.op === 'add' && cached?.version !== expected)) {
-      this.cache.dropItem(entry.cacheId);
-      entry.readVersion = undefined;
-      return;
+    let item: StoredItem | undefined;
+    if (expected !== undefined && entry.readBy !== undefined) {
+      const version = expected + 1;
+      if (change.op === 'add') {
+        if (cached?.version === expected) {
+          const base = decimalIn(cached, this.at(entry.table, entry.key));
+          item = numericItem(addDecimal(base, change.delta), version);
+        }
+      } else if (entry.readBy === 'slice') {
+        item =
+          change.op === 'put'
+            ? withExact(change.value, change.exact, version)
+            : { value: undefined, version, exists: false };
+      }
     }
-    const version = expected + 1;
-    const item: StoredItem =
-      change.op === 'put'
-        ? { value: change.value, version, exists: true }
-        : change.op === 'delete'
-          ? { value: undefined, version, exists: false }
-          : {
-              value: numberIn(cached!, entry.table, entry.key) + change.delta,
-              version,
-              exists: true,
-            };
-    this.cache.setItem(entry.cacheId, item);
-    entry.readVersion = version;
+    if (item) this.cache.setWritten(entry.cacheId, item);
+    else this.cache.dropItem(entry.cacheId);
+    if (entry.inRecord && entry.readBy !== undefined) {
+      // The held record depends on this item: on its new version, or, if that is unknown, on
+      // the old one, which makes its commit conflict rather than write blind over a change.
+      if (item) entry.readVersion = item.version;
+      entry.readBy = 'record';
+    } else if (!entry.inRecord) {
+      entry.readVersion = undefined;
+      entry.readBy = undefined;
+    }
   }
 
   private forget(error: unknown): void {
@@ -357,39 +512,54 @@ function checkpointId(p: PartitionRef): string {
   return `${p.group}\u0000${p.topic}\u0000${p.partition}`;
 }
 
-/** The slice's change to an item followed by the running record's. */
-function pendingOf(entry: Entry): Change | undefined {
-  if (!entry.record) return entry.slice;
-  if (!entry.slice) return entry.record;
-  return combine(entry.slice, entry.record, entry.table, entry.key);
-}
-
 /** Folds a new change into an earlier one for the same key, so a commit writes each key once. */
-function combine(before: Change | undefined, next: Change, table: string, key: string): Change {
+function combine(before: Change | undefined, next: Change, at: WriteCoordinates): Change {
   if (next.op !== 'add' || before === undefined) return next;
-  if (before.op === 'add') return { op: 'add', delta: before.delta + next.delta };
-  if (before.op === 'delete') return { op: 'put', value: next.delta };
-  if (typeof before.value !== 'number') {
-    throw new StateTypeError(
-      `Cannot add to ${table}/${key}: it holds a ${typeof before.value}, not a number`,
-    );
-  }
-  return { op: 'put', value: before.value + next.delta };
+  if (before.op === 'add') return { op: 'add', delta: addDecimal(before.delta, next.delta) };
+  if (before.op === 'delete') return numericPut(next.delta);
+  return numericPut(
+    addDecimal(
+      decimalIn({ value: before.value, exact: before.exact, exists: true }, at),
+      next.delta,
+    ),
+  );
 }
 
-function numberIn(item: StoredItem, table: string, key: string): number {
+/** A put of a decimal, with its exact text when no JS number prints as it. */
+function numericPut(decimal: Decimal): Change {
+  return typeof decimal === 'number'
+    ? { op: 'put', value: decimal }
+    : { op: 'put', value: numberOf(decimal), exact: decimal };
+}
+
+function numericItem(decimal: Decimal, version: number): StoredItem {
+  return typeof decimal === 'number'
+    ? { value: decimal, version, exists: true }
+    : { value: numberOf(decimal), exact: decimal, version, exists: true };
+}
+
+function withExact(value: unknown, exact: string | undefined, version: number): StoredItem {
+  return exact === undefined
+    ? { value, version, exists: true }
+    : { value, exact, version, exists: true };
+}
+
+/** The decimal an item holds, for `add`: a missing item counts as 0. */
+export function decimalIn(
+  item: { value: unknown; exact?: string; exists: boolean },
+  at: Partial<WriteCoordinates>,
+): Decimal {
   if (!item.exists) return 0;
   if (typeof item.value !== 'number') {
     throw new StateTypeError(
-      `Cannot add to ${table}/${key}: it holds a ${typeof item.value}, not a number`,
+      `Cannot add to ${at.table}/${at.key}: it holds ${item.value === null ? 'null' : `a ${typeof item.value}`}, not a number`,
+      at,
     );
   }
-  return item.value;
+  return item.exact ?? item.value;
 }
 
-/** Roughly what DynamoDB will count: names and keys, the JSON value, the version. */
-function sizeOf(entry: Entry, change: Change): number {
-  return change.op === 'put'
-    ? entry.fixedBytes + Buffer.byteLength(JSON.stringify(change.value))
-    : entry.fixedBytes + 8;
+/** A copy for the handler, so a change it makes to its object cannot reach state unwritten. */
+function copyOf(value: unknown): unknown {
+  return typeof value === 'object' && value !== null ? structuredClone(value) : value;
 }

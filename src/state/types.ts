@@ -1,3 +1,5 @@
+import type { Decimal } from './decimal.ts';
+
 /** The partition a checkpoint belongs to, within one consumer group. */
 export interface PartitionRef {
   readonly group: string;
@@ -16,7 +18,10 @@ export interface Checkpoint {
 
 /** A state item as stored. `version` 0 means it never existed; a deleted item keeps its version. */
 export interface StoredItem {
+  /** As a handler reads it: a number is the nearest JS number to the stored decimal. */
   readonly value: unknown;
+  /** The stored decimal, when `value` is a number that does not print as it (see decimal.ts). */
+  readonly exact?: string;
   readonly version: number;
   /** False for a deleted item (which keeps its version so a stale cache cannot match it). */
   readonly exists: boolean;
@@ -24,9 +29,9 @@ export interface StoredItem {
 
 /** What a commit does to one item. `add` needs no read: it commutes with other adds. */
 export type Change =
-  | { readonly op: 'put'; readonly value: unknown }
+  | { readonly op: 'put'; readonly value: unknown; readonly exact?: string }
   | { readonly op: 'delete' }
-  | { readonly op: 'add'; readonly delta: number };
+  | { readonly op: 'add'; readonly delta: Decimal };
 
 export interface ItemWrite {
   readonly table: string;
@@ -34,6 +39,8 @@ export interface ItemWrite {
   readonly change: Change;
   /** The version the item was read at (0: read as absent); unset for a blind write. */
   readonly expectedVersion?: number;
+  /** About what DynamoDB counts for the item once written; the transaction always measures it. */
+  readonly bytes?: number;
 }
 
 /** One atomic step: the checkpoint moves to `offset` and every write lands, or nothing does. */

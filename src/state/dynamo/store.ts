@@ -1,23 +1,7 @@
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { backoff } from '../backoff.ts';
+import { StateError, StateLimitError, StateTypeError } from '../errors.ts';
 import {
-  BatchWriteItem,
-  CreateTable,
-  DeleteItem,
-  DescribeTable,
-  type DynamoApi,
-  fetchDynamoApi,
-  GetItem,
-  PutItem,
-  Scan,
-  TransactWriteItems,
-  UpdateItem,
-  UpdateTimeToLive,
-} from './dynamo-api.ts';
-import { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
-import {
-  ABSENT,
-  type Change,
   type Checkpoint,
   type Commit,
   type CommitLimits,
@@ -29,20 +13,32 @@ import {
   type PartitionRef,
   type StateStore,
   type StoredItem,
-} from './types.ts';
+} from '../types.ts';
+import { commitProblem } from '../write-rules.ts';
+import { createStateTable, deletePrefixes, scanPrefix } from './admin.ts';
+import {
+  DeleteItem,
+  DescribeTable,
+  type DynamoApi,
+  fetchDynamoApi,
+  GetItem,
+  PutItem,
+  TransactWriteItems,
+  UpdateItem,
+} from './api.ts';
+import { type IntentWrite, intentOf, intentUpdate } from './intent.ts';
+import { itemUpdate, pkOf, storedItemOf } from './items.ts';
+import {
+  addedToNonNumber,
+  cancellationReasons,
+  cancelledForGood,
+  commitCancelled,
+  isTransient,
+  type Named,
+} from './reasons.ts';
 
-/**
- * The table's items; one partition key `pk`, so each item spreads on its own:
- *   checkpoint  `c|<group>|<topic>|<partition>`  offset, ver
- *   state item  `s|<group>|<table>|<key>`        v (the value, native DynamoDB types), ver, del
- *   once        `o|<group>|<topic>|<partition>|<offset>|<name>`  done, r (JSON), ttl
- * Group and table names never hold `|`, so every prefix is unambiguous. See docs/state.md.
- */
-const pkOf = {
-  checkpoint: (p: PartitionRef) => `c|${p.group}|${p.topic}|${p.partition}`,
-  item: (group: string, table: string, key: string) => `s|${group}|${table}|${key}`,
-  once: (k: OnceKey) => `o|${k.group}|${k.topic}|${k.partition}|${k.offset}|${k.name}`,
-};
+/** DynamoDB's limit on the actions of one transaction. */
+const MAX_TRANSACTION_ITEMS = 100;
 
 export interface DynamoStateStoreOptions {
   /** How calls reach DynamoDB: `fetchDynamoApi(...)`. */
@@ -83,11 +79,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
-    const item = await this.get(pkOf.item(group, table, key), 'GetItem');
-    if (!item) return ABSENT;
-    const version = Number(item.ver?.N ?? 0);
-    if (item.del?.BOOL || item.v === undefined) return { value: undefined, version, exists: false };
-    return { value: unmarshall({ v: item.v }).v, version, exists: true };
+    return storedItemOf(await this.get(pkOf.item(group, table, key), 'GetItem'));
   }
 
   private async get(pk: string, action: string) {
@@ -107,6 +99,12 @@ export class DynamoStateStore implements StateStore {
    * A slice then costs one commit however many keys it touches, instead of one per 99 keys.
    */
   async commit(commit: Commit): Promise<void> {
+    const problem = commitProblem(commit, this.limits);
+    if (problem) {
+      throw new StateLimitError(
+        `A commit of ${commit.partition.topic}-${commit.partition.partition} exceeds what one transaction takes: ${problem}. This is a bug in dogear; please report it`,
+      );
+    }
     const direct = commit.writes.length <= this.limits.maxWrites;
     const transacted = direct
       ? commit.writes
@@ -131,61 +129,33 @@ export class DynamoStateStore implements StateStore {
       checkpointUpdate(this.table, commit, intent),
       ...writes.map((w) => itemUpdate(this.table, commit.partition.group, w)),
     ];
-    // The same token on a retry makes DynamoDB apply the transaction once, not twice.
-    const input = { TransactItems: items, ClientRequestToken: crypto.randomUUID() };
+    const named = writes.map(({ table, key, change }) => ({ table, key, op: change.op }));
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.call('TransactWriteItems', () => this.api.send(TransactWriteItems(input)));
+        await this.send(items);
         return;
       } catch (error) {
         const reasons = cancellationReasons(error);
-        if (!reasons) throw addedToNonNumber(error, writes) ?? error;
-        const failed = reasons.map((r) => r.Code ?? 'None');
-        if (
-          failed[0] === 'ConditionalCheckFailed' ||
-          failed.slice(1).includes('ConditionalCheckFailed')
-        ) {
-          const stale = writes.filter((_, i) => failed[i + 1] === 'ConditionalCheckFailed');
-          throw new StateConflictError(
-            failed[0] === 'ConditionalCheckFailed'
-              ? `Checkpoint of ${commit.partition.group} ${commit.partition.topic}-${commit.partition.partition} moved: another invocation committed first`
-              : `Items changed since they were read: ${stale.map((w) => `${w.table}/${w.key}`).join(', ')}`,
-            stale.map(({ table, key }) => ({ table, key })),
-            failed[0] === 'ConditionalCheckFailed',
-            { cause: error },
-          );
+        if (!reasons) throw addedToNonNumber(error, named) ?? error;
+        const typed = commitCancelled(error, reasons, commit, named);
+        if (typed) throw typed;
+        if (!isTransient(reasons) || attempt >= this.maxRetries) {
+          throw cancelledForGood(error, reasons, commit, attempt + 1);
         }
-        if (failed.includes('ValidationError')) {
-          const at = failed.indexOf('ValidationError');
-          const write = at > 0 ? writes[at - 1] : undefined;
-          const message = reasons[at]?.Message ?? '';
-          if (write?.change.op === 'add') {
-            throw new StateTypeError(
-              `Cannot add to ${write.table}/${write.key}: it does not hold a number (${message})`,
-              { cause: error },
-            );
-          }
-          throw new StateLimitError(
-            `DynamoDB rejected ${write ? `${write.table}/${write.key}` : 'the commit'}: ${message}`,
-            { cause: error },
-          );
-        }
-        const transient = failed.every(
-          (c) =>
-            c === 'None' ||
-            c === 'TransactionConflict' ||
-            c === 'ThrottlingError' ||
-            c === 'ProvisionedThroughputExceeded',
-        );
-        if (!transient || attempt >= this.maxRetries) {
-          throw new StateError(
-            `Commit of ${commit.partition.topic}-${commit.partition.partition} cancelled (${failed.join(', ')}) after ${attempt + 1} attempts; nothing was written`,
-            { cause: error },
-          );
-        }
-        await jitter(attempt);
+        await backoff(attempt);
       }
     }
+  }
+
+  /** One transaction. The same token on an SDK retry makes DynamoDB apply it once, not twice. */
+  private async send(items: TransactWriteItem[]): Promise<void> {
+    if (items.length > MAX_TRANSACTION_ITEMS) {
+      throw new StateLimitError(
+        `A transaction of ${items.length} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}. This is a bug in dogear; please report it`,
+      );
+    }
+    const input = { TransactItems: items, ClientRequestToken: crypto.randomUUID() };
+    await this.call('TransactWriteItems', () => this.api.send(TransactWriteItems(input)));
   }
 
   /**
@@ -197,44 +167,37 @@ export class DynamoStateStore implements StateStore {
   protected async applyIntent(ref: PartitionRef, checkpoint: Checkpoint, writes: IntentWrite[]) {
     let pending = writes;
     for (let attempt = 0; pending.length > 0; ) {
-      const chunk = pending.slice(0, 100);
-      const items = chunk.map((w) => intentUpdate(this.table, ref, checkpoint.offset, w));
+      const chunk = pending.slice(0, MAX_TRANSACTION_ITEMS);
+      const updates = chunk.map((w) => intentUpdate(w, ref, checkpoint.offset));
+      const named: Named[] = updates.map(({ table, key, change }) => ({
+        table,
+        key,
+        op: change.op,
+      }));
       try {
-        await this.call('TransactWriteItems', () =>
-          this.api.send(
-            TransactWriteItems({
-              TransactItems: items,
-              ClientRequestToken: crypto.randomUUID(),
-            }),
-          ),
-        );
+        await this.send(updates.map((u) => itemUpdate(this.table, ref.group, u)));
         pending = pending.slice(chunk.length);
       } catch (error) {
         const reasons = cancellationReasons(error);
-        if (!reasons) {
-          throw (
-            addedToNonNumber(
-              error,
-              chunk.map(([table, key, op]) => ({ table, key, change: { op } as Change })),
-            ) ?? error
-          );
-        }
+        if (!reasons) throw addedToNonNumber(error, named) ?? error;
         const codes = reasons.map((r) => r.Code ?? 'None');
         if (codes.includes('ConditionalCheckFailed')) {
+          // Those items took this intent already: leave them out and apply the rest.
           const applied = new Set(chunk.filter((_, i) => codes[i] === 'ConditionalCheckFailed'));
           pending = pending.filter((w) => !applied.has(w));
           continue;
         }
         const invalid = codes.indexOf('ValidationError');
         if (invalid >= 0) {
-          const [table, key] = chunk[invalid]!;
+          const { table, key } = named[invalid]!;
           throw new StateTypeError(
             `Cannot apply the commit of ${ref.topic}-${ref.partition} up to offset ${checkpoint.offset}: DynamoDB rejected ${table}/${key} (${reasons[invalid]?.Message ?? ''}); it must hold a number to be added to`,
+            { topic: ref.topic, partition: ref.partition, table, key },
             { cause: error },
           );
         }
         if (++attempt > this.maxRetries) throw error;
-        await jitter(attempt);
+        await backoff(attempt);
       }
     }
     try {
@@ -257,16 +220,16 @@ export class DynamoStateStore implements StateStore {
   async scanTable(group: string, table: string): Promise<Map<string, unknown>> {
     const prefix = pkOf.item(group, table, '');
     const rows = new Map<string, unknown>();
-    for await (const item of this.scan(prefix)) {
-      if (item.del?.BOOL || item.v === undefined) continue;
-      rows.set(item.pk!.S!.slice(prefix.length), unmarshall({ v: item.v }).v);
+    for await (const item of scanPrefix(this.api, this.call, this.table, prefix)) {
+      const stored = storedItemOf(item);
+      if (stored.exists) rows.set(item.pk!.S!.slice(prefix.length), stored.value);
     }
     return rows;
   }
 
   async scanCheckpoints(group: string): Promise<Array<PartitionRef & Checkpoint>> {
     const found: Array<PartitionRef & Checkpoint> = [];
-    for await (const item of this.scan(`c|${group}|`)) {
+    for await (const item of scanPrefix(this.api, this.call, this.table, `c|${group}|`)) {
       const [, , topic, partition] = item.pk!.S!.split('|');
       found.push({
         group,
@@ -280,46 +243,11 @@ export class DynamoStateStore implements StateStore {
   }
 
   async reset(group: string): Promise<void> {
-    for (const prefix of [`c|${group}|`, `s|${group}|`, `o|${group}|`]) {
-      let batch: string[] = [];
-      const flush = async () => {
-        if (batch.length === 0) return;
-        const requests = batch.map((pk) => ({ DeleteRequest: { Key: { pk: { S: pk } } } }));
-        let pending: typeof requests | undefined = requests;
-        for (let attempt = 0; pending && pending.length > 0; attempt++) {
-          const out = await this.call('BatchWriteItem', () =>
-            this.api.send(BatchWriteItem({ RequestItems: { [this.table]: pending! } })),
-          );
-          pending = out.UnprocessedItems?.[this.table] as typeof requests | undefined;
-          if (pending?.length) await jitter(attempt);
-        }
-        batch = [];
-      };
-      for await (const item of this.scan(prefix)) {
-        batch.push(item.pk!.S!);
-        if (batch.length === 25) await flush();
-      }
-      await flush();
-    }
-  }
-
-  private async *scan(prefix: string): AsyncGenerator<Record<string, AttributeValue>> {
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.call('Scan', () =>
-        this.api.send(
-          Scan({
-            TableName: this.table,
-            FilterExpression: 'begins_with(pk, :p)',
-            ExpressionAttributeValues: { ':p': { S: prefix } },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      yield* out.Items ?? [];
-      start = out.LastEvaluatedKey;
-    } while (start);
+    await deletePrefixes(this.api, this.call, this.table, [
+      `c|${group}|`,
+      `s|${group}|`,
+      `o|${group}|`,
+    ]);
   }
 
   async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
@@ -377,31 +305,18 @@ export class DynamoStateStore implements StateStore {
       if ((error as Error).name !== 'ResourceNotFoundException')
         throw this.explain('DescribeTable', error);
     }
-    await this.api.send(
-      CreateTable({
-        TableName: this.table,
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    await this.api.send(
-      UpdateTimeToLive({
-        TableName: this.table,
-        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-      }),
-    );
+    await createStateTable(this.api, this.table);
     return 'created';
   }
 
   /** Runs one DynamoDB call and turns a missing table or permission into an error that says so. */
-  private async call<T>(action: string, send: () => Promise<T>): Promise<T> {
+  private readonly call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
     try {
       return await send();
     } catch (error) {
       throw this.explain(action, error);
     }
-  }
+  };
 
   private explain(action: string, error: unknown): unknown {
     const name = (error as Error)?.name;
@@ -444,121 +359,6 @@ function checkpointUpdate(
       },
     },
   };
-}
-
-function itemUpdate(table: string, group: string, write: ItemWrite): TransactWriteItem {
-  const values: Record<string, AttributeValue> = { ':one': { N: '1' } };
-  let expression: string;
-  const { change } = write;
-  if (change.op === 'add') {
-    values[':d'] = { N: String(change.delta) };
-    expression = 'ADD v :d, ver :one REMOVE del';
-  } else {
-    values[':zero'] = { N: '0' };
-    if (change.op === 'put') {
-      values[':v'] = marshall(
-        { v: change.value },
-        { removeUndefinedValues: true, convertClassInstanceToMap: true },
-      ).v!;
-      expression = 'SET v = :v, ver = if_not_exists(ver, :zero) + :one REMOVE del';
-    } else {
-      values[':true'] = { BOOL: true };
-      expression = 'SET del = :true, ver = if_not_exists(ver, :zero) + :one REMOVE v';
-    }
-  }
-  let condition: string | undefined;
-  if (write.expectedVersion === 0) condition = 'attribute_not_exists(pk)';
-  else if (write.expectedVersion !== undefined) {
-    condition = 'ver = :expected';
-    values[':expected'] = { N: String(write.expectedVersion) };
-  }
-  return {
-    Update: {
-      TableName: table,
-      Key: { pk: { S: pkOf.item(group, write.table, write.key) } },
-      UpdateExpression: expression,
-      ExpressionAttributeValues: values,
-      ...(condition ? { ConditionExpression: condition } : {}),
-    },
-  };
-}
-
-/** A blind write as the checkpoint item carries it: `[table, key, op, value or delta]`. */
-export type IntentWrite = [table: string, key: string, op: Change['op'], operand?: unknown];
-
-function intentOf(write: ItemWrite): IntentWrite {
-  const { table, key, change } = write;
-  if (change.op === 'put') return [table, key, 'put', change.value];
-  if (change.op === 'add') return [table, key, 'add', change.delta];
-  return [table, key, 'delete'];
-}
-
-function intentUpdate(
-  table: string,
-  ref: PartitionRef,
-  offset: number,
-  [itemTable, key, op, operand]: IntentWrite,
-): TransactWriteItem {
-  const values: Record<string, AttributeValue> = {
-    ':one': { N: '1' },
-    ':off': { N: String(offset) },
-  };
-  let expression: string;
-  if (op !== 'add') values[':zero'] = { N: '0' };
-  if (op === 'add') {
-    values[':d'] = { N: String(operand) };
-    expression = 'ADD v :d, ver :one SET #a = :off REMOVE del';
-  } else if (op === 'put') {
-    values[':v'] = marshall(
-      { v: operand },
-      { removeUndefinedValues: true, convertClassInstanceToMap: true },
-    ).v!;
-    expression = 'SET v = :v, ver = if_not_exists(ver, :zero) + :one, #a = :off REMOVE del';
-  } else {
-    values[':true'] = { BOOL: true };
-    expression = 'SET del = :true, ver = if_not_exists(ver, :zero) + :one, #a = :off REMOVE v';
-  }
-  return {
-    Update: {
-      TableName: table,
-      Key: { pk: { S: pkOf.item(ref.group, itemTable, key) } },
-      UpdateExpression: expression,
-      ConditionExpression: 'attribute_not_exists(#a) OR #a < :off',
-      ExpressionAttributeNames: { '#a': `a|${ref.topic}|${ref.partition}` },
-      ExpressionAttributeValues: values,
-    },
-  };
-}
-
-/**
- * DynamoDB rejects a whole transaction, without naming the item, when `ADD` meets a value that
- * is not a number; name the items that add.
- */
-function addedToNonNumber(
-  error: unknown,
-  writes: readonly ItemWrite[],
-): StateTypeError | undefined {
-  if (!/incorrect data type/.test((error as Error)?.message ?? '')) return undefined;
-  const adds = writes.filter((w) => w.change.op === 'add').map((w) => `${w.table}/${w.key}`);
-  return new StateTypeError(
-    `Cannot add to an item that does not hold a number: one of ${adds.slice(0, 10).join(', ')}${adds.length > 10 ? ` and ${adds.length - 10} more` : ''}; nothing of this commit was written`,
-    { cause: error },
-  );
-}
-
-function cancellationReasons(
-  error: unknown,
-): Array<{ Code?: string; Message?: string }> | undefined {
-  if ((error as Error)?.name !== 'TransactionCanceledException') return undefined;
-  return (
-    (error as { CancellationReasons?: Array<{ Code?: string; Message?: string }> })
-      .CancellationReasons ?? []
-  );
-}
-
-function jitter(attempt: number): Promise<void> {
-  const ceiling = Math.min(2000, 25 * 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
 }
 
 /** Where the state table is: an endpoint (DynamoDB Local) or AWS, and the table's name. */
