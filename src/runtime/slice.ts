@@ -115,6 +115,7 @@ async function runFrom(
     txn,
     store,
     log.with({ topic: slice.topic, partition: slice.partition }),
+    consumer.key,
   );
   let done = from;
   let uncommitted = 0;
