@@ -7,6 +7,7 @@ export {
   type KafkaRecord,
   type PartitionSlice,
   RecordDecodeError,
+  stateKeyOf,
   type TimestampType,
 } from './event/index.ts';
 export {

@@ -151,6 +151,79 @@ describe('decodeRecord', () => {
   });
 });
 
+describe('strict UTF-8', () => {
+  const hex = (hexBytes: string) => Buffer.from(hexBytes, 'hex').toString('base64');
+
+  test('keys ff01 and fe01 are not UTF-8: with key string (the default) each fails its record by name, showing its bytes and the fix', () => {
+    for (const [bytes, shown] of [
+      ['ff01', 'ff 01'],
+      ['fe01', 'fe 01'],
+    ] as const) {
+      const error = catchError(() => decodeRecord(record({ key: hex(bytes) })));
+      expect(error, bytes).toBeInstanceOf(RecordDecodeError);
+      expect(error).toMatchObject({ topic: 'orders', partition: 2, offset: 15 });
+      expect(error.message).toContain('orders-2@15');
+      expect(error.message).toMatch(/key is not UTF-8/);
+      expect(error.message).toContain(shown);
+      expect(error.message).toContain("key: 'bytes'");
+      expect(error.message).toContain('base64');
+    }
+  });
+
+  test('the same keys decode with key: bytes, and stay distinct', () => {
+    const keyOf = (bytes: string) =>
+      decodeRecord<unknown, Uint8Array>(record({ key: hex(bytes) }), { key: 'bytes' }).key!;
+    expect([...keyOf('ff01')]).toEqual([0xff, 0x01]);
+    expect([...keyOf('fe01')]).toEqual([0xfe, 0x01]);
+  });
+
+  test('a json key that is not UTF-8 fails its record too', () => {
+    // {"id":"<ff>"}: JSON.parse of lenient UTF-8 would have read "\ufffd".
+    const error = catchError(() =>
+      decodeRecord(record({ key: hex('7b226964223a22ff227d') }), { key: 'json' }),
+    );
+    expect(error).toBeInstanceOf(RecordDecodeError);
+    expect(error.message).toContain('orders-2@15');
+    expect(error.message).toMatch(/key is not UTF-8.*at byte 7/);
+  });
+
+  test('a value that is not UTF-8 fails its record with value json or string, and decodes with value: bytes', () => {
+    // {"a":"<ff>"} and "hi" followed by half a character (c3 alone).
+    for (const [bytes, format] of [
+      ['7b2261223a22ff227d', 'json'],
+      ['6869c3', 'string'],
+    ] as const) {
+      const raw = record({ value: hex(bytes) });
+      const error = catchError(() => decodeRecord(raw, { value: format }));
+      expect(error, bytes).toBeInstanceOf(RecordDecodeError);
+      expect(error.message).toContain('orders-2@15');
+      expect(error.message).toMatch(/value is not UTF-8/);
+      expect(error.message).toContain("value: 'bytes'");
+      expect(error.message).not.toContain('ctx.state');
+      expect(Buffer.from(decodeRecord(raw, { value: 'bytes' }).value as Uint8Array)).toEqual(
+        Buffer.from(bytes, 'hex'),
+      );
+    }
+    const truncated = catchError(() =>
+      decodeRecord(record({ value: hex('6869c3') }), { value: 'string' }),
+    );
+    expect(truncated.message).toMatch(/ends inside a character/);
+  });
+
+  test('the error shows at most the first 16 bytes and says how many there are', () => {
+    const error = catchError(() => decodeRecord(record({ key: hex(`${'61'.repeat(40)}ff`) })));
+    expect(error.message).toContain(`${'61 '.repeat(16).trim()} …`);
+    expect(error.message).toContain('41 bytes');
+    expect(error.message).toContain('at byte 40');
+  });
+
+  test('valid UTF-8 decodes as before, and a byte-order mark is kept (so it is not the same key)', () => {
+    expect(decodeRecord(record({ key: b64('clé-☃-😀') })).key).toBe('clé-☃-😀');
+    expect(decodeRecord(record({ value: b64('"naïve"') })).value).toBe('naïve');
+    expect(decodeRecord(record({ key: hex('efbbbf61') })).key).toBe('\ufeffa');
+  });
+});
+
 describe('slicesOf', () => {
   test('groups records by partition and sorts each slice by offset', () => {
     const offsets = { 0: [7, 3, 5, 4], 1: [2, 0, 1] } as const;

@@ -11,6 +11,12 @@ import type {
 } from './types.ts';
 
 const UTF8 = new TextDecoder();
+/**
+ * Keys and values decode strictly: bytes that are not UTF-8 throw instead of turning into
+ * U+FFFD, which would make distinct keys one (`ff01` and `fe01` both read "\ufffd\u0001").
+ * A byte-order mark is kept, for the same reason. One instance serves every record.
+ */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const EVENT_SOURCES = new Set(['aws:kafka', 'SelfManagedKafka']);
 
 /**
@@ -123,7 +129,12 @@ function decodeField(
   if (encoded === undefined || encoded === null) return null;
   const bytes = base64Bytes(encoded, at, field);
   if (format === 'bytes') return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
-  const text = bytes.toString('utf8');
+  let text: string;
+  try {
+    text = STRICT_UTF8.decode(bytes);
+  } catch (error) {
+    throw new RecordDecodeError(at, notUtf8(bytes, field), { cause: error });
+  }
   if (format === 'string') return text;
   try {
     return JSON.parse(text);
@@ -134,6 +145,39 @@ function decodeField(
       { cause: error },
     );
   }
+}
+
+const SHOWN_BYTES = 16;
+
+/** The problem of a key or value that is not UTF-8: where, its first bytes, and the fix. */
+function notUtf8(bytes: Uint8Array, field: 'key' | 'value'): string {
+  const shown = [...bytes.subarray(0, SHOWN_BYTES)]
+    .map((b) => b.toString(16).padStart(2, '0'))
+    .join(' ');
+  const more = bytes.length > SHOWN_BYTES ? ' …' : '';
+  const invalid = firstInvalidByte(bytes);
+  const where = invalid === bytes.length ? 'it ends inside a character' : `at byte ${invalid}`;
+  const fix =
+    field === 'key'
+      ? "declare key: 'bytes' on the consumer if its keys are binary (ctx.state then keys each item by the bytes' base64)"
+      : "declare value: 'bytes' on the consumer if the topic carries binary data";
+  return `${field} is not UTF-8 (${where}; ${bytes.length} bytes: ${shown}${more}); ${fix}`;
+}
+
+/**
+ * Where the first invalid UTF-8 sequence starts being invalid, or `bytes.length` if the
+ * bytes end inside a character. Only runs once a record has failed, so it may be slow.
+ */
+function firstInvalidByte(bytes: Uint8Array): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  for (let i = 0; i < bytes.length; i++) {
+    try {
+      decoder.decode(bytes.subarray(i, i + 1), { stream: true });
+    } catch {
+      return i;
+    }
+  }
+  return bytes.length;
 }
 
 /** Node's base64 decoder skips characters it does not know, so a short result means bad input. */

@@ -7,6 +7,7 @@ export {
   type NdjsonRecord,
 } from './encode.ts';
 export { EventFormatError, RecordDecodeError } from './errors.ts';
+export { stateKeyOf } from './key.ts';
 export type {
   DecodeOptions,
   EventRecord,

@@ -3,7 +3,10 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 /** How Kafka stamped the record's timestamp. */
 export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
 
-/** How a record's key or value bytes become a JavaScript value. */
+/**
+ * How a record's key or value bytes become a JavaScript value. `string` and `json` decode
+ * strict UTF-8: bytes that are not UTF-8 fail the record (a `RecordDecodeError`).
+ */
 export type Format = 'json' | 'string' | 'bytes';
 
 /** One header as it was on the wire; Kafka allows a name to repeat. */
@@ -74,7 +77,7 @@ export interface PartitionSlice<R = EventRecord> {
 export interface DecodeOptions {
   /** @default 'json' */
   value?: Format;
-  /** @default 'string' */
+  /** `ctx.state` keys items by it as `stateKeyOf` spells it. @default 'string' */
   key?: Format;
   /** Validates the decoded value (zod, valibot, arktype: any Standard Schema). */
   schema?: StandardSchemaV1;

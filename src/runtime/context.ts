@@ -1,4 +1,4 @@
-import type { KafkaRecord } from '../event/index.ts';
+import { type Format, type KafkaRecord, stateKeyOf } from '../event/index.ts';
 import {
   StateError,
   type StateStore,
@@ -20,6 +20,8 @@ export class SliceContext implements Context {
   private readonly tables = new Map<string, Table>();
   private current: KafkaRecord<unknown, unknown> | undefined;
   private lastOffset = -1;
+  /** The current record's `ctx.state` key, once computed. */
+  private keyed: { record: KafkaRecord<unknown, unknown>; key: string } | undefined;
   readonly state: KeyedState;
 
   constructor(
@@ -30,6 +32,8 @@ export class SliceContext implements Context {
     private readonly txn: StateTransaction,
     private readonly store: StateStore,
     readonly log: Logger,
+    /** The consumer's key format, which decides how `ctx.state` spells a record's key. */
+    private readonly keyFormat: Format,
   ) {
     this.state = keyedState(
       () => this.table(STATE_TABLE),
@@ -101,7 +105,19 @@ export class SliceContext implements Context {
         'ctx.state needs a record key, and this record has none; use ctx.table(name) with a key of your choice',
       );
     }
-    return typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('base64');
+    // A handler may call ctx.state several times per record; a JSON key is canonicalized once.
+    if (this.keyed?.record === this.current) return this.keyed.key;
+    let item: string;
+    try {
+      item = stateKeyOf(key, this.keyFormat);
+    } catch (error) {
+      throw new StateTypeError(
+        `ctx.state cannot key an item by this record's key: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.keyed = { record: this.current, key: item };
+    return item;
   }
 }
 

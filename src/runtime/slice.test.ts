@@ -293,6 +293,66 @@ describe('ctx.state', () => {
   });
 });
 
+describe('ctx.state keys', () => {
+  const counting = (name: string, key: 'string' | 'bytes' | 'json') =>
+    defineConsumer({ name, topic: 'keys', key }, (record, ctx: Context) => {
+      ctx.state.add((record.value as { n: number }).n);
+    });
+  const at = (offset: number, key: Partial<NdjsonRecord>, n: number): NdjsonRecord => ({
+    topic: 'keys',
+    partition: 0,
+    offset,
+    value: JSON.stringify({ n }),
+    ...key,
+  });
+
+  test("key: 'json' (Debezium's keys): the same key in another property order is one item", async () => {
+    const records = [
+      at(0, { key: '{"id":1,"t":"a"}' }, 1),
+      at(1, { key: '{"t":"a","id":1}' }, 2),
+      at(2, { key: '{ "t": "a", "id": 1 }' }, 4),
+      at(3, { key: '{"id":2,"t":"a"}' }, 8),
+      at(4, { key: '"abc"' }, 16),
+      at(5, { key: '1' }, 32),
+      at(6, { key: '"1"' }, 64),
+    ];
+    const result = await invoke(counting('cdc', 'json'), records);
+    expect(result.error).toBeUndefined();
+    expect(await result.table('state')).toEqual({
+      '{"id":1,"t":"a"}': 7,
+      '{"id":2,"t":"a"}': 8,
+      '"abc"': 16,
+      '1': 32,
+      '"1"': 64,
+    });
+  });
+
+  test("key: 'bytes': ff01 and fe01 stay two items, keyed by their base64", async () => {
+    const records = [
+      at(0, { keyBase64: '/wE=' }, 1),
+      at(1, { keyBase64: '/gE=' }, 2),
+      at(2, { keyBase64: '/wE=' }, 4),
+    ];
+    const result = await invoke(counting('binary-keys', 'bytes'), records);
+    expect(result.error).toBeUndefined();
+    expect(await result.table('state')).toEqual({ '/wE=': 5, '/gE=': 2 });
+  });
+
+  test("key: 'string' (the default): a key that is not UTF-8 fails its record by name, suggesting key: 'bytes'", async () => {
+    const records = [
+      at(0, { key: 'ok' }, 1),
+      at(1, { keyBase64: '/wE=' }, 2),
+      at(2, { keyBase64: '/gE=' }, 4),
+    ];
+    const result = await invoke(counting('text-keys', 'string'), records);
+    expect(result.error).toBeInstanceOf(BatchFailedError);
+    expect(result.error!.message).toContain('keys-0@1');
+    expect(result.error!.message).toMatch(/key is not UTF-8.*ff 01/);
+    expect(result.error!.message).toContain("key: 'bytes'");
+    expect(await result.table('state')).toEqual({ ok: 1 });
+  });
+});
+
 describe('@onBatch', () => {
   test('receives only the records that are not duplicates', async () => {
     const received: number[][] = [];

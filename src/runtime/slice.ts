@@ -115,6 +115,7 @@ async function runFrom(
     txn,
     store,
     log.with({ topic: slice.topic, partition: slice.partition }),
+    consumer.key,
   );
   const processedBefore = report.processed;
   const commit = async () => {

@@ -28,7 +28,11 @@ export interface ConsumerOptions<
   batchSize?: number;
   /** How to decode values. @default 'json' */
   value?: VF;
-  /** How to decode keys. @default 'string' */
+  /**
+   * How to decode keys. `ctx.state` keys its items by the key: `string` as it is, `bytes` as
+   * base64, `json` as canonical JSON (sorted object keys, no whitespace); see `stateKeyOf`.
+   * @default 'string'
+   */
   key?: KF;
   /** Validates each decoded value; any Standard Schema (zod, valibot, arktype). */
   schema?: S;
