@@ -113,6 +113,7 @@ export class SliceContext implements Context {
     } catch (error) {
       throw new StateTypeError(
         `ctx.state cannot key an item by this record's key: ${(error as Error).message}`,
+        { topic: this.topic, partition: this.partition, offset: this.offset, table: STATE_TABLE },
         { cause: error },
       );
     }

@@ -6,6 +6,7 @@ import {
   validateValue,
 } from '../event/index.ts';
 import {
+  backoff,
   type RecordEnd,
   type StateCache,
   StateConflictError,
@@ -85,7 +86,7 @@ export async function processSlice(
         attempt: attempt + 1,
         checkpoint: error.checkpoint,
       });
-      await backoff(attempt);
+      await backoff(attempt, { base: 10, cap: 1000 });
     }
   }
 }
@@ -177,9 +178,4 @@ async function handleUnit(
 function failedAt(error: unknown, unit: readonly EventRecord[]): EventRecord {
   const offset = (error as { offset?: unknown })?.offset;
   return unit.find((r) => r.offset === offset) ?? unit[0]!;
-}
-
-function backoff(attempt: number): Promise<void> {
-  const ceiling = Math.min(1000, 10 * 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
 }

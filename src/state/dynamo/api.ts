@@ -14,6 +14,7 @@ import type {
   UpdateTimeToLiveCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { AwsClient } from 'aws4fetch';
+import { backoff } from '../backoff.ts';
 
 /**
  * The DynamoDB calls the store makes, as data. The shapes are DynamoDB's JSON protocol, which
@@ -123,7 +124,7 @@ export function fetchDynamoApi(options: FetchDynamoApiOptions): DynamoApi {
           response = await fetch(request);
         } catch (error) {
           if (attempt < maxAttempts) {
-            await backoff(attempt);
+            await backoff(attempt, { cap: 1000 });
             continue;
           }
           throw new Error(
@@ -135,7 +136,7 @@ export function fetchDynamoApi(options: FetchDynamoApiOptions): DynamoApi {
         if (response.ok) return (text ? JSON.parse(text) : {}) as O;
         const error = errorOf(response, text);
         if ((response.status >= 500 || RETRYABLE.has(error.name)) && attempt < maxAttempts) {
-          await backoff(attempt);
+          await backoff(attempt, { cap: 1000 });
           continue;
         }
         throw error;
@@ -174,10 +175,4 @@ async function environmentCredentials(): Promise<AwsCredentials> {
     secretAccessKey: AWS_SECRET_ACCESS_KEY,
     ...(AWS_SESSION_TOKEN ? { sessionToken: AWS_SESSION_TOKEN } : {}),
   };
-}
-
-function backoff(attempt: number): Promise<void> {
-  return new Promise((resolve) =>
-    setTimeout(resolve, Math.random() * Math.min(1000, 25 * 2 ** attempt)),
-  );
 }
