@@ -86,7 +86,6 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
   const reports: InvocationReport[] = [];
   const handler = createHandler(definition, {
     store,
-    cache: new StateCache(),
     log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
     onReport: (report) => reports.push(report),
   });

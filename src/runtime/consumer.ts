@@ -29,6 +29,7 @@ const OPTION_KEYS = new Set([
   'schema',
   'middlewares',
   'deploy',
+  'maxReadAgeMs',
 ]);
 /** Every `deploy` option; serverless.yml's `custom.dogear` checks against the same list. */
 export const DEPLOY_OPTIONS = [
@@ -97,6 +98,12 @@ function definitionOf(
     }
   }
   checkDeploy(options.deploy ?? {}, where);
+  const maxReadAgeMs = options.maxReadAgeMs ?? 1000;
+  if (!Number.isFinite(maxReadAgeMs) || maxReadAgeMs < 0) {
+    throw new ConsumerDefinitionError(
+      `${where}: maxReadAgeMs ${maxReadAgeMs} must be a number of milliseconds, 0 or more`,
+    );
+  }
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new ConsumerDefinitionError(
@@ -119,6 +126,7 @@ function definitionOf(
     ...(options.schema ? { schema: options.schema } : {}),
     middlewares: options.middlewares ?? [],
     deploy: options.deploy ?? {},
+    maxReadAgeMs,
     mode,
     create,
   });

@@ -51,7 +51,7 @@ export type KafkaHandler = MiddyfiedHandler<
  * partition in offset order, each slice committing exactly once through `options.store`.
  */
 export function createHandler(consumer: ConsumerDefinition, options: HandlerOptions): KafkaHandler {
-  const cache = options.cache ?? new StateCache();
+  const cache = options.cache ?? new StateCache({ maxReadAgeMs: consumer.maxReadAgeMs });
   const log = (options.log ?? createLogger()).with({ consumer: consumer.name });
   let handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown> | undefined;
 

@@ -40,6 +40,14 @@ export interface ConsumerOptions<
   middlewares?: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
   /** How `dogear/serverless` deploys the function and its event-source mapping. */
   deploy?: DeployOptions;
+  /**
+   * How long a warm process may answer a read from its cache when it read the item but did not
+   * write it (ms): such an item may be another partition's, whose writes this process does not
+   * see. Items this process wrote are checked by the version condition of their next write
+   * instead. 0 reads every such item afresh. See "Isolation" in docs/state.md.
+   * @default 1000
+   */
+  maxReadAgeMs?: number;
 }
 
 /**
@@ -155,6 +163,8 @@ export interface ConsumerDefinition {
   readonly schema?: StandardSchemaV1;
   readonly middlewares: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
   readonly deploy: DeployOptions;
+  /** How long a cached read of an item this process did not write is served (ms). */
+  readonly maxReadAgeMs: number;
   /** Whether the handler takes one record or a partition slice. */
   readonly mode: 'record' | 'batch';
   /** Builds the handler; a class is instantiated once per process. */

@@ -369,3 +369,41 @@ describe('the record lifecycle', () => {
     expect(await table(store)).toEqual({ doc: { n: 1 }, other: { n: 2 } });
   });
 });
+
+describe('reads of items another partition writes', () => {
+  test('an item this process only read is served from the cache for maxReadAgeMs, then read afresh', async () => {
+    const store = new MemoryStateStore();
+    await seed(store, { price: 10 });
+    let now = 0;
+    const cache = new StateCache({ maxReadAgeMs: 1000, now: () => now });
+    const read = async () => {
+      const txn = await open(store, p0, cache);
+      const price = await txn.get('t', 'price');
+      txn.endRecord();
+      await txn.commit();
+      return price;
+    };
+    expect(await read()).toBe(10);
+    await seed(store, { price: 15 }); // partition 1, another process
+    now = 999;
+    expect(await read()).toBe(10); // within the bound: the cached read
+    now = 1001;
+    expect(await read()).toBe(15);
+  });
+
+  test('an item this process wrote stays cached: its next write checks its version', async () => {
+    const store = new MemoryStateStore();
+    let now = 0;
+    const cache = new StateCache({ maxReadAgeMs: 1000, now: () => now });
+    const readItem = vi.spyOn(store, 'readItem');
+    for (let i = 0; i < 3; i++) {
+      const txn = await open(store, p0, cache);
+      await txn.get('t', 'balance');
+      txn.put('t', 'balance', i);
+      txn.endRecord();
+      await txn.commit();
+      now += 5000;
+    }
+    expect(readItem).toHaveBeenCalledTimes(1);
+  });
+});

@@ -51,7 +51,6 @@ export async function invoke(
   const reports: InvocationReport[] = [];
   const handler = createHandler(definition, {
     store,
-    cache: new StateCache(),
     log: createLogger(options.log ?? (() => {})),
     onReport: (report) => reports.push(report),
   });
