@@ -307,7 +307,11 @@ export class StateTransaction {
       const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
       throw new StateLimitError(
         `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditioned} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
-        this.at('', ''),
+        {
+          topic: this.partition.topic,
+          partition: this.partition.partition,
+          offset: this.recordOffset,
+        },
       );
     }
     if (this.sliceTally.writes > 0 && this.overflows(total)) {
