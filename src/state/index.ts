@@ -11,7 +11,7 @@ export {
   fetchDynamoApi,
 } from './dynamo-api.ts';
 export { StateConflictError, StateError, StateLimitError, StateTypeError } from './errors.ts';
-export { FileStateStore } from './file.ts';
+export { FileStateStore, type FileStateStoreOptions } from './file.ts';
 export { itemId, MemoryStateStore } from './memory.ts';
 export { type Fit, StateCache, StateTransaction } from './transaction.ts';
 export {
