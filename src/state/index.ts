@@ -22,7 +22,7 @@ export {
   StateValueError,
   type WriteCoordinates,
 } from './errors.ts';
-export { FileStateStore } from './file.ts';
+export { FileStateStore, type FileStateStoreOptions } from './file.ts';
 export { itemId, MemoryStateStore } from './memory.ts';
 export { type RecordEnd, StateTransaction } from './transaction.ts';
 export {

@@ -70,9 +70,11 @@ export class MemoryStateStore implements StateStore {
       .catch(() => {})
       .then(async () => {
         await this.load(group);
-        const applied = this.resolve(commit);
-        await this.persist(applied);
-        this.apply(applied);
+        await this.exclusive(group, async () => {
+          const applied = this.resolve(commit);
+          await this.persist(applied);
+          this.apply(applied);
+        });
       });
     this.queues.set(group, next);
     return next;
@@ -80,6 +82,14 @@ export class MemoryStateStore implements StateStore {
 
   /** Brings a group into memory before its first use; memory has nothing to load. */
   protected async load(_group: string): Promise<void> {}
+
+  /**
+   * Runs a commit's check, write and apply as one step. Within a process the queue above is
+   * enough; a store that other processes write too must lock around it.
+   */
+  protected exclusive(_group: string, step: () => Promise<void>): Promise<void> {
+    return step();
+  }
 
   /** Checks every condition and computes the new items without changing anything. */
   protected resolve(commit: Commit): AppliedCommit {
