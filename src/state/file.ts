@@ -2,7 +2,7 @@ import { appendFile, mkdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateError } from './errors.ts';
 import { type AppliedCommit, MemoryStateStore } from './memory.ts';
-import type { CommitLimits, OnceClaim, OnceKey, PartitionRef } from './types.ts';
+import type { CommitLimits, OnceClaim, OnceKey, OnceLease, PartitionRef } from './types.ts';
 import { DYNAMODB_LIMITS } from './types.ts';
 
 /**
@@ -61,7 +61,8 @@ export class FileStateStore extends MemoryStateStore {
         continue; // an unreadable line (never written whole): that commit never happened
       }
       if (!('once' in entry)) this.apply(entry);
-      else if (entry.once === 'claim') await super.claimOnce(entry.key, entry.expiresAt);
+      else if (entry.once === 'claim')
+        await super.claimOnce(entry.key, entry.expiresAt, entry.lease ?? NO_LEASE);
       else if (entry.once === 'complete')
         await super.completeOnce(entry.key, entry.result, entry.expiresAt);
       else await super.releaseOnce(entry.key);
@@ -88,10 +89,10 @@ export class FileStateStore extends MemoryStateStore {
     await appendFile(this.file(group), `${JSON.stringify(entry)}\n`);
   }
 
-  override async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+  override async claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim> {
     await this.load(key.group);
-    const claim = await super.claimOnce(key, expiresAt);
-    if (claim.claimed) await this.append(key.group, { once: 'claim', key, expiresAt });
+    const claim = await super.claimOnce(key, expiresAt, lease);
+    if (claim.claimed) await this.append(key.group, { once: 'claim', key, expiresAt, lease });
     return claim;
   }
 
@@ -126,6 +127,9 @@ export class FileStateStore extends MemoryStateStore {
 
 /** A log line that is not a commit: what happened to one `ctx.once` effect. */
 type OnceLine =
-  | { once: 'claim'; key: OnceKey; expiresAt: number }
+  | { once: 'claim'; key: OnceKey; expiresAt: number; lease?: OnceLease }
   | { once: 'complete'; key: OnceKey; result: unknown; expiresAt: number }
   | { once: 'release'; key: OnceKey };
+
+/** The lease of a claim logged before leases existed: over, so the claim is interrupted. */
+const NO_LEASE: OnceLease = { startedAt: 0, leaseUntil: 0 };
