@@ -168,18 +168,38 @@ describe('ctx.once records', () => {
   test('claim once, return the stored result after, release on failure, expire by TTL', async () => {
     const key = { ...p0, offset: 3, name: 'email' };
     const expires = Date.now() + 60_000;
-    expect(await store.claimOnce(key, expires)).toEqual({ claimed: true });
-    expect(await store.claimOnce(key, expires)).toEqual({ claimed: false, done: false });
+    const over = { startedAt: Date.now() - 2000, leaseUntil: Date.now() - 1000 };
+    expect(await store.claimOnce(key, expires, over)).toEqual({ claimed: true });
+    expect(await store.claimOnce(key, expires, over)).toEqual({
+      claimed: false,
+      done: false,
+      status: 'interrupted',
+      ...over,
+    });
     await store.completeOnce(key, { id: 42 }, expires);
-    expect(await store.claimOnce(key, expires)).toEqual({
+    expect(await store.claimOnce(key, expires, over)).toEqual({
       claimed: false,
       done: true,
       result: { id: 42 },
     });
     const other = { ...key, name: 'sms' };
-    await store.claimOnce(other, expires);
+    await store.claimOnce(other, expires, over);
     await store.releaseOnce(other);
-    expect(await store.claimOnce(other, expires)).toEqual({ claimed: true });
+    expect(await store.claimOnce(other, expires, over)).toEqual({ claimed: true });
+  });
+
+  test('the lease round-trips: a second claim inside it sees the effect running, with the same lease', async () => {
+    const key = { ...p0, offset: 4, name: 'charge' };
+    const expires = Date.now() + 60_000;
+    const lease = { startedAt: Date.now(), leaseUntil: Date.now() + 30_000 };
+    expect(await store.claimOnce(key, expires, lease)).toEqual({ claimed: true });
+    const second = { startedAt: Date.now(), leaseUntil: Date.now() + 60_000 };
+    expect(await store.claimOnce(key, expires, second)).toEqual({
+      claimed: false,
+      done: false,
+      status: 'running',
+      ...lease,
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import {
   type StateTransaction,
   StateTypeError,
 } from '../state/index.ts';
-import { OnceInterruptedError } from './errors.ts';
+import { OnceInBatchError, OnceInProgressError, OnceInterruptedError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Context, KeyedState, OnceOptions, Table } from './types.ts';
 
@@ -20,6 +20,8 @@ export class SliceContext implements Context {
   private readonly tables = new Map<string, Table>();
   private current: KafkaRecord<unknown, unknown> | undefined;
   private lastOffset = -1;
+  /** In `@onBatch`, the slice's first offset (`ctx.once` names the slice when it refuses). */
+  private batchFrom: number | undefined;
   /** The current record's `ctx.state` key, once computed. */
   private keyed: { record: KafkaRecord<unknown, unknown>; key: string } | undefined;
   readonly state: KeyedState;
@@ -34,6 +36,8 @@ export class SliceContext implements Context {
     readonly log: Logger,
     /** The consumer's key format, which decides how `ctx.state` spells a record's key. */
     private readonly keyFormat: Format,
+    /** Until when (epoch ms) this invocation can still be running: Lambda's deadline. */
+    private readonly deadline: () => number,
   ) {
     this.state = keyedState(
       () => this.table(STATE_TABLE),
@@ -41,10 +45,14 @@ export class SliceContext implements Context {
     );
   }
 
-  /** Points `ctx` at the record about to be handled (or at a slice's last record). */
-  at(record: KafkaRecord<unknown, unknown> | undefined, offset: number): void {
+  /**
+   * Points `ctx` at the record about to be handled, or (with no record) at a batch from `from`
+   * to its last record `offset`.
+   */
+  at(record: KafkaRecord<unknown, unknown> | undefined, offset: number, from?: number): void {
     this.current = record;
     this.lastOffset = offset;
+    this.batchFrom = record === undefined ? (from ?? offset) : undefined;
   }
 
   get offset(): number {
@@ -66,6 +74,16 @@ export class SliceContext implements Context {
   }
 
   async once<T>(name: string, fn: () => T | Promise<T>, options: OnceOptions = {}): Promise<T> {
+    // A batch has no record to key the effect by: a key from the slice (its last offset) lets
+    // an overlapping shorter slice (0-4 beside 0-9) claim another key and run the effect again.
+    if (this.batchFrom !== undefined) {
+      throw new OnceInBatchError(this.consumer, name, {
+        topic: this.topic,
+        partition: this.partition,
+        from: this.batchFrom,
+        to: this.offset,
+      });
+    }
     const key = {
       group: this.group,
       topic: this.topic,
@@ -73,10 +91,19 @@ export class SliceContext implements Context {
       offset: this.offset,
       name,
     };
-    const expiresAt = Date.now() + (options.ttlSeconds ?? 7 * 24 * 3600) * 1000;
-    const claim = await this.store.claimOnce(key, expiresAt);
+    const startedAt = Date.now();
+    const expiresAt = startedAt + (options.ttlSeconds ?? 7 * 24 * 3600) * 1000;
+    // The lease: this invocation cannot be running in the effect past its deadline, so an
+    // unfinished claim is "still running" until then and "interrupted" after.
+    const lease = { startedAt, leaseUntil: Math.max(startedAt, this.deadline()) };
+    const claim = await this.store.claimOnce(key, expiresAt, lease);
     if (!claim.claimed) {
       if (claim.done) return claim.result as T;
+      // Another invocation is inside the effect: its outcome is not known yet, so fail the
+      // record (Lambda redelivers it) rather than call it interrupted.
+      if (claim.status === 'running') {
+        throw new OnceInProgressError(name, key, claim.startedAt, claim.leaseUntil);
+      }
       const ifInterrupted = options.ifInterrupted ?? 'throw';
       if (ifInterrupted === 'skip') return undefined as T;
       if (ifInterrupted === 'throw') throw new OnceInterruptedError(name, key);

@@ -72,3 +72,56 @@ export class OnceInterruptedError extends ConsumerError implements RecordCoordin
     this.offset = at.offset;
   }
 }
+
+/**
+ * A `ctx.once` effect is still running in another invocation of the same record (Lambda can
+ * run two at once: a retry beside a slow one, or overlapping slices). Its outcome is not known
+ * yet, so the record fails and Lambda redelivers it: by then the effect has finished (its
+ * result is returned) or its invocation's lease ran out (`OnceInterruptedError`).
+ */
+export class OnceInProgressError extends ConsumerError implements RecordCoordinates {
+  override name = 'OnceInProgressError';
+  /** Redelivering the record is the fix: nothing to change. */
+  readonly retryable = true;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  constructor(
+    effect: string,
+    at: RecordCoordinates,
+    /** When the other invocation claimed the effect, and until when it may still run (ms). */
+    readonly startedAt: number,
+    readonly leaseUntil: number,
+  ) {
+    super(
+      `ctx.once('${effect}') for ${formatCoordinates(at)} is still running in another invocation (started ${new Date(startedAt).toISOString()}; it may run until ${new Date(leaseUntil).toISOString()}); the record fails so Lambda redelivers it, and the redelivery gets the effect's result`,
+    );
+    this.topic = at.topic;
+    this.partition = at.partition;
+    this.offset = at.offset;
+  }
+}
+
+/**
+ * `ctx.once` was called from an `@onBatch` handler. A batch has no single record to key the
+ * effect by, and Lambda can deliver overlapping slices (0–4 beside 0–9), so any key the slice
+ * gives would let a shorter slice run the effect again.
+ */
+export class OnceInBatchError extends ConsumerError {
+  override name = 'OnceInBatchError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  constructor(
+    consumer: string,
+    effect: string,
+    at: { topic: string; partition: number; from: number; to: number },
+  ) {
+    super(
+      `ctx.once('${effect}') cannot run in the @onBatch handler of consumer ${consumer} (slice ${at.topic}-${at.partition}@${at.from}..${at.to}): a batch has no single record to key the effect by, and an overlapping shorter slice would run it again; call ctx.once from an @onRecord handler, or guard the effect with a key of your own in ctx.table (for example, the id of what it sends)`,
+    );
+    this.topic = at.topic;
+    this.partition = at.partition;
+    this.offset = at.from;
+  }
+}

@@ -57,7 +57,9 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
 
   const handle = async function dogearHandleEvent(
     input: unknown,
+    lambda?: Partial<LambdaContext>,
   ): Promise<KafkaBatchResponse | undefined> {
+    const deadline = deadlineOf(consumer, lambda);
     const event = parseEvent(input);
     const slices = slicesOf(event);
     const strangers = slices.filter((s) => s.topic !== consumer.topic).map((s) => s.topic);
@@ -67,7 +69,7 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
       );
     }
     handler ??= consumer.create();
-    const deps = { store: options.store, cache, log, maxReruns: options.maxReruns };
+    const deps = { store: options.store, cache, log, maxReruns: options.maxReruns, deadline };
     const settled = await Promise.allSettled(
       slices.map((s) => processSlice(consumer, handler!, s, deps)),
     );
@@ -97,6 +99,17 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
   );
   for (const middleware of consumer.middlewares) wrapped.use(middleware);
   return wrapped;
+}
+
+/**
+ * Until when the invocation can run: now plus Lambda's remaining time when there is a Lambda
+ * context, else the consumer's deploy.timeout (60 s) from now.
+ */
+function deadlineOf(consumer: ConsumerDefinition, lambda?: Partial<LambdaContext>): () => number {
+  const remaining = lambda?.getRemainingTimeInMillis;
+  if (typeof remaining === 'function') return () => Date.now() + remaining.call(lambda);
+  const until = Date.now() + (consumer.deploy.timeout ?? 60) * 1000;
+  return () => until;
 }
 
 function summarize(

@@ -14,6 +14,9 @@ export {
   BatchFailedError,
   ConsumerDefinitionError,
   ConsumerError,
+  OnceInBatchError,
+  OnceInProgressError,
+  OnceInterruptedError,
   RecordFailedError,
 } from './errors.ts';
 export {

@@ -45,6 +45,11 @@ export interface SliceDeps {
   readonly log: Logger;
   /** Reruns after version conflicts before the invocation fails. @default 8 */
   readonly maxReruns?: number;
+  /**
+   * Until when (epoch ms) the invocation can still be running: the lease of its `ctx.once`
+   * claims. @default the slice's start plus the consumer's deploy.timeout (60 s)
+   */
+  readonly deadline?: () => number;
 }
 
 /**
@@ -71,6 +76,8 @@ export async function processSlice(
   };
   const partition = { group: consumer.group, topic: slice.topic, partition: slice.partition };
   const maxReruns = deps.maxReruns ?? 8;
+  const until = Date.now() + (consumer.deploy.timeout ?? 60) * 1000;
+  deps = { ...deps, deadline: deps.deadline ?? (() => until) };
   for (let attempt = 0; ; attempt++) {
     const txn = await StateTransaction.open(deps.store, deps.cache, partition);
     try {
@@ -96,7 +103,7 @@ async function runFrom(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  { store, log }: SliceDeps,
+  { store, log, deadline }: SliceDeps,
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
@@ -117,6 +124,7 @@ async function runFrom(
     store,
     log.with({ topic: slice.topic, partition: slice.partition }),
     consumer.key,
+    deadline!,
   );
   const processedBefore = report.processed;
   const commit = async () => {
@@ -166,7 +174,7 @@ async function handleUnit(
     ctx.at(record, record.offset);
     await (handler as RecordHandler<unknown, unknown>)(record, ctx);
   } else {
-    ctx.at(undefined, records[records.length - 1]!.offset);
+    ctx.at(undefined, records[records.length - 1]!.offset, records[0]!.offset);
     await (handler as BatchHandler<unknown, unknown>)(
       { topic: slice.topic, partition: slice.partition, records },
       ctx,

@@ -126,7 +126,9 @@ export interface Context {
   readonly log: Logger;
   /**
    * Runs an effect outside state (an HTTP call, a publish) at most once for this record and
-   * `name`, and returns its stored result on a redelivery. The result must be JSON.
+   * `name`, and returns its stored result on a redelivery. The result must be JSON. While
+   * another invocation is inside the effect (within its Lambda deadline), the record fails with
+   * `OnceInProgressError` and is redelivered. Records only: `@onBatch` gets `OnceInBatchError`.
    */
   once<T>(name: string, fn: () => T | Promise<T>, options?: OnceOptions): Promise<T>;
 }
@@ -135,7 +137,8 @@ export interface OnceOptions {
   /** How long the record of the effect is kept. @default 604800 (7 days) */
   ttlSeconds?: number;
   /**
-   * What to do when an earlier delivery started the effect and died before it finished:
+   * What to do when an earlier delivery started the effect and died before it finished (its
+   * invocation's deadline passed without the effect finishing):
    * `'throw'` fails the record until you decide, `'skip'` assumes it happened (returns
    * `undefined`), `'run'` runs it again (at least once). @default 'throw'
    */

@@ -118,31 +118,59 @@ test('a group name that cannot be a file name is refused with a clear error', as
 test('ctx.once claims and results survive a new instance, so a rerun does not repeat an effect', async () => {
   const at = { ...p0, offset: 4 };
   const expires = Date.now() + 60_000;
+  // Each claim's invocation is over: an unfinished one is interrupted, not running.
+  const lease = { startedAt: Date.now() - 2000, leaseUntil: Date.now() - 1000 };
   const first = new FileStateStore(dir);
-  expect(await first.claimOnce({ ...at, name: 'email' }, expires)).toEqual({ claimed: true });
+  expect(await first.claimOnce({ ...at, name: 'email' }, expires, lease)).toEqual({
+    claimed: true,
+  });
   await first.completeOnce({ ...at, name: 'email' }, { id: 'm-1' }, expires);
-  expect(await first.claimOnce({ ...at, name: 'charge' }, expires)).toEqual({ claimed: true });
-  expect(await first.claimOnce({ ...at, name: 'retry' }, expires)).toEqual({ claimed: true });
+  expect(await first.claimOnce({ ...at, name: 'charge' }, expires, lease)).toEqual({
+    claimed: true,
+  });
+  expect(await first.claimOnce({ ...at, name: 'retry' }, expires, lease)).toEqual({
+    claimed: true,
+  });
   await first.releaseOnce({ ...at, name: 'retry' }); // its effect threw: it may run again
   await slice(first, 4, (t) => t.put('counts', 'a', 1)); // commits share the log
 
   const second = new FileStateStore(dir);
-  expect(await second.claimOnce({ ...at, name: 'email' }, expires)).toEqual({
+  expect(await second.claimOnce({ ...at, name: 'email' }, expires, lease)).toEqual({
     claimed: false,
     done: true,
     result: { id: 'm-1' },
   });
   // Started and never finished (the process died in it): not run again blindly.
-  expect(await second.claimOnce({ ...at, name: 'charge' }, expires)).toEqual({
+  expect(await second.claimOnce({ ...at, name: 'charge' }, expires, lease)).toEqual({
     claimed: false,
     done: false,
+    status: 'interrupted',
+    ...lease,
   });
-  expect(await second.claimOnce({ ...at, name: 'retry' }, expires)).toEqual({ claimed: true });
+  expect(await second.claimOnce({ ...at, name: 'retry' }, expires, lease)).toEqual({
+    claimed: true,
+  });
   expect(Object.fromEntries(await second.scanTable('counter', 'counts'))).toEqual({ a: 1 });
 
   await second.reset('counter');
   const third = new FileStateStore(dir);
-  expect(await third.claimOnce({ ...at, name: 'email' }, expires)).toEqual({ claimed: true });
+  expect(await third.claimOnce({ ...at, name: 'email' }, expires, lease)).toEqual({
+    claimed: true,
+  });
+});
+
+test('a ctx.once lease survives a new instance: a claim still inside its lease is running', async () => {
+  const key = { ...p0, offset: 5, name: 'publish' };
+  const expires = Date.now() + 60_000;
+  const lease = { startedAt: Date.now(), leaseUntil: Date.now() + 30_000 };
+  expect(await new FileStateStore(dir).claimOnce(key, expires, lease)).toEqual({ claimed: true });
+  const later = { startedAt: Date.now(), leaseUntil: Date.now() + 60_000 };
+  expect(await new FileStateStore(dir).claimOnce(key, expires, later)).toEqual({
+    claimed: false,
+    done: false,
+    status: 'running',
+    ...lease,
+  });
 });
 
 describe('several processes on one folder (two instances here stand for two processes)', () => {
@@ -268,11 +296,15 @@ describe('several processes on one folder (two instances here stand for two proc
     const b = new FileStateStore(dir);
     const key = { ...p0, offset: 4, name: 'email' };
     const expires = Date.now() + 60_000;
-    const claims = await Promise.all([a.claimOnce(key, expires), b.claimOnce(key, expires)]);
+    const lease = { startedAt: Date.now(), leaseUntil: Date.now() + 60_000 };
+    const claims = await Promise.all([
+      a.claimOnce(key, expires, lease),
+      b.claimOnce(key, expires, lease),
+    ]);
     expect(claims.filter((c) => c.claimed)).toHaveLength(1);
     const [winner, loser] = claims[0]!.claimed ? [a, b] : [b, a];
     await winner.completeOnce(key, { id: 'm-1' }, expires);
-    expect(await loser.claimOnce(key, expires)).toEqual({
+    expect(await loser.claimOnce(key, expires, lease)).toEqual({
       claimed: false,
       done: true,
       result: { id: 'm-1' },

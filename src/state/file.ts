@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StateError } from './errors.ts';
 import { type AppliedCommit, MemoryStateStore } from './memory.ts';
-import type { CommitLimits, OnceClaim, OnceKey, PartitionRef } from './types.ts';
+import type { CommitLimits, OnceClaim, OnceKey, OnceLease, PartitionRef } from './types.ts';
 import { DYNAMODB_LIMITS } from './types.ts';
 
 export interface FileStateStoreOptions {
@@ -131,7 +131,8 @@ export class FileStateStore extends MemoryStateStore {
         continue; // an unreadable line (never written whole): that commit never happened
       }
       if (!('once' in entry)) this.apply(entry);
-      else if (entry.once === 'claim') await super.claimOnce(entry.key, entry.expiresAt);
+      else if (entry.once === 'claim')
+        await super.claimOnce(entry.key, entry.expiresAt, entry.lease ?? NO_LEASE);
       else if (entry.once === 'complete')
         await super.completeOnce(entry.key, entry.result, entry.expiresAt);
       else await super.releaseOnce(entry.key);
@@ -206,10 +207,10 @@ export class FileStateStore extends MemoryStateStore {
     log.size = log.read;
   }
 
-  override async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+  override async claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim> {
     return this.locked(key.group, async () => {
-      const claim = await super.claimOnce(key, expiresAt);
-      if (claim.claimed) await this.append(key.group, { once: 'claim', key, expiresAt });
+      const claim = await super.claimOnce(key, expiresAt, lease);
+      if (claim.claimed) await this.append(key.group, { once: 'claim', key, expiresAt, lease });
       return claim;
     });
   }
@@ -356,9 +357,12 @@ export class FileStateStore extends MemoryStateStore {
 
 /** A log line that is not a commit: what happened to one `ctx.once` effect. */
 type OnceLine =
-  | { once: 'claim'; key: OnceKey; expiresAt: number }
+  | { once: 'claim'; key: OnceKey; expiresAt: number; lease?: OnceLease }
   | { once: 'complete'; key: OnceKey; result: unknown; expiresAt: number }
   | { once: 'release'; key: OnceKey };
+
+/** The lease of a claim logged before leases existed: over, so the claim is interrupted. */
+const NO_LEASE: OnceLease = { startedAt: 0, leaseUntil: 0 };
 
 interface Log {
   readonly fd: number;

@@ -36,6 +36,7 @@ export {
   NO_CHECKPOINT,
   type OnceClaim,
   type OnceKey,
+  type OnceLease,
   type PartitionRef,
   type StateStore,
   type StoredItem,

@@ -10,9 +10,11 @@ import {
   NO_CHECKPOINT,
   type OnceClaim,
   type OnceKey,
+  type OnceLease,
   type PartitionRef,
   type StateStore,
   type StoredItem,
+  unfinished,
 } from './types.ts';
 import { commitProblem } from './write-rules.ts';
 
@@ -196,17 +198,25 @@ export class MemoryStateStore implements StateStore {
     for (const id of this.onces.keys()) if (id.startsWith(`${group}\u0000`)) this.onces.delete(id);
   }
 
-  private readonly onces = new Map<string, { done: boolean; result: unknown; expiresAt: number }>();
+  private readonly onces = new Map<
+    string,
+    { done: boolean; result: unknown; expiresAt: number; lease?: OnceLease }
+  >();
 
-  async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+  async claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim> {
     const id = onceId(key);
     const found = this.onces.get(id);
     if (found && found.expiresAt > Date.now()) {
       return found.done
         ? { claimed: false, done: true, result: found.result }
-        : { claimed: false, done: false };
+        : unfinished(found.lease);
     }
-    this.onces.set(id, { done: false, result: undefined, expiresAt });
+    this.onces.set(id, {
+      done: false,
+      result: undefined,
+      expiresAt,
+      lease: { startedAt: lease.startedAt, leaseUntil: lease.leaseUntil },
+    });
     return { claimed: true };
   }
 

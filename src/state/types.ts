@@ -93,10 +93,10 @@ export interface StateStore {
   /** Forgets a group's checkpoints and tables (a replay from scratch). */
   reset(group: string): Promise<void>;
   /**
-   * Marks `key` as started unless it is already marked. Not part of a commit: the effect it
-   * guards happens at once, outside state.
+   * Marks `key` as started, with `lease`, unless it is already marked. Not part of a commit:
+   * the effect it guards happens at once, outside state.
    */
-  claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim>;
+  claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim>;
   /** Records that the effect happened, and its result, until `expiresAt` (ms). */
   completeOnce(key: OnceKey, result: unknown, expiresAt: number): Promise<void>;
   /** Removes a claim whose effect threw, so a redelivery may try again. */
@@ -109,11 +109,36 @@ export interface OnceKey extends PartitionRef {
   readonly name: string;
 }
 
-/** What `claimOnce` found: nothing (now claimed), a finished effect, or one that never finished. */
+/**
+ * When a claim started, and until when the invocation that made it can still be running (its
+ * Lambda deadline), both epoch ms. Past `leaseUntil` an unfinished claim was interrupted.
+ */
+export interface OnceLease {
+  readonly startedAt: number;
+  readonly leaseUntil: number;
+}
+
+/**
+ * What `claimOnce` found: nothing (now claimed), a finished effect, or an unfinished one, either
+ * still `running` (now < leaseUntil: its invocation may still finish it) or `interrupted` (its
+ * invocation is over, so it died or timed out in the effect). A claim stored without a lease
+ * (before leases existed) is interrupted.
+ */
 export type OnceClaim =
   | { readonly claimed: true }
   | { readonly claimed: false; readonly done: true; readonly result: unknown }
-  | { readonly claimed: false; readonly done: false };
+  | ({
+      readonly claimed: false;
+      readonly done: false;
+      readonly status: 'running' | 'interrupted';
+    } & OnceLease);
+
+/** The `OnceClaim` of an unfinished claim with `lease`, as of now. */
+export function unfinished(lease: OnceLease | undefined): OnceClaim {
+  const { startedAt = 0, leaseUntil = 0 } = lease ?? {};
+  const status = Date.now() < leaseUntil ? 'running' : 'interrupted';
+  return { claimed: false, done: false, status, startedAt, leaseUntil };
+}
 
 /** The item every read of a key that was never written returns. */
 export const ABSENT: StoredItem = Object.freeze({ value: undefined, version: 0, exists: false });

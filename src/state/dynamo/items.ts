@@ -3,7 +3,7 @@
  * by intents alike. One partition key `pk`, so each item spreads on its own:
  *   checkpoint  `c|<group>|<topic>|<partition>`  offset, ver, intent
  *   state item  `s|<group>|<table>|<key>`        v (the value, native DynamoDB types), ver, del
- *   once        `o|<group>|<topic>|<partition>|<offset>|<name>`  done, r (JSON), ttl
+ *   once        `o|<group>|<topic>|<partition>|<offset>|<name>`  done, r (JSON), startedAt, leaseUntil, ttl
  * Group and table names never hold `|`, so every prefix is unambiguous. See docs/state.md.
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';

@@ -10,9 +10,11 @@ import {
   NO_CHECKPOINT,
   type OnceClaim,
   type OnceKey,
+  type OnceLease,
   type PartitionRef,
   type StateStore,
   type StoredItem,
+  unfinished,
 } from '../types.ts';
 import { commitProblem } from '../write-rules.ts';
 import { createStateTable, deletePrefixes, scanPrefix } from './admin.ts';
@@ -250,7 +252,7 @@ export class DynamoStateStore implements StateStore {
     ]);
   }
 
-  async claimOnce(key: OnceKey, expiresAt: number): Promise<OnceClaim> {
+  async claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim> {
     try {
       await this.call('PutItem', () =>
         this.api.send(
@@ -259,6 +261,8 @@ export class DynamoStateStore implements StateStore {
             Item: {
               pk: { S: pkOf.once(key) },
               done: { BOOL: false },
+              startedAt: { N: String(lease.startedAt) },
+              leaseUntil: { N: String(lease.leaseUntil) },
               ttl: { N: String(Math.ceil(expiresAt / 1000)) },
             },
             ConditionExpression: 'attribute_not_exists(pk)',
@@ -269,14 +273,19 @@ export class DynamoStateStore implements StateStore {
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
       const item = await this.get(pkOf.once(key), 'GetItem');
-      if (!item) return this.claimOnce(key, expiresAt); // released between our put and get
-      return item.done?.BOOL
-        ? {
-            claimed: false,
-            done: true,
-            result: item.r?.S === undefined ? undefined : JSON.parse(item.r.S),
-          }
-        : { claimed: false, done: false };
+      if (!item) return this.claimOnce(key, expiresAt, lease); // released between our put and get
+      if (item.done?.BOOL) {
+        return {
+          claimed: false,
+          done: true,
+          result: item.r?.S === undefined ? undefined : JSON.parse(item.r.S),
+        };
+      }
+      // A claim made before leases existed has none: it is interrupted.
+      return unfinished({
+        startedAt: Number(item.startedAt?.N ?? 0),
+        leaseUntil: Number(item.leaseUntil?.N ?? 0),
+      });
     }
   }
 
