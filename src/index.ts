@@ -30,6 +30,7 @@ export {
   RecordFailedError,
   type RecordHandler,
   type Table,
+  TopicRecreatedError,
 } from './runtime/index.ts';
 export {
   FileStateStore,

@@ -15,6 +15,7 @@ export {
   ConsumerDefinitionError,
   ConsumerError,
   RecordFailedError,
+  TopicRecreatedError,
 } from './errors.ts';
 export {
   createHandler,
