@@ -33,6 +33,7 @@ export {
   RecordFailedError,
   type RecordHandler,
   type Table,
+  TopicRecreatedError,
 } from './runtime/index.ts';
 export {
   FileStateStore,

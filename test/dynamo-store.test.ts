@@ -3,6 +3,7 @@
  * checked on the real thing.
  */
 import { beforeAll, describe, expect, inject, test } from 'vitest';
+import { GetItem } from '../src/state/dynamo/api.ts';
 import {
   type Checkpoint,
   DynamoStateStore,
@@ -161,6 +162,43 @@ describe('fencing and conditions', () => {
         writes: [{ table: 't', key: 'name', change: { op: 'add', delta: 1 } }],
       }),
     ).rejects.toThrow(/t\/name/);
+  });
+});
+
+describe('the checkpoint item', () => {
+  test('keeps the fingerprint (fp) and topic id (tid), read back by readCheckpoint and scanCheckpoints; a commit without them removes the old ones', async () => {
+    const s = await fresh();
+    const checkpoint = {
+      expectedVersion: 0,
+      offset: 9,
+      fingerprint: '0123456789abcdef',
+      topicId: 'aa11',
+    };
+    // A wide commit, so the intent path writes the checkpoint too.
+    const writes = Array.from({ length: 120 }, (_, i) => ({
+      table: 'counts',
+      key: `w${i}`,
+      change: { op: 'add' as const, delta: 1 },
+    }));
+    await s.commit({ partition: p0, checkpoint, writes });
+    const { Item } = await apiOf().send(
+      GetItem({ TableName: s.table, Key: { pk: { S: 'c|g|t|0' } }, ConsistentRead: true }),
+    );
+    expect(Item).toMatchObject({
+      fp: { S: '0123456789abcdef' },
+      tid: { S: 'aa11' },
+    });
+    const expected: Checkpoint = {
+      offset: 9,
+      version: 1,
+      fingerprint: '0123456789abcdef',
+      topicId: 'aa11',
+    };
+    expect(await s.readCheckpoint(p0)).toEqual(expected);
+    expect(await s.scanCheckpoints('g')).toEqual([{ ...p0, ...expected }]);
+
+    await s.commit({ partition: p0, checkpoint: { expectedVersion: 1, offset: 12 }, writes: [] });
+    expect(await s.readCheckpoint(p0)).toEqual<Checkpoint>({ offset: 12, version: 2 });
   });
 });
 

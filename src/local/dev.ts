@@ -189,7 +189,24 @@ class ConsumerLoop {
       cache: this.cache,
       log: createLogger(this.options.log ?? (() => {})),
       onReport: (report) => this.reports.push(report),
+      topicId: () => this.topicId(definition.topic),
     });
+  }
+
+  /**
+   * The topic's id, asked of the broker before each batch (one metadata request, local): a broker
+   * restarted empty or a topic recreated under `dogear dev` shows at once as another id, though
+   * the batch does not reach the checkpoint's offset. Unknown (undefined) if the broker cannot
+   * say; the record at the checkpoint's offset is still compared.
+   */
+  private async topicId(topic: string): Promise<string | undefined> {
+    try {
+      const metadata = await this.kafka?.metadata({ topics: [topic], forceUpdate: true });
+      const id = metadata?.topics.get(topic)?.id;
+      return id && !/^0+$/.test(id) ? id : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   get name(): string {

@@ -125,3 +125,39 @@ export class OnceInBatchError extends ConsumerError {
     this.offset = at.from;
   }
 }
+
+/** What told a new log from the same log read again. */
+export type NewLogEvidence =
+  | { readonly by: 'fingerprint'; readonly committed: string; readonly found: string }
+  | { readonly by: 'topic id'; readonly committed: string; readonly found: string };
+
+/**
+ * The partition's checkpoint belongs to another log than the one delivered now: the topic was
+ * deleted and recreated, or the broker lost its log, and offsets started again below the
+ * checkpoint. Its records would be skipped as duplicates forever, so the partition fails instead.
+ */
+export class TopicRecreatedError extends ConsumerError implements RecordCoordinates {
+  override name = 'TopicRecreatedError';
+  readonly topic: string;
+  readonly partition: number;
+  /** The checkpoint's offset. */
+  readonly offset: number;
+  constructor(
+    consumer: string,
+    readonly group: string,
+    at: RecordCoordinates,
+    readonly evidence: NewLogEvidence,
+  ) {
+    const { topic, partition, offset } = at;
+    const what =
+      evidence.by === 'fingerprint'
+        ? `the record at offset ${offset} is not the one committed there (fingerprint ${evidence.found}, committed ${evidence.committed})`
+        : `the topic id changed (now ${evidence.found}, committed under ${evidence.committed})`;
+    super(
+      `The checkpoint of group ${group} for ${topic}-${partition} is at offset ${offset}, but ${what}: the topic was recreated or the broker lost its log. Every record at or below offset ${offset} would be skipped as a duplicate forever, so nothing of ${topic}-${partition} runs. To start over, forget the group's state and offsets: with the file store, \`dogear invoke ${consumer} --events <file> --reset\` or delete .dogear/state/${group}.jsonl; in DynamoDB, delete the items whose pk starts with c|${group}| (checkpoints), s|${group}| (state) and o|${group}| (ctx.once records), or only c|${group}|${topic}|${partition} to keep the state and count the new log on top of it`,
+    );
+    this.topic = topic;
+    this.partition = partition;
+    this.offset = offset;
+  }
+}

@@ -19,6 +19,8 @@ export interface InvocationReport {
   processed: number;
   duplicates: number;
   failed: number;
+  /** Partitions that failed because a new log lies under their checkpoint (`TopicRecreatedError`). */
+  recreated: number;
   commits: number;
   reruns: number;
   fences: number;
@@ -36,6 +38,13 @@ export interface HandlerOptions {
   onReport?: (report: InvocationReport) => void;
   /** Reruns of a slice after version conflicts. @default 8 */
   maxReruns?: number;
+  /**
+   * Kafka's id of the consumer's topic, asked for on each invocation (cache it as you see fit:
+   * a function holding a Kafka client may ask once per cold start). A checkpoint committed under
+   * another id fails its partition with `TopicRecreatedError`, whatever offsets the batch holds.
+   * Unset, or resolving to undefined: only the record at the checkpoint's offset is compared.
+   */
+  topicId?: () => string | undefined | Promise<string | undefined>;
 }
 
 /** The generated Lambda handler: a middy handler, so `.use()` adds middlewares. */
@@ -69,7 +78,15 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
       );
     }
     handler ??= consumer.create();
-    const deps = { store: options.store, cache, log, maxReruns: options.maxReruns, deadline };
+    const topicId = await options.topicId?.();
+    const deps = {
+      store: options.store,
+      cache,
+      log,
+      maxReruns: options.maxReruns,
+      deadline,
+      topicId,
+    };
     const settled = await Promise.allSettled(
       slices.map((s) => processSlice(consumer, handler!, s, deps)),
     );
@@ -124,6 +141,7 @@ function summarize(
     processed: sum((r) => r.processed),
     duplicates: sum((r) => r.duplicates),
     failed: sum((r) => (r.failure ? 1 : 0)) + settled.filter((s) => s.status === 'rejected').length,
+    recreated: sum((r) => r.recreated),
     commits: sum((r) => r.commits),
     reruns: sum((r) => r.reruns),
     fences: sum((r) => r.fences),

@@ -18,6 +18,7 @@ export {
   OnceInProgressError,
   OnceInterruptedError,
   RecordFailedError,
+  TopicRecreatedError,
 } from './errors.ts';
 export {
   createHandler,

@@ -11,7 +11,7 @@ import { lambdaContext } from '../local/index.ts';
 import { MemoryStateStore, StateCache } from '../state/index.ts';
 import { invoke } from '../testing/index.ts';
 import { consumer, defineConsumer, onBatch } from './consumer.ts';
-import { BatchFailedError, RecordFailedError } from './errors.ts';
+import { BatchFailedError, RecordFailedError, TopicRecreatedError } from './errors.ts';
 import { createHandler, type InvocationReport } from './handler.ts';
 import { createLogger } from './logger.ts';
 import type { ConsumerDefinition, Context } from './types.ts';
@@ -405,5 +405,128 @@ describe('middlewares', () => {
     await harness(definition).run(event);
     expect(seen).toEqual(event);
     expect(calls).toEqual(['before', 'handler', 'after']);
+  });
+});
+
+describe('a new log under an old checkpoint', () => {
+  /** Counts each record it applies, so a record that ran shows. */
+  const counting = defineConsumer(
+    { name: 'counting', topic: 'numbers', group: 'counting-group' },
+    (record: KafkaRecord<unknown, string>, ctx: Context) => {
+      ctx.table('applied').add(String(record.offset), 1);
+    },
+  );
+
+  function withTopicId(store: MemoryStateStore, topicId: string | undefined) {
+    const reports: InvocationReport[] = [];
+    const handler = createHandler(counting, {
+      store,
+      cache: new StateCache(),
+      log: createLogger(() => {}),
+      onReport: (report) => reports.push(report),
+      topicId: () => topicId,
+    });
+    return { run: (event: KafkaEvent) => handler(event, lambdaContext(counting)), reports };
+  }
+
+  /** Records 0..9 of partition 0, then the same offsets with other values: a new log. */
+  const first = numbers(1, 10, 1);
+  const other = (records: NdjsonRecord[]) =>
+    records.map((r) => ({ ...r, value: JSON.stringify({ n: -1 - r.offset }) }));
+
+  async function committed(store = new MemoryStateStore()) {
+    const h = harness(counting, store);
+    await h.run(toEvent(first));
+    expect(await h.offsets()).toEqual({ 0: 9 });
+    return h;
+  }
+
+  test('a different record at the checkpoint offset fails the partition with TopicRecreatedError, counted, nothing applied', async () => {
+    const h = await committed();
+    const before = await h.table('applied');
+    const error = await h.run(toEvent(other(first))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BatchFailedError);
+    const failure = (error as BatchFailedError).failures[0];
+    expect(failure).toBeInstanceOf(TopicRecreatedError);
+    expect(failure).toMatchObject({ topic: 'numbers', partition: 0, offset: 9 });
+    const message = (failure as Error).message;
+    expect(message).toContain('group counting-group');
+    expect(message).toContain('numbers-0');
+    expect(message).toContain('offset 9');
+    expect(message).toContain('recreated');
+    expect(message).toContain('skipped');
+    expect(message).toContain('--reset');
+    expect(h.reports[1]).toMatchObject({
+      records: 10,
+      processed: 0,
+      duplicates: 0,
+      failed: 1,
+      recreated: 1,
+    });
+    expect(h.reports[1]!.partitions[0]).toMatchObject({ recreated: 1 });
+    expect(await h.table('applied')).toEqual(before);
+    expect(await h.offsets()).toEqual({ 0: 9 });
+  });
+
+  test('a new log whose batch runs past the checkpoint is detected too, and nothing of it runs', async () => {
+    const h = await committed();
+    const longer = other(numbers(1, 14, 1));
+    await expect(h.run(toEvent(longer))).rejects.toBeInstanceOf(BatchFailedError);
+    expect(h.reports[1]).toMatchObject({ processed: 0, recreated: 1 });
+    expect(await h.offsets()).toEqual({ 0: 9 });
+    expect(Object.keys(await h.table('applied'))).toHaveLength(10);
+  });
+
+  test('the same records 0..9 again are silent duplicates', async () => {
+    const h = await committed();
+    await h.run(toEvent(shuffle(first, 5)));
+    expect(h.reports[1]).toMatchObject({ processed: 0, duplicates: 10, failed: 0, recreated: 0 });
+  });
+
+  test('the same log read on past the checkpoint runs the new records', async () => {
+    const h = await committed();
+    await h.run(toEvent(numbers(1, 14, 1)));
+    expect(h.reports[1]).toMatchObject({ processed: 4, duplicates: 10, failed: 0, recreated: 0 });
+    expect(await h.offsets()).toEqual({ 0: 13 });
+  });
+
+  test('without a topic id, a batch that does not hold the checkpoint offset is not detected: silent duplicates', async () => {
+    const h = await committed();
+    await h.run(toEvent(other(first).slice(0, 5)));
+    expect(h.reports[1]).toMatchObject({ processed: 0, duplicates: 5, failed: 0, recreated: 0 });
+  });
+
+  test('a topic id that differs from the checkpoint’s is detected though the batch does not hold its offset', async () => {
+    const store = new MemoryStateStore();
+    const before = withTopicId(store, 'aaaa');
+    await before.run(toEvent(first));
+    expect((await store.scanCheckpoints('counting-group'))[0]).toMatchObject({
+      offset: 9,
+      topicId: 'aaaa',
+    });
+
+    // Same id: the same log read again, silent.
+    await before.run(toEvent(first.slice(0, 5)));
+    expect(before.reports[1]).toMatchObject({ duplicates: 5, failed: 0, recreated: 0 });
+
+    const after = withTopicId(store, 'bbbb');
+    const error = await after.run(toEvent(other(first).slice(0, 5))).catch((e: unknown) => e);
+    const failure = (error as BatchFailedError).failures[0];
+    expect(failure).toBeInstanceOf(TopicRecreatedError);
+    expect((failure as Error).message).toContain('topic id');
+    expect(after.reports[0]).toMatchObject({ processed: 0, failed: 1, recreated: 1 });
+    expect((await store.scanCheckpoints('counting-group'))[0]).toMatchObject({ offset: 9 });
+  });
+
+  test('a checkpoint without a topic id takes the one known when it next commits', async () => {
+    const store = new MemoryStateStore();
+    await committed(store);
+    const later = withTopicId(store, 'aaaa');
+    await later.run(toEvent(numbers(1, 12, 1)));
+    expect(later.reports[0]).toMatchObject({ processed: 2, recreated: 0 });
+    expect((await store.scanCheckpoints('counting-group'))[0]).toMatchObject({
+      offset: 11,
+      topicId: 'aaaa',
+    });
   });
 });

@@ -14,7 +14,8 @@ import {
   StateTransaction,
 } from '../state/index.ts';
 import { SliceContext } from './context.ts';
-import { RecordFailedError } from './errors.ts';
+import { RecordFailedError, TopicRecreatedError } from './errors.ts';
+import { recordFingerprint } from './fingerprint.ts';
 import type { Logger } from './logger.ts';
 import type { BatchHandler, ConsumerDefinition, RecordHandler } from './types.ts';
 
@@ -28,8 +29,13 @@ export interface SliceReport {
   processed: number;
   /** Records at or below the checkpoint: already committed, skipped. */
   duplicates: number;
-  /** The record that failed; later records of the slice were not run. */
-  failure?: RecordFailedError;
+  /**
+   * The record that failed (later records of the slice were not run), or the new log found
+   * under the checkpoint (no record ran).
+   */
+  failure?: RecordFailedError | TopicRecreatedError;
+  /** 1 when the slice came from a new log under an old checkpoint (`TopicRecreatedError`). */
+  recreated: number;
   /** Commits made (record-aligned chunks). */
   commits: number;
   /** Times the slice ran again from its checkpoint after a version conflict. */
@@ -50,6 +56,11 @@ export interface SliceDeps {
    * claims. @default the slice's start plus the consumer's deploy.timeout (60 s)
    */
   readonly deadline?: () => number;
+  /**
+   * Kafka's id of the topic, when the caller can ask the broker: a checkpoint committed under
+   * another id belongs to a log that is gone, whatever offsets the slice holds.
+   */
+  readonly topicId?: string;
 }
 
 /**
@@ -70,6 +81,7 @@ export async function processSlice(
     records: slice.records.length,
     processed: 0,
     duplicates: 0,
+    recreated: 0,
     commits: 0,
     reruns: 0,
     fences: 0,
@@ -79,7 +91,9 @@ export async function processSlice(
   const until = Date.now() + (consumer.deploy.timeout ?? 60) * 1000;
   deps = { ...deps, deadline: deps.deadline ?? (() => until) };
   for (let attempt = 0; ; attempt++) {
-    const txn = await StateTransaction.open(deps.store, deps.cache, partition);
+    const txn = await StateTransaction.open(deps.store, deps.cache, partition, {
+      ...(deps.topicId === undefined ? {} : { topicId: deps.topicId }),
+    });
     try {
       await runFrom(txn, consumer, handler, slice, deps, report);
       return report;
@@ -103,18 +117,31 @@ async function runFrom(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  { store, log, deadline }: SliceDeps,
+  { store, log, deadline, topicId }: SliceDeps,
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
+  // A failure of an earlier attempt stands only if this attempt meets it again.
+  delete report.failure;
+  report.recreated = 0;
+  const newLog = newLogUnder(txn, slice, topicId);
+  if (newLog) {
+    report.duplicates = 0;
+    report.recreated = 1;
+    report.failure = new TopicRecreatedError(
+      consumer.name,
+      consumer.group,
+      { topic: slice.topic, partition: slice.partition, offset: from },
+      newLog,
+    );
+    return;
+  }
   // The slice is sorted by offset; a record listed twice in one event runs once.
   const fresh = slice.records.filter(
     (r, i, all) => r.offset > from && (i === 0 || r.offset !== all[i - 1]!.offset),
   );
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
   report.duplicates = slice.records.length - fresh.length - report.processed;
-  // A failure of an earlier attempt stands only if this attempt meets it again.
-  delete report.failure;
   const ctx = new SliceContext(
     consumer.name,
     consumer.group,
@@ -137,7 +164,8 @@ async function runFrom(
   for (const unit of units) {
     // One record's lifecycle: begin, run the handler, then end it (its writes checked and
     // measured) or abort it (it threw: its writes are dropped, the earlier records commit).
-    txn.beginRecord(unit[unit.length - 1]!.offset);
+    const last = unit[unit.length - 1]!;
+    txn.beginRecord(last.offset, () => recordFingerprint(last));
     let end: RecordEnd;
     try {
       await handleUnit(consumer, handler, slice, unit, ctx);
@@ -151,6 +179,27 @@ async function runFrom(
     if (end === 'commit-first') await commit();
   }
   await commit();
+}
+
+/**
+ * Whether the checkpoint was committed from another log than the slice's: the topic id changed,
+ * or the slice holds a record at the checkpoint's offset that is not the one committed there.
+ * A slice that does not reach the checkpoint's offset, without a topic id, cannot tell.
+ */
+function newLogUnder(
+  txn: StateTransaction,
+  slice: PartitionSlice<EventRecord>,
+  topicId: string | undefined,
+): TopicRecreatedError['evidence'] | undefined {
+  const { offset, fingerprint, topicId: committedId } = txn.checkpoint;
+  if (topicId !== undefined && committedId !== undefined && topicId !== committedId) {
+    return { by: 'topic id', committed: committedId, found: topicId };
+  }
+  if (fingerprint === undefined) return undefined;
+  const at = slice.records.find((r) => r.offset === offset);
+  if (!at) return undefined;
+  const found = recordFingerprint(at);
+  return found === fingerprint ? undefined : { by: 'fingerprint', committed: fingerprint, found };
 }
 
 async function handleUnit(

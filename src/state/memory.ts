@@ -32,6 +32,17 @@ export interface AppliedCommit {
   readonly items: ReadonlyArray<StoredItem & { table: string; key: string }>;
 }
 
+/** The checkpoint's fingerprint and topic id, only those that are set. */
+export function identityOf(c: {
+  fingerprint?: string;
+  topicId?: string;
+}): Pick<Checkpoint, 'fingerprint' | 'topicId'> {
+  return {
+    ...(c.fingerprint === undefined ? {} : { fingerprint: c.fingerprint }),
+    ...(c.topicId === undefined ? {} : { topicId: c.topicId }),
+  };
+}
+
 export const itemId = (table: string, key: string) => `${table}\u0000${key}`;
 const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const onceId = (k: OnceKey) => [k.group, k.topic, k.partition, k.offset, k.name].join('\u0000');
@@ -130,6 +141,7 @@ export class MemoryStateStore implements StateStore {
         partition,
         offset: commit.checkpoint.offset,
         version: current.version + 1,
+        ...identityOf(commit.checkpoint),
       },
       items: commit.writes.map((w) => this.written(group, w)),
     };

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test, vi } from 'vitest';
 import { StateCache } from './cache.ts';
 import {
@@ -6,6 +9,7 @@ import {
   StateProtocolError,
   StateTypeError,
 } from './errors.ts';
+import { FileStateStore } from './file.ts';
 import { MemoryStateStore } from './memory.ts';
 import { StateTransaction } from './transaction.ts';
 import { DYNAMODB_LIMITS, type PartitionRef } from './types.ts';
@@ -405,5 +409,57 @@ describe('reads of items another partition writes', () => {
       now += 5000;
     }
     expect(readItem).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('the checkpoint’s fingerprint and topic id', () => {
+  test('a commit keeps the fingerprint of its last finished record, computed only then; an aborted or held record’s does not count', async () => {
+    const store = new MemoryStateStore();
+    const txn = await StateTransaction.open(store, new StateCache(), p0, { topicId: 'id-1' });
+    const asked: number[] = [];
+    const lazy = (offset: number) => () => {
+      asked.push(offset);
+      return `fp-${offset}`;
+    };
+    for (const offset of [0, 1, 2]) {
+      txn.beginRecord(offset, lazy(offset));
+      txn.add('t', 'n', 1);
+      txn.endRecord();
+    }
+    txn.beginRecord(3, 'fp-3');
+    txn.abortRecord();
+    await txn.commit();
+    expect(asked).toEqual([2]);
+    const expected = { offset: 2, version: 1, fingerprint: 'fp-2', topicId: 'id-1' };
+    expect(txn.checkpoint).toEqual(expected);
+    expect(await store.readCheckpoint(p0)).toMatchObject(expected);
+    // A transaction that does not know the topic id carries the checkpoint's on.
+    const later = await StateTransaction.open(store, new StateCache(), p0);
+    later.beginRecord(5);
+    later.endRecord();
+    await later.commit();
+    const { fingerprint, ...rest } = await store.readCheckpoint(p0);
+    expect(fingerprint).toBeUndefined();
+    expect(rest).toMatchObject({ offset: 5, version: 2, topicId: 'id-1' });
+  });
+
+  test('the file store keeps them across a replay', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dogear-fp-'));
+    try {
+      const txn = await StateTransaction.open(new FileStateStore(dir), new StateCache(), p0, {
+        topicId: 'id-1',
+      });
+      txn.beginRecord(7, 'fp-7');
+      txn.endRecord();
+      await txn.commit();
+      expect(await new FileStateStore(dir).readCheckpoint(p0)).toMatchObject({
+        offset: 7,
+        version: 1,
+        fingerprint: 'fp-7',
+        topicId: 'id-1',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,7 +8,7 @@ import {
   StateValueError,
   type WriteCoordinates,
 } from './errors.ts';
-import { itemId } from './memory.ts';
+import { identityOf, itemId } from './memory.ts';
 import type {
   Change,
   Checkpoint,
@@ -56,6 +56,9 @@ interface Entry {
  */
 export type Phase = 'idle' | 'running' | 'held';
 
+/** A record's fingerprint, or how to compute it when a commit needs it. */
+export type Fingerprint = string | (() => string);
+
 /** What `endRecord` did with the record's writes. */
 export type RecordEnd = 'joined' | 'commit-first';
 
@@ -89,6 +92,9 @@ export class StateTransaction {
   /** The running (or held) record's offset, and the last finished record's. */
   private recordOffset = -1;
   private finishedOffset: number;
+  /** Their fingerprints, which the checkpoint keeps with the offset it moves to. */
+  private recordFingerprint: Fingerprint | undefined;
+  private finishedFingerprint: Fingerprint | undefined;
   private finishedRecords = 0;
   private checkpointNow: Checkpoint;
 
@@ -97,20 +103,37 @@ export class StateTransaction {
     private readonly cache: StateCache,
     readonly partition: PartitionRef,
     checkpoint: Checkpoint,
+    /** The topic id commits record: the one known now, or else the checkpoint's. */
+    private readonly topicId: string | undefined,
   ) {
     this.checkpointNow = checkpoint;
     this.finishedOffset = checkpoint.offset;
+    this.finishedFingerprint = checkpoint.fingerprint;
   }
 
-  /** Opens a transaction at the partition's checkpoint (from the cache when warm). */
-  static async open(store: StateStore, cache: StateCache, partition: PartitionRef) {
+  /**
+   * Opens a transaction at the partition's checkpoint (from the cache when warm). `topicId`,
+   * when the caller knows the topic's Kafka id, is what its commits record in the checkpoint.
+   */
+  static async open(
+    store: StateStore,
+    cache: StateCache,
+    partition: PartitionRef,
+    options: { topicId?: string } = {},
+  ) {
     const id = checkpointId(partition);
     let checkpoint = cache.checkpoint(id);
     if (!checkpoint) {
       checkpoint = await store.readCheckpoint(partition);
       cache.setCheckpoint(id, checkpoint);
     }
-    return new StateTransaction(store, cache, partition, checkpoint);
+    return new StateTransaction(
+      store,
+      cache,
+      partition,
+      checkpoint,
+      options.topicId ?? checkpoint.topicId,
+    );
   }
 
   /** The last offset whose effects are committed. */
@@ -132,8 +155,13 @@ export class StateTransaction {
     return this.dirty.length;
   }
 
-  /** Starts a record: the reads and writes that follow are its own until it ends or aborts. */
-  beginRecord(offset: number): void {
+  /**
+   * Starts a record: the reads and writes that follow are its own until it ends or aborts.
+   * `fingerprint` is the record's (`recordFingerprint`): a commit ending at it keeps it in the
+   * checkpoint, so a new log under the same offsets can be told from this one. A function is
+   * called only if a commit ends at the record, so records in the middle of a slice cost nothing.
+   */
+  beginRecord(offset: number, fingerprint?: Fingerprint): void {
     this.expect('idle', 'beginRecord');
     if (offset <= this.finishedOffset) {
       throw new StateProtocolError(
@@ -142,6 +170,7 @@ export class StateTransaction {
     }
     this.phase_ = 'running';
     this.recordOffset = offset;
+    this.recordFingerprint = fingerprint;
   }
 
   private expect(phase: Phase, step: string): void {
@@ -383,6 +412,7 @@ export class StateTransaction {
     this.sliceTally = tally;
     this.recordEntries = [];
     this.finishedOffset = this.recordOffset;
+    this.finishedFingerprint = this.recordFingerprint;
     this.finishedRecords += 1;
     this.phase_ = 'idle';
   }
@@ -437,14 +467,25 @@ export class StateTransaction {
         ? { table, key, change: slice!, expectedVersion: readVersion!, bytes: sliceBytes }
         : { table, key, change: slice!, bytes: sliceBytes };
     });
-    const checkpoint = { expectedVersion: this.checkpointNow.version, offset: this.finishedOffset };
+    if (typeof this.finishedFingerprint === 'function') {
+      this.finishedFingerprint = this.finishedFingerprint();
+    }
+    const checkpoint = {
+      expectedVersion: this.checkpointNow.version,
+      offset: this.finishedOffset,
+      ...identityOf({ fingerprint: this.finishedFingerprint, topicId: this.topicId }),
+    };
     try {
       await this.store.commit({ partition: this.partition, checkpoint, writes });
     } catch (error) {
       this.forget(error);
       throw error;
     }
-    this.checkpointNow = { offset: checkpoint.offset, version: checkpoint.expectedVersion + 1 };
+    this.checkpointNow = {
+      offset: checkpoint.offset,
+      version: checkpoint.expectedVersion + 1,
+      ...identityOf(checkpoint),
+    };
     this.cache.setCheckpoint(checkpointId(this.partition), this.checkpointNow);
     for (const entry of dirty) {
       this.remember(entry);

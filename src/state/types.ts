@@ -14,6 +14,13 @@ export interface PartitionRef {
 export interface Checkpoint {
   readonly offset: number;
   readonly version: number;
+  /**
+   * A fingerprint of the record at `offset` (see `recordFingerprint`), so a later batch that
+   * holds a different record there shows a new log under this checkpoint.
+   */
+  readonly fingerprint?: string;
+  /** Kafka's id of the topic the checkpoint was committed from, when it was known. */
+  readonly topicId?: string;
 }
 
 /** A state item as stored. `version` 0 means it never existed; a deleted item keeps its version. */
@@ -46,7 +53,12 @@ export interface ItemWrite {
 /** One atomic step: the checkpoint moves to `offset` and every write lands, or nothing does. */
 export interface Commit {
   readonly partition: PartitionRef;
-  readonly checkpoint: { readonly expectedVersion: number; readonly offset: number };
+  readonly checkpoint: {
+    readonly expectedVersion: number;
+    readonly offset: number;
+    readonly fingerprint?: string;
+    readonly topicId?: string;
+  };
   readonly writes: readonly ItemWrite[];
 }
 

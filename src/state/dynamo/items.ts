@@ -1,7 +1,7 @@
 /**
  * The table's items, and the one builder of their update expressions, used by direct commits and
  * by intents alike. One partition key `pk`, so each item spreads on its own:
- *   checkpoint  `c|<group>|<topic>|<partition>`  offset, ver, intent
+ *   checkpoint  `c|<group>|<topic>|<partition>`  offset, ver, intent, fp, tid
  *   state item  `s|<group>|<table>|<key>`        v (the value, native DynamoDB types), ver, del
  *   once        `o|<group>|<topic>|<partition>|<offset>|<name>`  done, r (JSON), startedAt, leaseUntil, ttl
  * Group and table names never hold `|`, so every prefix is unambiguous. See docs/state.md.

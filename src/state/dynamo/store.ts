@@ -71,7 +71,7 @@ export class DynamoStateStore implements StateStore {
   async readCheckpoint(ref: PartitionRef): Promise<Checkpoint> {
     const item = await this.get(pkOf.checkpoint(ref), 'GetItem');
     if (!item) return NO_CHECKPOINT;
-    const checkpoint = { offset: Number(item.offset?.N ?? -1), version: Number(item.ver?.N ?? 0) };
+    const checkpoint = checkpointOf(item);
     // A commit whose intent was not applied yet (its process died): finish it before anyone
     // reads state behind this checkpoint.
     if (item.intent?.S) {
@@ -233,13 +233,7 @@ export class DynamoStateStore implements StateStore {
     const found: Array<PartitionRef & Checkpoint> = [];
     for await (const item of scanPrefix(this.api, this.call, this.table, `c|${group}|`)) {
       const [, , topic, partition] = item.pk!.S!.split('|');
-      found.push({
-        group,
-        topic: topic!,
-        partition: Number(partition),
-        offset: Number(item.offset?.N),
-        version: Number(item.ver?.N),
-      });
+      found.push({ group, topic: topic!, partition: Number(partition), ...checkpointOf(item) });
     }
     return found.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
   }
@@ -345,19 +339,37 @@ export class DynamoStateStore implements StateStore {
   }
 }
 
+/** A checkpoint item as read: `fp` and `tid` only when it has them. */
+function checkpointOf(item: Record<string, AttributeValue>): Checkpoint {
+  return {
+    offset: Number(item.offset?.N ?? -1),
+    version: Number(item.ver?.N ?? 0),
+    ...(item.fp?.S === undefined ? {} : { fingerprint: item.fp.S }),
+    ...(item.tid?.S === undefined ? {} : { topicId: item.tid.S }),
+  };
+}
+
 function checkpointUpdate(
   table: string,
   commit: Commit,
   intent: readonly ItemWrite[],
 ): TransactWriteItem {
-  const { expectedVersion, offset } = commit.checkpoint;
+  const { expectedVersion, offset, fingerprint, topicId } = commit.checkpoint;
+  const set = ['#o = :offset', 'ver = :next'];
+  const remove: string[] = [];
+  if (intent.length) set.push('intent = :intent');
+  else remove.push('intent');
+  // The checkpoint is what the commit says: the fingerprint is of the record at the new offset,
+  // and an old one must not stay beside it (the transaction carries a known topic id on).
+  if (fingerprint !== undefined) set.push('fp = :fp');
+  else remove.push('fp');
+  if (topicId !== undefined) set.push('tid = :tid');
+  else remove.push('tid');
   return {
     Update: {
       TableName: table,
       Key: { pk: { S: pkOf.checkpoint(commit.partition) } },
-      UpdateExpression: intent.length
-        ? 'SET #o = :offset, ver = :next, intent = :intent'
-        : 'SET #o = :offset, ver = :next REMOVE intent',
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
       ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'ver = :expected',
       ExpressionAttributeNames: { '#o': 'offset' },
       ExpressionAttributeValues: {
@@ -365,6 +377,8 @@ function checkpointUpdate(
         ':next': { N: String(expectedVersion + 1) },
         ...(expectedVersion === 0 ? {} : { ':expected': { N: String(expectedVersion) } }),
         ...(intent.length ? { ':intent': { S: JSON.stringify(intent.map(intentOf)) } } : {}),
+        ...(fingerprint !== undefined ? { ':fp': { S: fingerprint } } : {}),
+        ...(topicId !== undefined ? { ':tid': { S: topicId } } : {}),
       },
     },
   };
