@@ -7,12 +7,7 @@ import {
   createLogger,
   type InvocationReport,
 } from '../runtime/index.ts';
-import {
-  FileStateStore,
-  openDynamoStateStore,
-  StateCache,
-  type StateStore,
-} from '../state/index.ts';
+import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 import { lambdaContext } from './lambda-context.ts';
 

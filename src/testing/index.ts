@@ -12,7 +12,7 @@ import {
   createLogger,
   type InvocationReport,
 } from '../runtime/index.ts';
-import { MemoryStateStore, StateCache, type StateStore } from '../state/index.ts';
+import { MemoryStateStore, type StateStore } from '../state/index.ts';
 
 export interface InvokeOptions extends EventSourceOptions {
   /** @default a new `MemoryStateStore` */
