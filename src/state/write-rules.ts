@@ -112,7 +112,7 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
       if (item === undefined) continue;
       path.push(name);
       if (name === '') refuse('an empty map key', 'give every property a non-empty name');
-      out[name] = copy(item, depth + 1);
+      setOwn(out, name, copy(item, depth + 1));
       bytes += 1 + Buffer.byteLength(name);
       path.pop();
     }
@@ -166,4 +166,19 @@ export function commitProblem(commit: Commit, limits: CommitLimits): string | un
     return `about ${blindBytes} bytes of blind writes, over the ${limits.maxIntentBytes} an intent holds`;
   }
   return undefined;
+}
+
+/**
+ * Sets a property as JSON.parse does: `__proto__` becomes an own property like any other name,
+ * instead of replacing the object's prototype.
+ */
+export function setOwn(target: Record<string, unknown>, name: string, value: unknown): void {
+  if (name === '__proto__') {
+    Object.defineProperty(target, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else target[name] = value;
 }

@@ -9,6 +9,7 @@
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { decimalText, parseDecimal } from '../decimal.ts';
 import type { Change, OnceKey, PartitionRef, StoredItem } from '../types.ts';
+import { setOwn } from '../write-rules.ts';
 
 export const pkOf = {
   checkpoint: (p: PartitionRef) => `c|${p.group}|${p.topic}|${p.partition}`,
@@ -33,7 +34,7 @@ export function attributeOf(value: unknown, exact?: string): AttributeValue {
   if (value === null || value === undefined) return { NULL: true };
   if (Array.isArray(value)) return { L: value.map((v) => attributeOf(v)) };
   const map: Record<string, AttributeValue> = {};
-  for (const [name, v] of Object.entries(value as object)) map[name] = attributeOf(v);
+  for (const [name, v] of Object.entries(value as object)) setOwn(map, name, attributeOf(v));
   return { M: map };
 }
 
@@ -45,7 +46,7 @@ function jsonOf(attribute: AttributeValue): unknown {
   if (attribute.L !== undefined) return attribute.L.map(jsonOf);
   if (attribute.M !== undefined) {
     const out: Record<string, unknown> = {};
-    for (const [name, v] of Object.entries(attribute.M)) out[name] = jsonOf(v);
+    for (const [name, v] of Object.entries(attribute.M)) setOwn(out, name, jsonOf(v));
     return out;
   }
   return null;
