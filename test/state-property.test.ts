@@ -437,11 +437,11 @@ const nested = (levels: number): unknown => {
 };
 /** Writes DynamoDB refuses: each one, as a record's last op, makes the record fail for good. */
 const INVALID = {
-  'empty map key': (key) => ({ op: 'set', table: 'J', key, value: { '': 1 } }),
-  'nested empty map key': (key) => ({ op: 'set', table: 'J', key, value: { a: [{ '': 1 }] } }),
+  'map with an empty key': (key) => ({ op: 'set', table: 'J', key, value: { '': 1 } }),
+  'empty key in a nested map': (key) => ({ op: 'set', table: 'J', key, value: { a: [{ '': 1 }] } }),
   'nesting of 40 levels': (key) => ({ op: 'set', table: 'J', key, value: nested(40) }),
   'set 1e300': (key) => ({ op: 'set', table: 'N', key, value: 1e300 }),
-  'nested 1e300': (key) => ({ op: 'set', table: 'J', key, value: { x: [1e300] } }),
+  '1e300 in a nested list': (key) => ({ op: 'set', table: 'J', key, value: { x: [1e300] } }),
   'add 1e300': (key) => ({ op: 'add', table: 'N', key, n: 1e300 }),
   'set 1e-200': (key) => ({ op: 'set', table: 'N', key, value: 1e-200 }),
 } satisfies Record<string, (key: string) => Op>;
@@ -826,13 +826,20 @@ function report(lines: string[], limit = 25): string {
     : `${lines.slice(0, limit).join('\n')}\n… and ${lines.length - limit} more`;
 }
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Runs one property with the file's seed. `where` is a fragment of the describe block's name and
+ * the test's name: the failure says how to rerun just that test.
+ */
 async function check(
-  name: string,
+  where: [group: string, test: string],
   property: fc.IAsyncProperty<[Case]>,
   numRuns: number,
   budgetMs: number,
   examples: readonly Case[] = [],
 ) {
+  const name = `${where[0]}: ${where[1]}`;
   resetTally();
   const started = performance.now();
   try {
@@ -845,7 +852,8 @@ async function check(
     });
   } catch (error) {
     if (error instanceof Error) {
-      error.message = `${name}\n${error.message}\n\nReplay: DOGEAR_PROPERTY_SEED=${SEED} npx vitest run test/state-property.test.ts -t '${name}'`;
+      const only = `${escapeRegExp(where[0])}.*${escapeRegExp(where[1])}$`;
+      error.message = `${name}\n${error.message}\n\nReplay: DOGEAR_PROPERTY_SEED=${SEED} npx vitest run test/state-property.test.ts -t '${only}' (add DOGEAR_PROPERTY_PATH=<path above> to start at the counterexample)`;
     }
     throw error;
   } finally {
@@ -931,7 +939,7 @@ for (const { label, cfg, share, examples } of PROPERTIES) {
         name,
         async () => {
           await check(
-            `${label}: ${name}`,
+            [label, name],
             fc.asyncProperty(caseArb(cfg), async (c) => {
               const lines = differences(fold(c), await runCase(kind, c));
               if (lines.length > 0)
@@ -955,7 +963,7 @@ describe('a value DynamoDB refuses fails its record with the same error in every
       name,
       async () => {
         await check(
-          `refused value: ${name}`,
+          ['DynamoDB refuses', name],
           fc.asyncProperty(invalidCaseArb(invalid), async (c) => {
             const expected = fold(c);
             const lines: string[] = [];
