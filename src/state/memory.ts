@@ -1,5 +1,5 @@
-import { addDecimal, numberOf } from './decimal.ts';
-import { StateConflictError, StateLimitError, StateTypeError } from './errors.ts';
+import { addDecimal, decimalProblem, numberOf } from './decimal.ts';
+import { StateConflictError, StateLimitError, StateTypeError, StateValueError } from './errors.ts';
 import {
   ABSENT,
   type Checkpoint,
@@ -171,6 +171,15 @@ export class MemoryStateStore implements StateStore {
       before.exists ? (before.exact ?? (before.value as number)) : 0,
       change.delta,
     );
+    const problem =
+      typeof sum === 'number' && Number.isSafeInteger(sum) ? undefined : decimalProblem(sum);
+    if (problem) {
+      // DynamoDB's ADD fails the same way: the sum is out of what it holds.
+      throw new StateValueError(`Cannot add to ${table}/${key}: the sum ${problem}`, {
+        table,
+        key,
+      });
+    }
     return typeof sum === 'number'
       ? { table, key, value: sum, version, exists: true }
       : { table, key, value: numberOf(sum), exact: sum, version, exists: true };

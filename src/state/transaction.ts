@@ -1,5 +1,5 @@
 import type { StateCache } from './cache.ts';
-import { addDecimal, type Decimal, decimalText, numberOf } from './decimal.ts';
+import { addDecimal, type Decimal, decimalProblem, decimalText, numberOf } from './decimal.ts';
 import {
   StateConflictError,
   StateLimitError,
@@ -293,8 +293,25 @@ export class StateTransaction {
     const entry = this.entry(table, key);
     const mine = entry.record;
     // The common case, a counter bumped again by the same record: no new object.
-    if (mine?.op === 'add') (mine as { delta: Decimal }).delta = addDecimal(mine.delta, delta);
-    else this.write(entry, { op: 'add', delta });
+    if (mine?.op === 'add') {
+      const sum = addDecimal(mine.delta, delta);
+      if (typeof sum !== 'number' || !Number.isSafeInteger(sum)) this.checkDecimal(table, key, sum);
+      (mine as { delta: Decimal }).delta = sum;
+    } else {
+      if (!Number.isSafeInteger(delta)) this.checkDecimal(table, key, delta);
+      this.write(entry, { op: 'add', delta });
+    }
+  }
+
+  /** Safe integers always fit; anything else is checked against what DynamoDB holds. */
+  private checkDecimal(table: string, key: string, decimal: Decimal): void {
+    const problem = decimalProblem(decimal);
+    if (problem) {
+      throw new StateValueError(
+        `Cannot add to ${table}/${key}: DynamoDB refuses ${problem}; store it as a string, or scale it into range`,
+        this.at(table, key),
+      );
+    }
   }
 
   /** The record's changes stay apart from the slice's, so the slice can commit without them. */
