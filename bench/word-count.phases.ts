@@ -144,7 +144,7 @@ for (const [name, definition, limits] of consumers) {
   rows.push(versus(rowOf('phases', name, RECORDS, 'records/s', ms), baseline));
 }
 
-// What the state layer sees per round: add() calls, and distinct keys per record (what fit()
+// What the state layer sees per round: add() calls, and distinct keys per record (what endRecord()
 // and endRecord() iterate).
 let adds = 0;
 let distinctPerRecord = 0;

@@ -240,7 +240,7 @@ describe('limits', () => {
     expect(() => txn.endRecord()).toThrow(/bytes of blind writes/);
   });
 
-  test(`fit() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {
+  test(`endRecord() says commit-first when slice and record exceed ${maxWrites} writes`, async () => {
     const txn = await open(new MemoryStateStore());
     for (let i = 0; i < 60; i++) await bump(txn, `s${i}`);
     expect(txn.endRecord()).toBe('joined');
