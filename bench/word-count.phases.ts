@@ -144,8 +144,8 @@ for (const [name, definition, limits] of consumers) {
   rows.push(versus(rowOf('phases', name, RECORDS, 'records/s', ms), baseline));
 }
 
-// What the state layer sees per round: add() calls, and distinct keys per record (what endRecord()
-// and endRecord() iterate).
+// What the state layer sees per round: add() calls, and distinct keys per record (what
+// endRecord() iterates).
 let adds = 0;
 let distinctPerRecord = 0;
 for (const e of events)
