@@ -116,6 +116,16 @@ for (const [kind, open] of Object.entries(stores)) {
       });
     });
 
+    test('blind values whose JSON is larger than DynamoDB counts them still fit an intent', async () => {
+      const store = await open();
+      const ops: Op[] = Array.from({ length: 150 }, (_, i) => ({ key: `k${i}`, set: 'flags' }));
+      const run = await invoke(opsConsumer({ flags: () => Array(600).fill(true) }), records(ops), {
+        store,
+      });
+      expect(run.error).toBeUndefined();
+      expect(Object.keys(await run.table('t'))).toHaveLength(150);
+    });
+
     test('a partition key over 2,048 bytes fails its record, by name', async () => {
       const store = await open();
       const long = 'x'.repeat(2100);

@@ -57,7 +57,6 @@ export interface DevOptions extends StoreLocation, KafkaConnectionOptions {
  */
 export async function dev(options: DevOptions): Promise<void> {
   const store = await openStore(options);
-  const cache = new StateCache();
   const loops = new Map<string, ConsumerLoop>();
 
   /** Starts, stops and reloads loops to match functions/; returns the loops it started. */
@@ -95,6 +94,8 @@ export async function dev(options: DevOptions): Promise<void> {
       if (loop?.sameSubscription(definition)) loop.replace(definition);
       else {
         await loop?.stop();
+        // A cache per consumer, so each one's maxReadAgeMs holds.
+        const cache = new StateCache({ maxReadAgeMs: definition.maxReadAgeMs });
         const next = new ConsumerLoop(definition, store, cache, options);
         loops.set(definition.name, next);
         started.push(next);

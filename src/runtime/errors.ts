@@ -154,7 +154,7 @@ export class TopicRecreatedError extends ConsumerError implements RecordCoordina
         ? `the record at offset ${offset} is not the one committed there (fingerprint ${evidence.found}, committed ${evidence.committed})`
         : `the topic id changed (now ${evidence.found}, committed under ${evidence.committed})`;
     super(
-      `The checkpoint of group ${group} for ${topic}-${partition} is at offset ${offset}, but ${what}: the topic was recreated or the broker lost its log. Every record at or below offset ${offset} would be skipped as a duplicate forever, so nothing of ${topic}-${partition} runs. To start over, forget the group's state and offsets: with the file store, \`dogear invoke ${consumer} --events <file> --reset\` or delete .dogear/state/${group}.jsonl; in DynamoDB, delete the items whose pk starts with c|${group}| (checkpoints), s|${group}| (state) and o|${group}| (ctx.once records), or only c|${group}|${topic}|${partition} to keep the state and count the new log on top of it`,
+      `The checkpoint of group ${group} for ${topic}-${partition} is at offset ${offset}, but ${what}: the topic was recreated or the broker lost its log. Every record at or below offset ${offset} would be skipped as a duplicate forever, so nothing of ${topic}-${partition} runs. To start over, forget the group's state and offsets: with the file store, \`dogear invoke ${consumer} --events <file> --reset\` or delete .dogear/state/${group}.jsonl; in DynamoDB, delete the items whose pk starts with c|${group}| (checkpoints), s|${group}| (state) and o|${group}| (ctx.once records), with every consumer of the group stopped`,
     );
     this.topic = topic;
     this.partition = partition;

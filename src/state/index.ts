@@ -23,7 +23,7 @@ export {
   type WriteCoordinates,
 } from './errors.ts';
 export { FileStateStore, type FileStateStoreOptions } from './file.ts';
-export { itemId, MemoryStateStore } from './memory.ts';
+export { MemoryStateStore } from './memory.ts';
 export { type RecordEnd, StateTransaction } from './transaction.ts';
 export {
   ABSENT,

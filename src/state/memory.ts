@@ -7,6 +7,8 @@ import {
   type CommitLimits,
   DYNAMODB_LIMITS,
   type ItemWrite,
+  identityOf,
+  itemId,
   NO_CHECKPOINT,
   type OnceClaim,
   type OnceKey,
@@ -32,18 +34,6 @@ export interface AppliedCommit {
   readonly items: ReadonlyArray<StoredItem & { table: string; key: string }>;
 }
 
-/** The checkpoint's fingerprint and topic id, only those that are set. */
-export function identityOf(c: {
-  fingerprint?: string;
-  topicId?: string;
-}): Pick<Checkpoint, 'fingerprint' | 'topicId'> {
-  return {
-    ...(c.fingerprint === undefined ? {} : { fingerprint: c.fingerprint }),
-    ...(c.topicId === undefined ? {} : { topicId: c.topicId }),
-  };
-}
-
-export const itemId = (table: string, key: string) => `${table}\u0000${key}`;
 const partitionId = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 const onceId = (k: OnceKey) => [k.group, k.topic, k.partition, k.offset, k.name].join('\u0000');
 
@@ -111,6 +101,7 @@ export class MemoryStateStore implements StateStore {
     if (problem) {
       throw new StateLimitError(
         `A commit of ${name} ${topic}-${partition} exceeds what DynamoDB takes in one transaction: ${problem}. This is a bug in dogear; please report it`,
+        { topic, partition },
       );
     }
     const group = this.group(name);

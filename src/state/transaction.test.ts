@@ -8,6 +8,7 @@ import {
   StateLimitError,
   StateProtocolError,
   StateTypeError,
+  StateValueError,
 } from './errors.ts';
 import { FileStateStore } from './file.ts';
 import { MemoryStateStore } from './memory.ts';
@@ -461,5 +462,80 @@ describe('the checkpoint’s fingerprint and topic id', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('found in review', () => {
+  test('adds of two records whose sum DynamoDB cannot hold fail the second record, by name', async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    txn.add('t', 'k', 1e37);
+    expect(txn.endRecord()).toBe('joined');
+    txn.add('t', 'k', 0.1); // 1e37 + 0.1 has 39 significant digits
+    const error = (() => {
+      try {
+        txn.endRecord();
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(StateValueError);
+    expect(error).toMatchObject({ offset: 1, table: 't', key: 'k' });
+    txn.abortRecord();
+    await txn.commit();
+    expect(await table(store)).toEqual({ k: 1e37 });
+  });
+
+  test('a put then an add in one record whose sum DynamoDB cannot hold fails that record', async () => {
+    const txn = await open(new MemoryStateStore());
+    txn.put('t', 'k', 1e37);
+    expect(() => txn.add('t', 'k', 0.1)).toThrow(/38/);
+  });
+
+  test('a guessed item after a held record read through a blind add ages like a read', async () => {
+    let now = 0;
+    const store = new MemoryStateStore({ ...DYNAMODB_LIMITS, maxWrites: 1, maxIntentBytes: 0 });
+    await seed(store, { K: 10 });
+    const cache = new StateCache({ now: () => now, maxReadAgeMs: 1000 });
+    const reader = await open(store, p0, cache);
+    expect(await reader.get('t', 'K')).toBe(10);
+    reader.endRecord();
+    await reader.commit();
+    const other = await open(store, p1);
+    other.add('t', 'K', 100); // another partition: 110
+    other.endRecord();
+    await other.commit();
+    now = 500;
+    const txn = await open(store, p0, cache);
+    txn.add('t', 'K', 1);
+    expect(txn.endRecord()).toBe('joined');
+    await txn.get('t', 'K'); // through the blind add, from the cache
+    txn.put('t', 'Y', 1);
+    expect(txn.endRecord()).toBe('commit-first');
+    await txn.commit();
+    now = 60_000;
+    const later = await open(store, p0, cache);
+    expect(await later.get('t', 'K')).toBe(111);
+  });
+
+  test('a held record that only wrote an item the slice wrote does not inherit its condition', async () => {
+    let now = 0;
+    const store = new MemoryStateStore();
+    const cache = new StateCache({ now: () => now, maxReadAgeMs: 1000 });
+    const txn = await open(store, p0, cache);
+    await txn.get('t', 'k');
+    txn.add('t', 'k', 1); // a conditioned add
+    expect(txn.endRecord()).toBe('joined');
+    for (let i = 0; i < DYNAMODB_LIMITS.maxWrites - 1; i++) {
+      txn.put('t', `r${i}`, ((await txn.get('t', `r${i}`)) as number | undefined) ?? 1);
+      expect(txn.endRecord()).toBe('joined');
+    }
+    txn.add('t', 'k', 1); // the held record only writes k, and reads-then-writes one more key
+    txn.put('t', 'n', ((await txn.get('t', 'n')) as number | undefined) ?? 1);
+    expect(txn.endRecord()).toBe('commit-first');
+    now = 5000; // the read of k aged out of the cache during the slice
+    await txn.commit();
+    await txn.commit(); // no conflict: nothing changed k between the commits
+    expect((await table(store)).k).toBe(2);
   });
 });

@@ -8,7 +8,6 @@ import {
   StateValueError,
   type WriteCoordinates,
 } from './errors.ts';
-import { identityOf, itemId } from './memory.ts';
 import type {
   Change,
   Checkpoint,
@@ -17,6 +16,7 @@ import type {
   StateStore,
   StoredItem,
 } from './types.ts';
+import { identityOf, itemId } from './types.ts';
 import { checkValue, isRefusal, keyProblem } from './write-rules.ts';
 
 /** One item as this transaction sees it: what it read, and what is buffered for it. */
@@ -45,6 +45,8 @@ interface Entry {
   sliceBytes: number;
   /** Whether the running record wrote or read this entry (it is in `recordEntries`). */
   inRecord: boolean;
+  /** Whether the running record read it (through the buffer or from the store). */
+  recordRead: boolean;
 }
 
 /**
@@ -61,6 +63,9 @@ export type Fingerprint = string | (() => string);
 
 /** What `endRecord` did with the record's writes. */
 export type RecordEnd = 'joined' | 'commit-first';
+
+/** A version no item ever has: a condition on it always fails. */
+const UNKNOWN_VERSION = -1;
 
 /** Counts of writes in a would-be commit. */
 interface Tally {
@@ -214,6 +219,7 @@ export class StateTransaction {
         sliceValueBytes: 0,
         sliceBytes: 0,
         inRecord: false,
+        recordRead: false,
       };
       entries.set(key, entry);
     }
@@ -230,6 +236,8 @@ export class StateTransaction {
   async get(table: string, key: string): Promise<unknown> {
     this.expect('running', 'get');
     const entry = this.entry(table, key);
+    entry.recordRead = true;
+    this.joinRecord(entry);
     const change = this.pendingOf(entry);
     if (change?.op === 'put') return copyOf(change.value);
     if (change?.op === 'delete') return undefined;
@@ -303,6 +311,15 @@ export class StateTransaction {
     }
   }
 
+  /** A number that adds made of earlier writes must be one DynamoDB holds too. */
+  private checkCombined(entry: Entry, change: Change): void {
+    if (change.op === 'add' && !Number.isSafeInteger(change.delta)) {
+      this.checkDecimal(entry.table, entry.key, change.delta);
+    } else if (change.op === 'put' && typeof change.value === 'number') {
+      this.checkDecimal(entry.table, entry.key, change.exact ?? change.value);
+    }
+  }
+
   /** Safe integers always fit; anything else is checked against what DynamoDB holds. */
   private checkDecimal(table: string, key: string, decimal: Decimal): void {
     const problem = decimalProblem(decimal);
@@ -317,6 +334,7 @@ export class StateTransaction {
   /** The record's changes stay apart from the slice's, so the slice can commit without them. */
   private write(entry: Entry, change: Change): void {
     const mine = combine(entry.record, change, this.at(entry.table, entry.key));
+    if (mine !== change) this.checkCombined(entry, mine);
     // Fails now, in the record that does it, if `add` meets a value that is not a number.
     if (entry.slice && mine.op === 'add')
       combine(entry.slice, mine, this.at(entry.table, entry.key));
@@ -330,6 +348,7 @@ export class StateTransaction {
     for (const entry of this.recordEntries) {
       entry.record = undefined;
       entry.inRecord = false;
+      entry.recordRead = false;
       if (entry.readBy === 'record') {
         entry.readBy = undefined;
         entry.readVersion = undefined;
@@ -385,7 +404,9 @@ export class StateTransaction {
         total.blindBytes -= entry.sliceBytes;
       }
       if (entry.record === undefined) continue;
-      const size = this.sizeOf(entry, this.pendingOf(entry)!);
+      const merged = this.pendingOf(entry)!;
+      if (merged !== entry.record) this.checkCombined(entry, merged);
+      const size = this.sizeOf(entry, merged);
       if (size > maxItemBytes) {
         throw new StateLimitError(
           `${entry.table}/${entry.key} would be about ${size} bytes, over the ${maxItemBytes}-byte item limit; split the value over several keys`,
@@ -410,6 +431,7 @@ export class StateTransaction {
   private join(tally: Tally): void {
     for (const entry of this.recordEntries) {
       entry.inRecord = false;
+      entry.recordRead = false;
       if (entry.readBy === 'record') {
         // A read that no write of the slice depends on keeps no condition.
         if (entry.slice !== undefined || entry.record !== undefined) entry.readBy = 'slice';
@@ -547,14 +569,18 @@ export class StateTransaction {
             : { value: undefined, version, exists: false };
       }
     }
-    if (item) this.cache.setWritten(entry.cacheId, item);
-    else this.cache.dropItem(entry.cacheId);
-    if (entry.inRecord && entry.readBy !== undefined) {
-      // The held record depends on this item: on its new version, or, if that is unknown, on
-      // the old one, which makes its commit conflict rather than write blind over a change.
-      if (item) entry.readVersion = item.version;
+    // What a conditioned write made is known; what a blind add made is a guess that holds only
+    // if nobody wrote between the read and the commit, so it ages like a read.
+    if (!item) this.cache.dropItem(entry.cacheId);
+    else if (entry.readBy === 'slice') this.cache.setWritten(entry.cacheId, item);
+    else this.cache.setRead(entry.cacheId, item);
+    if (entry.inRecord && (entry.readBy === 'record' || entry.recordRead)) {
+      // The held record read this item: its write depends on the version the commit left. If
+      // that is unknown, a version no item has makes its commit conflict and the slice rerun,
+      // rather than write blind over a change made in between.
+      entry.readVersion = item ? item.version : UNKNOWN_VERSION;
       entry.readBy = 'record';
-    } else if (!entry.inRecord) {
+    } else {
       entry.readVersion = undefined;
       entry.readBy = undefined;
     }

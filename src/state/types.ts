@@ -155,3 +155,17 @@ export function unfinished(lease: OnceLease | undefined): OnceClaim {
 /** The item every read of a key that was never written returns. */
 export const ABSENT: StoredItem = Object.freeze({ value: undefined, version: 0, exists: false });
 export const NO_CHECKPOINT: Checkpoint = Object.freeze({ offset: -1, version: 0 });
+
+/** The checkpoint's fingerprint and topic id, only those that are set. */
+export function identityOf(c: {
+  fingerprint?: string;
+  topicId?: string;
+}): Pick<Checkpoint, 'fingerprint' | 'topicId'> {
+  return {
+    ...(c.fingerprint === undefined ? {} : { fingerprint: c.fingerprint }),
+    ...(c.topicId === undefined ? {} : { topicId: c.topicId }),
+  };
+}
+
+/** An item's id within a group, in memory and in the cache. */
+export const itemId = (table: string, key: string) => `${table}\u0000${key}`;

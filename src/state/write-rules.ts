@@ -14,9 +14,15 @@ export const MAX_PARTITION_KEY_BYTES = 2048;
 /** A value a store can hold: a JSON copy of what the handler gave, and its size. */
 export interface CheckedValue {
   readonly value: unknown;
-  /** About what DynamoDB counts for it. */
+  /**
+   * About what DynamoDB counts for it, or its JSON if that is larger: a blind write past 99
+   * travels as JSON inside the checkpoint item's intent.
+   */
   readonly bytes: number;
 }
+
+/** Characters JSON escapes, or that may be a surrogate; a string without them is its own JSON. */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Why a write cannot be stored, and what to do instead. */
 export interface Refusal {
@@ -37,6 +43,7 @@ export function isRefusal(checked: CheckedValue | Refusal): checked is Refusal {
 export function checkValue(value: unknown): CheckedValue | Refusal {
   const path: Array<string | number> = [];
   let bytes = 0;
+  let json = 0;
   let refusal: Refusal | undefined;
   const where = () =>
     path.length === 0
@@ -49,16 +56,22 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
   const copy = (v: unknown, depth: number): unknown => {
     if (refusal) return undefined;
     switch (typeof v) {
-      case 'string':
-        bytes += Buffer.byteLength(v);
+      case 'string': {
+        const size = Buffer.byteLength(v);
+        bytes += size;
+        json += ESCAPED.test(v) ? Buffer.byteLength(JSON.stringify(v)) : size + 2;
         return v;
+      }
       case 'boolean':
         bytes += 1;
+        json += 5;
         return v;
       case 'number': {
         const problem = decimalProblem(v);
         if (problem) return refuse(problem, 'store it as a string, or scale it into range');
-        bytes += 1 + Math.ceil(String(v).length / 2);
+        const digits = String(v).length;
+        bytes += 1 + Math.ceil(digits / 2);
+        json += digits;
         return v === 0 ? 0 : v; // -0 is 0 in DynamoDB
       }
       case 'bigint':
@@ -76,6 +89,7 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
     }
     if (v === null) {
       bytes += 1;
+      json += 4;
       return null;
     }
     if (depth >= MAX_NESTING) {
@@ -85,6 +99,7 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
       );
     }
     bytes += 3;
+    json += 2;
     if (Array.isArray(v)) {
       const out = new Array<unknown>(v.length);
       for (let i = 0; i < v.length; i++) {
@@ -92,6 +107,7 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
         const item = v[i];
         out[i] = item === undefined ? null : copy(item, depth + 1);
         bytes += 1;
+        json += 1;
         path.pop();
       }
       return out;
@@ -113,13 +129,15 @@ export function checkValue(value: unknown): CheckedValue | Refusal {
       path.push(name);
       if (name === '') refuse('an empty map key', 'give every property a non-empty name');
       setOwn(out, name, copy(item, depth + 1));
-      bytes += 1 + Buffer.byteLength(name);
+      const nameBytes = Buffer.byteLength(name);
+      bytes += 1 + nameBytes;
+      json += 2 + (ESCAPED.test(name) ? Buffer.byteLength(JSON.stringify(name)) : nameBytes + 2);
       path.pop();
     }
     return out;
   };
   const copied = copy(value, 0);
-  return refusal ?? { value: copied, bytes };
+  return refusal ?? { value: copied, bytes: Math.max(bytes, json) };
 }
 
 /** Why `key` cannot name an item of `table`, or undefined. */

@@ -2,8 +2,17 @@
  * What a cancelled `TransactWriteItems` means, from its cancellation reasons: one table from
  * reason to typed error, for direct commits and intents alike.
  */
-import { StateConflictError, StateError, StateLimitError, StateTypeError } from '../errors.ts';
+import {
+  StateConflictError,
+  StateError,
+  StateLimitError,
+  StateTypeError,
+  StateValueError,
+} from '../errors.ts';
 import type { Commit } from '../types.ts';
+
+/** DynamoDB's words for a number it cannot hold: past 38 digits, or out of its range. */
+export const OUT_OF_RANGE = /overflow|underflow|precision/i;
 
 export interface CancellationReason {
   readonly Code?: string;
@@ -63,6 +72,13 @@ export function commitCancelled(
   if (invalid >= 0) {
     const item = invalid > 0 ? items[invalid - 1] : undefined;
     const message = reasons[invalid]?.Message ?? '';
+    if (item?.op === 'add' && OUT_OF_RANGE.test(message)) {
+      return new StateValueError(
+        `Cannot add to ${item.table}/${item.key}: the sum is not a number DynamoDB holds (${message})`,
+        { table: item.table, key: item.key, topic, partition },
+        { cause: error },
+      );
+    }
     if (item?.op === 'add') {
       return new StateTypeError(
         `Cannot add to ${item.table}/${item.key}: it does not hold a number (${message})`,

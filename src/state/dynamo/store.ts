@@ -37,10 +37,13 @@ import {
   commitCancelled,
   isTransient,
   type Named,
+  OUT_OF_RANGE,
 } from './reasons.ts';
 
 /** DynamoDB's limit on the actions of one transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
+/** The checkpoint item's 400 KB, less room for its other attributes. */
+const MAX_INTENT_JSON_BYTES = 390 * 1024;
 
 export interface DynamoStateStoreOptions {
   /** How calls reach DynamoDB: `fetchDynamoApi(...)`. */
@@ -105,6 +108,7 @@ export class DynamoStateStore implements StateStore {
     if (problem) {
       throw new StateLimitError(
         `A commit of ${commit.partition.topic}-${commit.partition.partition} exceeds what one transaction takes: ${problem}. This is a bug in dogear; please report it`,
+        { topic: commit.partition.topic, partition: commit.partition.partition },
       );
     }
     const direct = commit.writes.length <= this.limits.maxWrites;
@@ -192,8 +196,9 @@ export class DynamoStateStore implements StateStore {
         const invalid = codes.indexOf('ValidationError');
         if (invalid >= 0) {
           const { table, key } = named[invalid]!;
+          const message = reasons[invalid]?.Message ?? '';
           throw new StateTypeError(
-            `Cannot apply the commit of ${ref.topic}-${ref.partition} up to offset ${checkpoint.offset}: DynamoDB rejected ${table}/${key} (${reasons[invalid]?.Message ?? ''}); it must hold a number to be added to`,
+            `Cannot apply the commit of ${ref.topic}-${ref.partition} up to offset ${checkpoint.offset}: DynamoDB rejected ${table}/${key} (${message}); ${OUT_OF_RANGE.test(message) ? 'the sum of its adds is not a number DynamoDB holds' : 'it must hold a number to be added to'}, so the partition stops here until the item is fixed`,
             { topic: ref.topic, partition: ref.partition, table, key },
             { cause: error },
           );
@@ -355,6 +360,15 @@ function checkpointUpdate(
   intent: readonly ItemWrite[],
 ): TransactWriteItem {
   const { expectedVersion, offset, fingerprint, topicId } = commit.checkpoint;
+  const intentJson = intent.length ? JSON.stringify(intent.map(intentOf)) : undefined;
+  // The transaction sizes intents by their JSON; a checkpoint item over DynamoDB's 400 KB would
+  // be refused on every delivery, so a miscount must fail loudly here instead.
+  if (intentJson !== undefined && Buffer.byteLength(intentJson) > MAX_INTENT_JSON_BYTES) {
+    throw new StateLimitError(
+      `The intent of a commit of ${commit.partition.topic}-${commit.partition.partition} is ${Buffer.byteLength(intentJson)} bytes of JSON, over the ${MAX_INTENT_JSON_BYTES} a checkpoint item holds. This is a bug in dogear; please report it`,
+      { topic: commit.partition.topic, partition: commit.partition.partition },
+    );
+  }
   const set = ['#o = :offset', 'ver = :next'];
   const remove: string[] = [];
   if (intent.length) set.push('intent = :intent');
@@ -376,7 +390,7 @@ function checkpointUpdate(
         ':offset': { N: String(offset) },
         ':next': { N: String(expectedVersion + 1) },
         ...(expectedVersion === 0 ? {} : { ':expected': { N: String(expectedVersion) } }),
-        ...(intent.length ? { ':intent': { S: JSON.stringify(intent.map(intentOf)) } } : {}),
+        ...(intentJson !== undefined ? { ':intent': { S: intentJson } } : {}),
         ...(fingerprint !== undefined ? { ':fp': { S: fingerprint } } : {}),
         ...(topicId !== undefined ? { ':tid': { S: topicId } } : {}),
       },
