@@ -8,7 +8,6 @@ import {
   DYNAMODB_LIMITS,
   type ItemWrite,
   identityOf,
-  itemId,
   NO_CHECKPOINT,
   type OnceClaim,
   type OnceKey,

@@ -22,6 +22,7 @@ export interface CheckedValue {
 }
 
 /** Characters JSON escapes, or that may be a surrogate; a string without them is its own JSON. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters JSON escapes
 const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Why a write cannot be stored, and what to do instead. */
