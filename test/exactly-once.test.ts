@@ -27,7 +27,7 @@ import { thermometerOracle, wordCountOracle } from './fixtures/oracle.ts';
 
 /**
  * 20,000 records in `npm test` (word-count about 2 minutes on an idle 2-core machine, well inside a
- * third of its timeout); `npm run soak` runs the full 100,000 (8 to 10 minutes here).
+ * third of its timeout); `npm run soak` runs the full 100,000 (about 11 minutes here).
  */
 const RECORDS = Number(process.env.DOGEAR_SOAK_RECORDS ?? 20_000);
 const TIMEOUT_MS = Number(process.env.DOGEAR_SOAK_TIMEOUT_MS ?? 900_000);
