@@ -104,13 +104,19 @@ function instance(definition: ConsumerDefinition, tally: Tally) {
   };
 }
 
-/** Runs a worker process from `from`, SIGKILLs it after `killAfterMs`; returns the last event it finished. */
+/**
+ * Runs a worker process from `from` and SIGKILLs it partway through the event after its
+ * `killAfterEvents`-th (at `fraction` of the time the event before it took, so the kill lands
+ * while it commits whatever the machine's pace); 0 lets it finish. Returns the last event it
+ * finished.
+ */
 function runWorker(
   consumer: string,
   group: string,
   file: string,
   from: number,
-  killAfterMs: number,
+  killAfterEvents: number,
+  fraction = 0.5,
 ) {
   return new Promise<{ lastDone: number; killed: boolean }>((resolve, reject) => {
     const child = spawn(
@@ -128,14 +134,20 @@ function runWorker(
     );
     let lastDone = from - 1;
     let stderr = '';
-    let started = false;
+    let done = 0;
+    let previousAt: number | undefined;
     let timer: NodeJS.Timeout | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
-      for (const match of chunk.toString().matchAll(/done (\d+)/g)) lastDone = Number(match[1]);
-      // Start the clock at the first finished event, so the kill lands while it commits, not while tsx boots.
-      if (!started && killAfterMs > 0) {
-        started = true;
-        timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      for (const match of chunk.toString().matchAll(/done (\d+)/g)) {
+        lastDone = Number(match[1]);
+        done += 1;
+        const now = performance.now();
+        // The first event's time includes tsx booting; the pace is measured from the second on.
+        const pace = previousAt === undefined ? 200 : now - previousAt;
+        previousAt = now;
+        if (killAfterEvents > 0 && done === killAfterEvents && timer === undefined) {
+          timer = setTimeout(() => child.kill('SIGKILL'), fraction * pace);
+        }
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
@@ -193,7 +205,14 @@ async function exactlyOnce(
   writeFileSync(file, JSON.stringify(events));
   let from = half;
   while (from < events.length) {
-    const { lastDone, killed } = await runWorker(name, group, file, from, 200 + next() * 1500);
+    const { lastDone, killed } = await runWorker(
+      name,
+      group,
+      file,
+      from,
+      2 + Math.floor(next() * 3),
+      next(),
+    );
     if (killed) tally.kills++;
     from = lastDone + 1;
     if (tally.kills >= 6) break;
