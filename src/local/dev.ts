@@ -204,7 +204,8 @@ class ConsumerLoop {
     try {
       const metadata = await this.kafka?.metadata({ topics: [topic], forceUpdate: true });
       const id = metadata?.topics.get(topic)?.id;
-      return id && !/^0+$/.test(id) ? id : undefined;
+      // A broker that does not know topic ids answers the null UUID, 00000000-0000-…: unknown.
+      return id && !/^[0-]+$/.test(id) ? id : undefined;
     } catch {
       return undefined;
     }
