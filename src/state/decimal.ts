@@ -5,6 +5,8 @@
  * so `0.1 + 0.2` is `0.3` and a counter past 2^53 keeps counting exactly. See docs/state.md.
  */
 
+import { StateTypeError, type WriteCoordinates } from './errors.ts';
+
 /** A decimal: a JS number when that number prints as it, else its decimal text. */
 export type Decimal = number | string;
 
@@ -68,6 +70,31 @@ function normalized(mantissa: bigint, exponent: number): Parts {
     exponent += 1;
   }
   return { mantissa, exponent };
+}
+
+/**
+ * A decimal as a stored item holds it: `value` is what a handler reads, `exact` the decimal
+ * when no JS number prints as it. Every store, the cache and the buffer build numbers this way.
+ */
+export function numberFields(decimal: Decimal): { value: number; exact?: string } {
+  return typeof decimal === 'number'
+    ? { value: decimal }
+    : { value: Number(decimal), exact: decimal };
+}
+
+/** The decimal an item holds, for `add`: a missing item counts as 0; anything else is refused. */
+export function decimalIn(
+  item: { value: unknown; exact?: string; exists: boolean },
+  at: Partial<WriteCoordinates>,
+): Decimal {
+  if (!item.exists) return 0;
+  if (typeof item.value !== 'number') {
+    throw new StateTypeError(
+      `Cannot add to ${at.table}/${at.key}: it holds ${item.value === null ? 'null' : `a ${typeof item.value}`}, not a number`,
+      at,
+    );
+  }
+  return item.exact ?? item.value;
 }
 
 /** What a handler reads: the nearest JS number. */

@@ -1,5 +1,5 @@
-import { addDecimal, decimalProblem, numberOf } from './decimal.ts';
-import { StateConflictError, StateLimitError, StateTypeError, StateValueError } from './errors.ts';
+import { addDecimal, decimalIn, decimalProblem, numberFields } from './decimal.ts';
+import { StateConflictError, StateLimitError, StateValueError } from './errors.ts';
 import {
   ABSENT,
   type Checkpoint,
@@ -145,22 +145,10 @@ export class MemoryStateStore implements StateStore {
     const before = group.tables.get(table)?.get(key) ?? ABSENT;
     const version = before.version + 1;
     if (change.op === 'put') {
-      const { value, exact } = change;
-      return exact === undefined
-        ? { table, key, value, version, exists: true }
-        : { table, key, value, exact, version, exists: true };
+      return { table, key, value: change.value, exact: change.exact, version, exists: true };
     }
     if (change.op === 'delete') return { table, key, value: undefined, version, exists: false };
-    if (before.exists && typeof before.value !== 'number') {
-      throw new StateTypeError(
-        `Cannot add to ${table}/${key}: it holds a ${typeof before.value}, not a number`,
-        { table, key },
-      );
-    }
-    const sum = addDecimal(
-      before.exists ? (before.exact ?? (before.value as number)) : 0,
-      change.delta,
-    );
+    const sum = addDecimal(decimalIn(before, { table, key }), change.delta);
     const problem =
       typeof sum === 'number' && Number.isSafeInteger(sum) ? undefined : decimalProblem(sum);
     if (problem) {
@@ -170,9 +158,7 @@ export class MemoryStateStore implements StateStore {
         key,
       });
     }
-    return typeof sum === 'number'
-      ? { table, key, value: sum, version, exists: true }
-      : { table, key, value: numberOf(sum), exact: sum, version, exists: true };
+    return { table, key, ...numberFields(sum), version, exists: true };
   }
 
   /** Makes a resolved commit durable; memory has nothing to do. */

@@ -1,5 +1,13 @@
 import type { StateCache } from './cache.ts';
-import { addDecimal, type Decimal, decimalProblem, decimalText, numberOf } from './decimal.ts';
+import {
+  addDecimal,
+  type Decimal,
+  decimalIn,
+  decimalProblem,
+  decimalText,
+  numberFields,
+  numberOf,
+} from './decimal.ts';
 import {
   StateConflictError,
   StateLimitError,
@@ -560,12 +568,12 @@ export class StateTransaction {
       if (change.op === 'add') {
         if (cached?.version === expected) {
           const base = decimalIn(cached, this.at(entry.table, entry.key));
-          item = numericItem(addDecimal(base, change.delta), version);
+          item = { ...numberFields(addDecimal(base, change.delta)), version, exists: true };
         }
       } else if (entry.readBy === 'slice') {
         item =
           change.op === 'put'
-            ? withExact(change.value, change.exact, version)
+            ? { value: change.value, exact: change.exact, version, exists: true }
             : { value: undefined, version, exists: false };
       }
     }
@@ -605,46 +613,12 @@ function combine(before: Change | undefined, next: Change, at: WriteCoordinates)
   if (next.op !== 'add' || before === undefined) return next;
   if (before.op === 'add') return { op: 'add', delta: addDecimal(before.delta, next.delta) };
   if (before.op === 'delete') return numericPut(next.delta);
-  return numericPut(
-    addDecimal(
-      decimalIn({ value: before.value, exact: before.exact, exists: true }, at),
-      next.delta,
-    ),
-  );
+  return numericPut(addDecimal(decimalIn({ ...before, exists: true }, at), next.delta));
 }
 
 /** A put of a decimal, with its exact text when no JS number prints as it. */
 function numericPut(decimal: Decimal): Change {
-  return typeof decimal === 'number'
-    ? { op: 'put', value: decimal }
-    : { op: 'put', value: numberOf(decimal), exact: decimal };
-}
-
-function numericItem(decimal: Decimal, version: number): StoredItem {
-  return typeof decimal === 'number'
-    ? { value: decimal, version, exists: true }
-    : { value: numberOf(decimal), exact: decimal, version, exists: true };
-}
-
-function withExact(value: unknown, exact: string | undefined, version: number): StoredItem {
-  return exact === undefined
-    ? { value, version, exists: true }
-    : { value, exact, version, exists: true };
-}
-
-/** The decimal an item holds, for `add`: a missing item counts as 0. */
-export function decimalIn(
-  item: { value: unknown; exact?: string; exists: boolean },
-  at: Partial<WriteCoordinates>,
-): Decimal {
-  if (!item.exists) return 0;
-  if (typeof item.value !== 'number') {
-    throw new StateTypeError(
-      `Cannot add to ${at.table}/${at.key}: it holds ${item.value === null ? 'null' : `a ${typeof item.value}`}, not a number`,
-      at,
-    );
-  }
-  return item.exact ?? item.value;
+  return { op: 'put', ...numberFields(decimal) };
 }
 
 /** A copy for the handler, so a change it makes to its object cannot reach state unwritten. */

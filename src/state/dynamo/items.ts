@@ -7,7 +7,7 @@
  * Group and table names never hold `|`, so every prefix is unambiguous. See docs/state.md.
  */
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { decimalText, parseDecimal } from '../decimal.ts';
+import { decimalText, numberFields, parseDecimal } from '../decimal.ts';
 import type { Change, OnceKey, PartitionRef, StoredItem } from '../types.ts';
 import { setOwn } from '../write-rules.ts';
 
@@ -58,10 +58,7 @@ export function storedItemOf(item: Record<string, AttributeValue> | undefined): 
   const version = Number(item.ver?.N ?? 0);
   if (item.del?.BOOL || item.v === undefined) return { value: undefined, version, exists: false };
   if (item.v.N !== undefined) {
-    const decimal = parseDecimal(item.v.N);
-    return typeof decimal === 'number'
-      ? { value: decimal, version, exists: true }
-      : { value: Number(decimal), exact: decimal, version, exists: true };
+    return { ...numberFields(parseDecimal(item.v.N)), version, exists: true };
   }
   return { value: jsonOf(item.v), version, exists: true };
 }
