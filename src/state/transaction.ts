@@ -49,8 +49,6 @@ interface Entry {
   /** Size of the value `record` and `slice` put, from the write check. */
   recordValueBytes: number;
   sliceValueBytes: number;
-  /** Estimated size of the item once `slice` is written. */
-  sliceBytes: number;
   /** Whether the running record wrote or read this entry (it is in `recordEntries`). */
   inRecord: boolean;
   /** Whether the running record read it (through the buffer or from the store). */
@@ -159,15 +157,6 @@ export class StateTransaction {
     return this.phase_;
   }
 
-  /** Records that finished and wait for a commit. */
-  get pendingRecords(): number {
-    return this.finishedRecords;
-  }
-
-  get pendingWrites(): number {
-    return this.dirty.length;
-  }
-
   /**
    * Starts a record: the reads and writes that follow are its own until it ends or aborts.
    * `fingerprint` is the record's (`recordFingerprint`): a commit ending at it keeps it in the
@@ -225,7 +214,6 @@ export class StateTransaction {
         record: undefined,
         recordValueBytes: 0,
         sliceValueBytes: 0,
-        sliceBytes: 0,
         inRecord: false,
         recordRead: false,
       };
@@ -409,7 +397,7 @@ export class StateTransaction {
       const turnsConditioned = entry.slice !== undefined && entry.readBy === 'record';
       if (turnsConditioned) {
         total.conditioned += 1;
-        total.blindBytes -= entry.sliceBytes;
+        total.blindBytes -= sliceSize(entry);
       }
       if (entry.record === undefined) continue;
       const merged = this.pendingOf(entry)!;
@@ -429,8 +417,8 @@ export class StateTransaction {
         total.writes += 1;
         if (conditioned) total.conditioned += 1;
       }
-      total.bytes += size - entry.sliceBytes;
-      if (!conditioned) total.blindBytes += size - entry.sliceBytes;
+      total.bytes += size - sliceSize(entry);
+      if (!conditioned) total.blindBytes += size - sliceSize(entry);
     }
     return { total, alone };
   }
@@ -452,7 +440,6 @@ export class StateTransaction {
       const merged = this.pendingOf(entry)!;
       if (entry.slice === undefined) this.dirty.push(entry);
       entry.sliceValueBytes = this.valueBytes(entry, merged);
-      entry.sliceBytes = entry.fixedBytes + entry.sliceValueBytes;
       entry.slice = merged;
       entry.record = undefined;
     }
@@ -509,10 +496,11 @@ export class StateTransaction {
     if (records === 0 && this.phase_ === 'idle') return 0;
     const dirty = this.dirty;
     const writes: ItemWrite[] = dirty.map((entry) => {
-      const { table, key, slice, readVersion, readBy, sliceBytes } = entry;
+      const { table, key, slice, readVersion, readBy } = entry;
+      const bytes = sliceSize(entry);
       return readBy === 'slice'
-        ? { table, key, change: slice!, expectedVersion: readVersion!, bytes: sliceBytes }
-        : { table, key, change: slice!, bytes: sliceBytes };
+        ? { table, key, change: slice!, expectedVersion: readVersion!, bytes }
+        : { table, key, change: slice!, bytes };
     });
     if (typeof this.finishedFingerprint === 'function') {
       this.finishedFingerprint = this.finishedFingerprint();
@@ -537,7 +525,6 @@ export class StateTransaction {
     for (const entry of dirty) {
       this.remember(entry);
       entry.slice = undefined;
-      entry.sliceBytes = 0;
       entry.sliceValueBytes = 0;
     }
     this.dirty = [];
@@ -606,6 +593,11 @@ export class StateTransaction {
 
 function checkpointId(p: PartitionRef): string {
   return `${p.group}\u0000${p.topic}\u0000${p.partition}`;
+}
+
+/** Estimated size of the item once the slice's change is written; 0 while it has none. */
+function sliceSize(entry: Entry): number {
+  return entry.slice === undefined ? 0 : entry.fixedBytes + entry.sliceValueBytes;
 }
 
 /** Folds a new change into an earlier one for the same key, so a commit writes each key once. */
