@@ -53,9 +53,9 @@ export interface SliceDeps {
   readonly maxReruns?: number;
   /**
    * Until when (epoch ms) the invocation can still be running: the lease of its `ctx.once`
-   * claims. @default the slice's start plus the consumer's deploy.timeout (60 s)
+   * claims (the handler derives it from the Lambda context, or the consumer's timeout).
    */
-  readonly deadline?: () => number;
+  readonly deadline: () => number;
   /**
    * Kafka's id of the topic, when the caller can ask the broker: a checkpoint committed under
    * another id belongs to a log that is gone, whatever offsets the slice holds.
@@ -88,8 +88,6 @@ export async function processSlice(
   };
   const partition = { group: consumer.group, topic: slice.topic, partition: slice.partition };
   const maxReruns = deps.maxReruns ?? 8;
-  const until = Date.now() + (consumer.deploy.timeout ?? 60) * 1000;
-  deps = { ...deps, deadline: deps.deadline ?? (() => until) };
   for (let attempt = 0; ; attempt++) {
     const txn = await StateTransaction.open(deps.store, deps.cache, partition, {
       ...(deps.topicId === undefined ? {} : { topicId: deps.topicId }),
@@ -151,7 +149,7 @@ async function runFrom(
     store,
     log.with({ topic: slice.topic, partition: slice.partition }),
     consumer.key,
-    deadline!,
+    deadline,
   );
   const processedBefore = report.processed;
   const commit = async () => {
