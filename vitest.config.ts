@@ -36,6 +36,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    reporters: ['default', './test/setup/durations.ts'],
     globalSetup: ['test/setup/dynamodb.ts', 'test/setup/kafka.ts'],
   },
 });
