@@ -23,6 +23,12 @@ async function userProject(config?: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'dogear-user-'));
   made.push(dir);
   await cp(PROJECT, dir, { recursive: true });
+  // Here, not in the fixture: a package.json there would hide this repository's own from tsc,
+  // which type-checks the fixture through the package's self-reference.
+  await writeFile(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'orders-service', private: true, type: 'module', scripts: { test: 'vitest run' } }, null, 2)}\n`,
+  );
   await mkdir(join(dir, 'node_modules'));
   await symlink(ROOT, join(dir, 'node_modules/dogear'), 'dir');
   await symlink(join(ROOT, 'node_modules/vitest'), join(dir, 'node_modules/vitest'), 'dir');
@@ -104,7 +110,7 @@ describe('a user project tested with dogear/vitest', () => {
     expect(code, output).not.toBe(0);
     expect(output).toContain('SyntaxError: Invalid or unexpected token');
     expect(docs).toContain('SyntaxError: Invalid or unexpected token');
-    expect(docs).toContain("plugins: [dogear()]");
+    expect(docs).toContain('plugins: [dogear()]');
   }, 120_000);
 });
 
