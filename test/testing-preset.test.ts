@@ -122,7 +122,7 @@ describe('docs/testing.md', () => {
     for (const [, file, region, body] of snippets) {
       const source = await readFile(join(PROJECT, file!), 'utf8');
       const expected = region ? regionOf(source, region, file!) : source;
-      expect(body, `${file}${region ? ` #${region}` : ''}`).toBe(expected);
+      expect(body!.trimEnd(), `${file}${region ? ` #${region}` : ''}`).toBe(expected.trimEnd());
     }
   });
 });
