@@ -35,7 +35,6 @@ export function dogear(): Plugin {
       transform ??= loadEsbuild();
       const result = await (await transform)(code, {
         loader: extension.replace(/^[cm]/, '') as 'ts' | 'js' | 'tsx' | 'jsx',
-        format: 'esm',
         target,
         sourcemap: true,
         sourcefile: file,
