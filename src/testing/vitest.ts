@@ -1,0 +1,56 @@
+/**
+ * `dogear/vitest`: what a project's vitest config needs to test dogear consumers in memory.
+ * Its own entry point, so `dogear` and `dogear/testing` never load vitest or esbuild.
+ */
+import type { Plugin } from 'vitest/config';
+
+type Transform = typeof import('esbuild').transform;
+
+const SCRIPT = /\.([cm]?[jt]s|[jt]sx)$/;
+// A decorator at the start of a line, or after `export`/`default`/a brace or semicolon: how
+// formatters lay them out. A false match only costs an esbuild pass; a miss fails to load.
+const DECORATOR = /(?:^|[{};]|\bexport|\bdefault)[ \t]*@[A-Za-z_$]/m;
+
+/**
+ * The vitest (Vite) plugin that lowers TC39 decorators, which Vite's own transformer leaves in
+ * place, with esbuild, as `dogear build` does, and with a source map, so stack traces point at
+ * your lines. Only files that hold a decorator are touched.
+ *
+ * @example
+ * // vitest.config.ts
+ * import { dogear } from 'dogear/vitest';
+ * import { defineConfig } from 'vitest/config';
+ * export default defineConfig({ plugins: [dogear()] });
+ */
+export function dogear(): Plugin {
+  let transform: Promise<Transform> | undefined;
+  const target = `node${process.versions.node.split('.')[0]}`;
+  return {
+    name: 'dogear',
+    enforce: 'pre',
+    async transform(code, id) {
+      const file = id.split('?')[0]!;
+      const extension = SCRIPT.exec(file)?.[1];
+      if (!extension || file.startsWith('\0') || !DECORATOR.test(code)) return null;
+      transform ??= loadEsbuild();
+      const result = await (await transform)(code, {
+        loader: extension.replace(/^[cm]/, '') as 'ts' | 'js' | 'tsx' | 'jsx',
+        target,
+        sourcemap: true,
+        sourcefile: file,
+      });
+      return { code: result.code, map: result.map };
+    },
+  };
+}
+
+async function loadEsbuild(): Promise<Transform> {
+  try {
+    return (await import('esbuild')).transform;
+  } catch (error) {
+    throw new Error(
+      "dogear/vitest lowers decorators with esbuild, which is not installed here; run 'npm install --save-dev esbuild'",
+      { cause: error },
+    );
+  }
+}
