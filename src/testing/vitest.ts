@@ -2,9 +2,8 @@
  * `dogear/vitest`: what a project's vitest config needs to test dogear consumers in memory.
  * Its own entry point, so `dogear` and `dogear/testing` never load vitest or esbuild.
  */
+import { transform } from 'esbuild';
 import type { Plugin } from 'vitest/config';
-
-type Transform = typeof import('esbuild').transform;
 
 const SCRIPT = /\.([cm]?[jt]s|[jt]sx)$/;
 // A decorator at the start of a line, or after `export`/`default`/a brace or semicolon: how
@@ -23,7 +22,6 @@ const DECORATOR = /(?:^|[{};]|\bexport|\bdefault)[ \t]*@[A-Za-z_$]/m;
  * export default defineConfig({ plugins: [dogear()] });
  */
 export function dogear(): Plugin {
-  let transform: Promise<Transform> | undefined;
   const target = `node${process.versions.node.split('.')[0]}`;
   return {
     name: 'dogear',
@@ -32,8 +30,7 @@ export function dogear(): Plugin {
       const file = id.split('?')[0]!;
       const extension = SCRIPT.exec(file)?.[1];
       if (!extension || file.startsWith('\0') || !DECORATOR.test(code)) return null;
-      transform ??= loadEsbuild();
-      const result = await (await transform)(code, {
+      const result = await transform(code, {
         loader: extension.replace(/^[cm]/, '') as 'ts' | 'js' | 'tsx' | 'jsx',
         target,
         sourcemap: true,
@@ -42,15 +39,4 @@ export function dogear(): Plugin {
       return { code: result.code, map: result.map };
     },
   };
-}
-
-async function loadEsbuild(): Promise<Transform> {
-  try {
-    return (await import('esbuild')).transform;
-  } catch (error) {
-    throw new Error(
-      "dogear/vitest lowers decorators with esbuild, which is not installed here; run 'npm install --save-dev esbuild'",
-      { cause: error },
-    );
-  }
 }
