@@ -137,10 +137,7 @@ export function parseOptions(raw: unknown): DogearServerlessOptions {
   if (options.kafka !== undefined) checkKafka(options.kafka, `${ROOT}.kafka`);
   if (options.table !== undefined) checkTable(options.table, `${ROOT}.table`);
   const retention = options.logRetentionInDays;
-  if (
-    retention !== undefined &&
-    !(LOG_RETENTION_DAYS as readonly unknown[]).includes(retention)
-  ) {
+  if (retention !== undefined && !(LOG_RETENTION_DAYS as readonly unknown[]).includes(retention)) {
     fail(
       `${ROOT}.logRetentionInDays ${show(retention)} is not one CloudWatch Logs takes: ${LOG_RETENTION_DAYS.join(', ')}`,
       `${ROOT}.logRetentionInDays`,

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { ServerlessConfigError } from './errors.ts';
 import type { CfnValue, IamStatement, ResolvedSource } from './types.ts';
 
@@ -155,7 +156,9 @@ export function consumerStatements(
         Resource: [key],
         // Only as Secrets Manager decrypts the secrets for the pollers, not for any ciphertext.
         Condition: {
-          StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' },
+          },
         },
       });
     }

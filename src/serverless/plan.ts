@@ -1,8 +1,12 @@
 import { join, posix, sep } from 'node:path';
 import type { BuildManifest, BuiltConsumer } from '../build/index.ts';
-import { checkConsumerNames, isIntrinsic, resolveDeploy } from './config.ts';
+import {
+  checkConsumerNames,
+  DEFAULT_LOG_RETENTION_DAYS,
+  isIntrinsic,
+  resolveDeploy,
+} from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
-import { DEFAULT_LOG_RETENTION_DAYS } from './config.ts';
 import { checkPolicySize, consumerStatements, roleLogicalId } from './iam.ts';
 import { planTable } from './table.ts';
 import type {

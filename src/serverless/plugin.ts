@@ -226,7 +226,8 @@ export class DogearServerlessPlugin {
         : auth === 'TLS'
           ? msk.clientCertificateSecretArn
           : undefined;
-    const key = msk.secretsKmsKeyArn !== undefined ? { secretsKmsKeyArn: msk.secretsKmsKeyArn } : {};
+    const key =
+      msk.secretsKmsKeyArn !== undefined ? { secretsKmsKeyArn: msk.secretsKmsKeyArn } : {};
     if (msk.arn !== undefined) {
       const auth = msk.auth ?? 'IAM';
       const secretArn = secretFor(auth);
