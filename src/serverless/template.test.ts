@@ -96,8 +96,17 @@ describe('patchTemplate', () => {
 
   it("adds each consumer's role, and leaves the framework's alone", () => {
     const template = compiled();
+    template.Resources.WordDashcountLambdaFunction = {
+      Type: 'AWS::Lambda::Function',
+      DependsOn: ['WordDashcountLogGroup', 'DogearWordDashcountRole'],
+      Properties: { Role: { 'Fn::GetAtt': ['DogearWordDashcountRole', 'Arn'] } },
+    };
     const before = JSON.stringify(template.Resources.IamRoleLambdaExecution);
     expect(patchTemplate(template, plan(), lambdaLogicalId)).toEqual([]);
+    // Fn::GetAtt already orders the role first (cfn-lint W3005).
+    expect(template.Resources.WordDashcountLambdaFunction.DependsOn).toEqual([
+      'WordDashcountLogGroup',
+    ]);
     expect(template.Resources.DogearWordDashcountRole?.Type).toBe('AWS::IAM::Role');
     expect(JSON.stringify(template.Resources.IamRoleLambdaExecution)).toBe(before);
   });

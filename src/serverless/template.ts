@@ -27,6 +27,14 @@ export function patchTemplate(
     }
     const [, mapping] = mappings[0]!;
     mapping.Properties = { FunctionName: mapping.Properties?.FunctionName, ...consumer.mapping };
+    // The framework makes a function depend on a role given by logical id, which its
+    // `Fn::GetAtt` already does (cfn-lint W3005).
+    const fn = template.Resources[functionId];
+    if (fn && Array.isArray(fn.DependsOn)) {
+      const rest = fn.DependsOn.filter((id) => id !== consumer.roleLogicalId);
+      if (rest.length) fn.DependsOn = rest;
+      else delete fn.DependsOn;
+    }
   }
 
   Object.assign(template.Resources, plan.resources);
