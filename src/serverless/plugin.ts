@@ -29,6 +29,7 @@ export interface Serverless {
       runtime?: string;
       role?: unknown;
       iam?: { role?: unknown };
+      logRetentionInDays?: unknown;
       compiledCloudFormationTemplate: CloudFormationTemplate;
     };
     custom?: { dogear?: unknown };
@@ -126,7 +127,7 @@ export class DogearServerlessPlugin {
   /** Builds, zips and adds the functions. */
   private async prepare(): Promise<void> {
     const started = performance.now();
-    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const options = this.dogearOptions();
     const root = this.serviceDir();
     const provider = this.serverless.service.provider.runtime;
     const runtime =
@@ -192,7 +193,7 @@ export class DogearServerlessPlugin {
   private async registerLastBuild(): Promise<void> {
     const command = this.serverless.processedInput?.commands?.join(' ') ?? '';
     if (!READ_COMMANDS.has(command)) return;
-    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const options = this.dogearOptions();
     const file = join(this.serviceDir(), '.dogear/build/manifest.json');
     if (!existsSync(file)) return;
     const manifest = JSON.parse(readFileSync(file, 'utf8')) as BuildManifest;
@@ -288,6 +289,18 @@ export class DogearServerlessPlugin {
 
   private serviceDir(): string {
     return resolve(this.serverless.serviceDir ?? this.serverless.config?.servicePath ?? '.');
+  }
+
+  /**
+   * `custom.dogear`, with the service's `provider.logRetentionInDays` for dogear's functions
+   * when dogear's own is not set: a team's retention policy is usually written once, there.
+   */
+  private dogearOptions(): DogearServerlessOptions {
+    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const providerRetention = this.serverless.service.provider.logRetentionInDays;
+    if (options.logRetentionInDays === undefined && typeof providerRetention === 'number')
+      return { ...options, logRetentionInDays: providerRetention };
+    return options;
   }
 
   /** Whether serverless.yml names one role for every function. */
