@@ -243,7 +243,7 @@ describe.concurrent('dogear', () => {
         lastProcessedOffset: offset,
       })),
     );
-  });
+  }, 180_000); // ten processes one after another, on a loaded machine
 
   test('events output fed back to invoke gives the same state as the NDJSON', async () => {
     const dir = tempDir();
@@ -485,7 +485,9 @@ describe.concurrent('dogear invoke, as Lambda delivers', () => {
       {
         batch: 1,
         attempt: 0,
-        response: { batchItemFailures: [{ itemIdentifier: { partition: 'partial-0', offset: 1 } }] },
+        response: {
+          batchItemFailures: [{ itemIdentifier: { partition: 'partial-0', offset: 1 } }],
+        },
       },
     ]);
     const [offsets] = await state('--offsets');
@@ -628,7 +630,12 @@ describe.concurrent('dogear state --offsets', () => {
     writeNdjson(file, [page(10, 4), page(2, 7), page(1, 0), page(10, 5)]);
     await ok('invoke', 'word-count', '--events', file, '--state-dir', dir);
     const text = await ok('state', 'word-count', '--offsets', '--state-dir', dir);
-    expect(text.trimEnd().split('\n').map((line) => line.split(/\s{2,}/))).toEqual([
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split(/\s{2,}/)),
+    ).toEqual([
       ['partition', 'next offset', 'last processed'],
       ['book-pages-1', '1', '0'],
       ['book-pages-2', '8', '7'],

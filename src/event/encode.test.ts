@@ -2,7 +2,6 @@ import { describe, expect, test } from 'vitest';
 import { eventRecordOf, eventsOf } from './encode.ts';
 import { EventFormatError, RecordTooLargeError } from './errors.ts';
 import { MAX_EVENT_BYTES, nextBatchLength } from './payload.ts';
-import type { EventRecord } from './types.ts';
 
 const line = (fields: Record<string, unknown>) =>
   eventRecordOf({ topic: 't', partition: 0, offset: 0, timestamp: 1, ...fields }, 'f.ndjson:3');
@@ -77,7 +76,10 @@ describe('eventRecordOf', () => {
     [{ timestamp: '2025-11-24T16:00:00Z' }, /"timestamp".*1764000000000/],
     [{ timestamp: 1.5 }, /"timestamp" 1\.5/],
     [{ timestamp: -2 }, /"timestamp" -2/],
-    [{ timestampType: 'create_time' }, /"timestampType" "create_time".*CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE/],
+    [
+      { timestampType: 'create_time' },
+      /"timestampType" "create_time".*CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE/,
+    ],
     [{ timestampType: 'NO_TIMESTAMP_TYPE' }, /NO_TIMESTAMP_TYPE.*timestamp 1.*-1/],
     [{ timestamp: undefined, timestampType: 'CREATE_TIME' }, /CREATE_TIME but no "timestamp"/],
     [{ timestamp: -1, timestampType: 'LOG_APPEND_TIME' }, /"timestamp" -1/],
@@ -97,5 +99,3 @@ function catchError(fn: () => unknown): Error {
   }
   throw new Error('expected a throw');
 }
-
-export type { EventRecord };

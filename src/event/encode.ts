@@ -170,7 +170,8 @@ export function eventsOf(
     const length = nextBatchLength(records, batchSize, eventRecordBytes, start);
     if (length === 1) {
       const bytes = eventRecordBytes(records[start]!);
-      if (bytes > EVENT_RECORD_BYTES) throw new RecordTooLargeError(records[start]!, bytes, EVENT_RECORD_BYTES);
+      if (bytes > EVENT_RECORD_BYTES)
+        throw new RecordTooLargeError(records[start]!, bytes, EVENT_RECORD_BYTES);
     }
     events.push(eventOf(records.slice(start, start + length), source));
     start += length;

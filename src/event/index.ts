@@ -7,13 +7,13 @@ export {
   type NdjsonRecord,
 } from './encode.ts';
 export { EventFormatError, RecordDecodeError, RecordTooLargeError } from './errors.ts';
+export { stateKeyOf } from './key.ts';
 export {
   EVENT_RECORD_BYTES,
   eventRecordBytes,
   MAX_EVENT_BYTES,
   nextBatchLength,
 } from './payload.ts';
-export { stateKeyOf } from './key.ts';
 export type {
   DecodeOptions,
   EventRecord,

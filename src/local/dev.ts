@@ -2,12 +2,7 @@ import { watch } from 'node:fs';
 import { resolve } from 'node:path';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
-import {
-  type EventRecord,
-  eventOf,
-  eventRecordBytes,
-  nextBatchLength,
-} from '../event/index.ts';
+import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
   BatchFailedError,
   type ConsumerDefinition,

@@ -231,7 +231,9 @@ function retryEventOf(
   const records: Record<string, EventRecord[]> = {};
   let kept = 0;
   for (const [id, list] of Object.entries(event.records)) {
-    const retried = list.filter((r) => r.offset >= (from.get(`${r.topic}-${r.partition}`) ?? Number.POSITIVE_INFINITY));
+    const retried = list.filter(
+      (r) => r.offset >= (from.get(`${r.topic}-${r.partition}`) ?? Number.POSITIVE_INFINITY),
+    );
     if (retried.length > 0) records[id] = retried;
     kept += retried.length;
   }
