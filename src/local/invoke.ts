@@ -169,7 +169,11 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
         const headline =
           next === undefined
             ? `the partial batch response names ${answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ')}, which the batch does not hold; Lambda takes such a response for a failed batch`
-            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${definition.deploy.maximumRetryAttempts === undefined || definition.deploy.maximumRetryAttempts < 0 ? 'maximumRetryAttempts is unset, so dogear invoke retries once' : `maximumRetryAttempts: ${retries}`}); Lambda would now skip ${failures.length === 1 ? 'it' : 'them'} (to the on-failure destination, if any)`;
+            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${
+                unlimited(definition)
+                  ? 'maximumRetryAttempts is unset or -1, so dogear invoke retries once; Lambda would retry until the records expire'
+                  : `maximumRetryAttempts: ${retries}; Lambda would now discard the batch, to the on-failure destination if there is one`
+              })`;
         error = new InvokeFailedError(headline, failures);
         break deliveries;
       }
@@ -200,8 +204,13 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
 
 /** Retries of a partial batch response: `maximumRetryAttempts`, or one when it is unset or infinite. */
 function retriesOf(consumer: ConsumerDefinition): number {
+  return unlimited(consumer) ? 1 : consumer.deploy.maximumRetryAttempts!;
+}
+
+/** Lambda retries until the records expire: no `maximumRetryAttempts`, or -1. */
+function unlimited(consumer: ConsumerDefinition): boolean {
   const retries = consumer.deploy.maximumRetryAttempts;
-  return retries === undefined || retries < 0 ? 1 : retries;
+  return retries === undefined || retries < 0;
 }
 
 function recordsIn(event: KafkaEvent): number {
