@@ -1,10 +1,9 @@
 import { resolve } from 'node:path';
 import { findConsumer } from '../build/index.ts';
 import type { RecordCoordinates } from '../errors.ts';
-import { type EventRecord, type KafkaEvent, slicesOf } from '../event/index.ts';
+import { type KafkaEvent, slicesOf } from '../event/index.ts';
 import {
   BatchFailedError,
-  type ConsumerDefinition,
   createHandler,
   createLogger,
   type InvocationReport,
@@ -14,6 +13,7 @@ import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/
 import { InvokeFailedError } from './errors.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 import { lambdaContext } from './lambda-context.ts';
+import { failedRecords, retriesOf, retryEventOf, unlimited } from './partial-batch.ts';
 
 /** Where a local command keeps state: files under a folder, or a DynamoDB table. */
 export interface StoreLocation {
@@ -202,17 +202,6 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
   };
 }
 
-/** Retries of a partial batch response: `maximumRetryAttempts`, or one when it is unset or infinite. */
-function retriesOf(consumer: ConsumerDefinition): number {
-  return unlimited(consumer) ? 1 : consumer.deploy.maximumRetryAttempts!;
-}
-
-/** Lambda retries until the records expire: no `maximumRetryAttempts`, or -1. */
-function unlimited(consumer: ConsumerDefinition): boolean {
-  const retries = consumer.deploy.maximumRetryAttempts;
-  return retries === undefined || retries < 0;
-}
-
 function recordsIn(event: KafkaEvent): number {
   return Object.values(event.records).reduce((n, list) => n + list.length, 0);
 }
@@ -222,50 +211,6 @@ function formatFrom(event: KafkaEvent): string {
   return slicesOf(event)
     .map((s) => `${s.topic}-${s.partition}@${s.records[0]?.offset}`)
     .join(', ');
-}
-
-/**
- * The event Lambda delivers after a partial batch response: each named partition's records
- * from the named offset on (the lowest, if a partition is named twice); the other partitions
- * succeeded. Undefined when that leaves no record: the response names records not in the batch.
- */
-function retryEventOf(
-  event: KafkaEvent,
-  answered: KafkaBatchResponse['batchItemFailures'],
-): KafkaEvent | undefined {
-  const from = new Map<string, number>();
-  for (const { itemIdentifier: at } of answered) {
-    from.set(at.partition, Math.min(at.offset, from.get(at.partition) ?? Number.POSITIVE_INFINITY));
-  }
-  const records: Record<string, EventRecord[]> = {};
-  let kept = 0;
-  for (const [id, list] of Object.entries(event.records)) {
-    const retried = list.filter(
-      (r) => r.offset >= (from.get(`${r.topic}-${r.partition}`) ?? Number.POSITIVE_INFINITY),
-    );
-    if (retried.length > 0) records[id] = retried;
-    kept += retried.length;
-  }
-  return kept > 0 ? { ...event, records } : undefined;
-}
-
-/** The errors behind a partial batch response: each named partition's failed record. */
-function failedRecords(
-  report: InvocationReport | undefined,
-  answered: KafkaBatchResponse['batchItemFailures'],
-): Error[] {
-  const named = new Set(answered.map((f) => f.itemIdentifier.partition));
-  const found = (report?.partitions ?? []).flatMap((p) =>
-    p.failure && named.has(`${p.topic}-${p.partition}`) ? [p.failure] : [],
-  );
-  return found.length > 0
-    ? found
-    : answered.map(
-        (f) =>
-          new Error(
-            `Record ${f.itemIdentifier.partition}@${f.itemIdentifier.offset} failed (the handler's partial batch response named it)`,
-          ),
-      );
 }
 
 function failuresOf(error: Error): readonly Error[] {

@@ -103,3 +103,45 @@ describe('invoke() refuses what would test nothing', () => {
     await expect(first).resolves.toMatchObject({ total: { duplicates: 4 } });
   });
 });
+
+describe('invoke() with a partial batch response, as Lambda retries it', () => {
+  const failing = (retries?: number) => {
+    let failuresLeft = 0;
+    const definition = defineConsumer(
+      {
+        name: 'partial',
+        topic: 'words',
+        deploy: {
+          reportBatchItemFailures: true,
+          provisionedPollers: { minimum: 1 },
+          ...(retries !== undefined ? { maximumRetryAttempts: retries } : {}),
+        },
+      },
+      (record, ctx) => {
+        if (record.offset === 1 && failuresLeft-- > 0) throw new Error('offset 1 is not ready');
+        ctx.table<number>('seen').set(String(record.offset), record.offset);
+      },
+    );
+    return { definition, failTimes: (n: number) => (failuresLeft = n) };
+  };
+
+  test('the named partition is retried from the named offset: no record is lost', async () => {
+    const { definition, failTimes } = failing();
+    failTimes(1);
+    const run = await invoke(definition, records);
+    expect(run.error).toBeUndefined();
+    expect(Object.keys(await run.table('seen'))).toEqual(['0', '1', '2', '3']);
+    expect(await run.offsets()).toEqual({ 'words-0': 3 });
+    expect(run.total).toMatchObject({ events: 2, processed: 4, failed: 1 });
+  });
+
+  test('a record still failing after maximumRetryAttempts ends the run with its error', async () => {
+    const { definition, failTimes } = failing(2);
+    failTimes(5);
+    const run = await invoke(definition, records);
+    expect(run.error?.message).toContain('words-0@1');
+    expect(run.error?.message).toContain('offset 1 is not ready');
+    expect(run.total.events).toBe(3);
+    expect(Object.keys(await run.table('seen'))).toEqual(['0']);
+  });
+});

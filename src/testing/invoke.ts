@@ -1,10 +1,17 @@
 import { type EventRecord, eventRecordOf, eventsOf } from '../event/index.ts';
-import { lambdaContext } from '../local/index.ts';
+import {
+  failedRecords,
+  InvokeFailedError,
+  lambdaContext,
+  retriesOf,
+  retryEventOf,
+} from '../local/index.ts';
 import {
   consumerOf,
   createHandler,
   createLogger,
   type InvocationReport,
+  type KafkaBatchResponse,
 } from '../runtime/index.ts';
 import { MemoryStateStore } from '../state/index.ts';
 import { TestingOptionError } from './errors.ts';
@@ -24,7 +31,9 @@ const OPTIONS: ReadonlyArray<keyof InvokeOptions> = [
 /**
  * Runs a consumer on records the way Lambda would: cut into events of its batch size, each
  * event through the generated handler, with state in memory unless `store` says otherwise.
- * Stops at the first failed event, as the event-source mapping does until a retry succeeds.
+ * A partial batch response is retried as Lambda retries it: the named partitions from the named
+ * offsets, up to `maximumRetryAttempts` (once when it is unset or -1). Stops at the first event
+ * that still fails, as the event-source mapping does until a retry succeeds.
  */
 export async function invoke(
   consumer: unknown,
@@ -70,12 +79,28 @@ export async function invoke(
     reports = [];
     const events = eventsOf(given.map(eventRecord), batchSize, options);
     let error: Error | undefined;
-    for (const event of events) {
-      try {
-        await handler(event, lambdaContext(definition));
-      } catch (e) {
-        error = e as Error;
-        break;
+    const retries = retriesOf(definition);
+    deliveries: for (const event of events) {
+      let delivery = event;
+      for (let attempt = 0; ; attempt++) {
+        let answered: KafkaBatchResponse['batchItemFailures'] = [];
+        try {
+          answered = (await handler(delivery, lambdaContext(definition)))?.batchItemFailures ?? [];
+        } catch (e) {
+          error = e as Error;
+          break deliveries;
+        }
+        if (answered.length === 0) break;
+        const next = retryEventOf(delivery, answered);
+        if (attempt >= retries || next === undefined) {
+          const failures = failedRecords(reports.at(-1), answered);
+          error =
+            failures.length === 1
+              ? failures[0]!
+              : new InvokeFailedError(`${failures.length} partitions failed`, failures);
+          break deliveries;
+        }
+        delivery = next;
       }
     }
     delivering = false;
