@@ -1,7 +1,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
 /** How Kafka stamped the record's timestamp. */
-export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
+export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME' | 'NO_TIMESTAMP_TYPE';
 
 /**
  * How a record's key or value bytes become a JavaScript value. `string` and `json` decode

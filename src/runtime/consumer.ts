@@ -45,6 +45,7 @@ export const DEPLOY_OPTIONS = [
   'reportBatchItemFailures',
   'bisectBatchOnError',
   'maximumRetryAttempts',
+  'maximumRecordAgeInSeconds',
 ] as const satisfies ReadonlyArray<keyof DeployOptions>;
 const DEPLOY_KEYS = new Set<string>(DEPLOY_OPTIONS);
 /**

@@ -83,6 +83,11 @@ export interface DeployOptions {
   bisectBatchOnError?: boolean;
   /** Retries of a failing batch, -1 for until the records expire (provisioned mode). @default -1 */
   maximumRetryAttempts?: number;
+  /**
+   * Seconds: records older than this are not sent to the function but discarded, or sent to
+   * `onFailure`; 60 to 604,800, or -1 for no limit (provisioned mode). @default -1
+   */
+  maximumRecordAgeInSeconds?: number;
 }
 
 /** Lambda's partial batch response for Kafka: each failed partition and the offset to resume at. */
