@@ -392,6 +392,10 @@ test('dogear dev hands over what the log holds: null headers, empty keys and val
     return text === null || text === undefined ? null : Buffer.from(String(text)).toString('hex');
   };
   expect(lines).toHaveLength(sent.length);
+  expect(lines[3]!.headersBase64).toEqual([
+    ['gone', null],
+    ['after', 'eQ=='],
+  ]);
   for (const line of lines) {
     expect(at(line.offset), `offset ${line.offset}`).toMatchObject({
       key: hexField(line, 'key'),
