@@ -44,6 +44,13 @@ export interface KafkaBroker {
   tls?: KafkaTlsListener;
   /** The broker's `log.dirs`; empty when KAFKA_BROKERS points at an external cluster. */
   dataDir: string;
+  /**
+   * Shuts the broker down (SIGTERM, as an operator would) and keeps its data and ports, so that
+   * `restart()` brings the same cluster back; absent on an external cluster.
+   */
+  halt?(): Promise<void>;
+  /** Starts a halted broker again on the same ports with the same data. */
+  restart?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -111,13 +118,16 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
     });
     // Two short JVMs, one per core: the broker reads the keystore only when it starts.
     await Promise.all([makeKeystore(keystore), formatStorage(lib, config)]);
-    const broker = launchBroker(lib, config, options.log);
-    try {
-      await waitUntilReady(broker, port);
-    } catch (error) {
-      await stopProcess(broker);
-      throw error;
-    }
+    let broker = launchBroker(lib, config, options.log);
+    const ready = async () => {
+      try {
+        await waitUntilReady(broker, port);
+      } catch (error) {
+        await stopProcess(broker);
+        throw error;
+      }
+    };
+    await ready();
     return {
       brokers: `${HOST}:${port}`,
       port,
@@ -128,6 +138,12 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
       },
       tls: { brokers: `localhost:${tlsPort}`, caFile: keystore.caFile },
       dataDir,
+      halt: () => stopProcess(broker),
+      restart: async () => {
+        if (broker.child.exitCode === null && broker.child.signalCode === null) return;
+        broker = launchBroker(lib, config, options.log);
+        await ready();
+      },
       stop: onlyOnce(async () => {
         await stopProcess(broker);
         await rm(dir, { recursive: true, force: true });
@@ -137,6 +153,77 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaBroke
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+// Kafka's tools log through log4j2 as the broker does: warnings and errors only, on stderr, so
+// that stdout is the tool's answer.
+const TOOLS_LOG4J2_PROPERTIES = `appender.console.type = Console
+appender.console.name = STDERR
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+`;
+
+/**
+ * Runs one of Kafka's own command-line tools from the broker's jars, the way `bin/kafka-*.sh`
+ * would: `org.apache.kafka.tools.consumer.group.ConsumerGroupCommand` (kafka-consumer-groups),
+ * `org.apache.kafka.tools.consumer.ConsoleConsumer` (kafka-console-consumer),
+ * `org.apache.kafka.tools.GetOffsetShell` (kafka-get-offsets), … Resolves with its stdout.
+ */
+export async function runKafkaTool(mainClass: string, args: readonly string[]): Promise<string> {
+  const lib = await ensureKafkaJars();
+  const log4jProperties = join(lib, '..', 'tools-log4j2.properties');
+  await writeFile(log4jProperties, TOOLS_LOG4J2_PROPERTIES);
+  return run(javaBin(), [
+    ...jvmOptions(lib, { serverProperties: '', log4jProperties }, '256m'),
+    '-XX:TieredStopAtLevel=1', // a tool runs for seconds: the optimising JIT would never pay off
+    mainClass,
+    ...args,
+  ]);
+}
+
+/** One partition of a consumer group as Kafka's ConsumerGroupCommand describes it. */
+export interface GroupPartitionOffsets {
+  topic: string;
+  partition: number;
+  /** The committed offset; `undefined` when the group has committed none for the partition. */
+  committed: number | undefined;
+  logEnd: number;
+  lag: number | undefined;
+}
+
+/**
+ * `kafka-consumer-groups --describe --group <group>`: each partition's committed offset, log end
+ * offset and lag, as Kafka itself reports them (not through dogear's client).
+ */
+export async function describeConsumerGroup(
+  brokers: string,
+  group: string,
+): Promise<GroupPartitionOffsets[]> {
+  const out = await runKafkaTool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', [
+    '--bootstrap-server',
+    brokers,
+    '--describe',
+    '--group',
+    group,
+  ]);
+  const number = (text: string | undefined) =>
+    text === undefined || text === '-' ? undefined : Number(text);
+  // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+  return out
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((columns) => columns[0] === group && /^\d+$/.test(columns[2] ?? ''))
+    .map(([, topic, partition, committed, logEnd, lag]) => ({
+      topic: topic!,
+      partition: Number(partition),
+      committed: number(committed),
+      logEnd: Number(logEnd),
+      lag: number(lag),
+    }))
+    .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
 }
 
 function externalCluster(brokers: string): KafkaBroker {
@@ -492,10 +579,12 @@ function exitOf(child: ChildProcess): Promise<string> {
 }
 
 /** Runs a command to completion; on failure the error carries its output. */
-async function run(command: string, args: string[]): Promise<void> {
+async function run(command: string, args: string[]): Promise<string> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk;
     output += chunk;
   });
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -505,6 +594,7 @@ async function run(command: string, args: string[]): Promise<void> {
   if (child.exitCode !== 0) {
     throw new Error(`${command} ${args.join(' ')}\n${how}:\n${output.trim()}`);
   }
+  return stdout;
 }
 
 function launchError(error: NodeJS.ErrnoException): Error {

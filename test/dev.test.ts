@@ -5,11 +5,19 @@
  * leaves the tables `dogear dev` left.
  */
 import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  Admin,
+  ConfigResourceTypes,
+  IncrementalAlterConfigOperationTypes,
+  Producer,
+} from '@platformatic/kafka';
 import { afterEach, expect, inject, test } from 'vitest';
-import { type EventRecord, eventRecordOf } from '../src/event/index.ts';
-import { produceRecords } from '../src/local/index.ts';
+import { describeConsumerGroup, startKafka } from '../infra/kafka.ts';
+import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../src/event/index.ts';
+import { dev, produceRecords } from '../src/local/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
 import { bookPages, temperatureReadings } from './fixtures/book.ts';
 import { killDogears, spawnDogear } from './fixtures/dogear-process.ts';
@@ -226,3 +234,313 @@ test('a recording of a binary topic, replayed by dogear invoke, leaves the table
     expect(await read(invokeState), `${table} after dogear invoke`).toEqual(oracle[table]);
   }
 }, 120_000);
+
+/** Kafka's own view of the group (ConsumerGroupCommand), not dogear's client's. */
+async function committed(brokers: string, group: string) {
+  return (await describeConsumerGroup(brokers, group)).map(({ partition, committed, lag }) => ({
+    partition,
+    committed,
+    lag,
+  }));
+}
+
+const hexOf = (bytes: Buffer | null) => (bytes === null ? null : bytes.toString('hex'));
+
+test('dogear dev hands over what the log holds: null headers, empty keys and values, the broker’s time', async () => {
+  const brokers = inject('kafkaBrokers');
+  const topic = 'edge-records';
+  const admin = new Admin({ clientId: 'dev-test', bootstrapBrokers: [brokers] });
+  const producer = new Producer({
+    clientId: 'dev-test',
+    bootstrapBrokers: [brokers],
+    idempotent: true,
+  });
+  const base = Date.now() - 60_000;
+  const header = (name: string, value: Buffer | null) =>
+    [Buffer.from(name), value] as [Buffer, Buffer];
+  const sent: Array<{
+    key: Buffer | null;
+    value: Buffer | null;
+    headers: Array<[string, Buffer | null]>;
+    timestamp: bigint;
+  }> = [
+    {
+      key: Buffer.from('k'),
+      value: Buffer.from('first'),
+      headers: [['trace', Buffer.from('t1')]],
+      timestamp: BigInt(base),
+    },
+    { key: Buffer.alloc(0), value: Buffer.alloc(0), headers: [], timestamp: BigInt(base + 1) },
+    { key: null, value: null, headers: [], timestamp: BigInt(base + 2) },
+    // A header with no value (length -1 on the wire) behind good records in the same batch.
+    {
+      key: Buffer.from('k'),
+      value: Buffer.from('null header'),
+      headers: [
+        ['gone', null],
+        ['after', Buffer.from('y')],
+      ],
+      timestamp: BigInt(base + 3),
+    },
+    {
+      key: Buffer.from('k'),
+      value: Buffer.from('after it'),
+      headers: [],
+      timestamp: BigInt(base + 4),
+    },
+  ];
+  const before = Date.now();
+  try {
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    const send = (records: typeof sent) =>
+      producer.send({
+        messages: records.map((r) => ({
+          topic,
+          partition: 0,
+          timestamp: r.timestamp,
+          ...(r.key === null ? {} : { key: r.key }),
+          value: r.value as Buffer,
+          headers: new Map(r.headers.map(([name, value]) => header(name, value))),
+        })),
+      });
+    await send(sent);
+    // No timestamp at all: -1 on the wire (its own send, so that it is its batch's first).
+    const untimed = { key: null, value: Buffer.from('no time'), headers: [], timestamp: -1n };
+    await send([untimed]);
+    // The same topic switched to LogAppendTime: the broker stamps the batches from now on.
+    await admin.incrementalAlterConfigs({
+      resources: [
+        {
+          resourceType: ConfigResourceTypes.TOPIC,
+          resourceName: topic,
+          configs: [
+            {
+              name: 'message.timestamp.type',
+              configOperation: IncrementalAlterConfigOperationTypes.SET,
+              value: 'LogAppendTime',
+            },
+          ],
+        },
+      ],
+    });
+    const appended = { key: null, value: Buffer.from('appended'), headers: [], timestamp: 5000n };
+    await send([appended]);
+    sent.push(untimed, appended);
+  } finally {
+    await producer.close();
+    await admin.close();
+  }
+
+  const stateDir = mkdtempSync(join(tmpdir(), 'dogear-edge-'));
+  const edge = startDev(stateDir, ['--functions', 'test/fixtures/dev-edge/functions']);
+  await until(
+    () => caughtUp(stateDir, 'edge-records', new Map([[0, sent.length - 1]])),
+    'dev past the null header',
+    60_000,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; dev said:\n${edge.lines.join('\n')}`);
+  });
+  edge.child.kill('SIGTERM');
+  await edge.exit();
+
+  const seen = Object.fromEntries(
+    await new FileStateStore(stateDir).scanTable('edge-records', 'seen'),
+  ) as Record<
+    string,
+    {
+      key: string | null;
+      value: string | null;
+      timestamp: number;
+      timestampType: string;
+      headers: Array<[string, string]>;
+    }
+  >;
+  const at = (offset: number) => seen[`0@${offset}`]!;
+  // Empty is not null: an empty value is no tombstone, an empty key is a key.
+  expect(at(1)).toMatchObject({ key: '', value: '' });
+  expect(at(2)).toMatchObject({ key: null, value: null });
+  // Lambda has no null header value to show: its bytes are empty.
+  expect(at(3).headers).toEqual([
+    ['gone', ''],
+    ['after', '79'],
+  ]);
+  expect(at(4).value).toBe(hexOf(Buffer.from('after it')));
+  expect(at(5)).toMatchObject({ timestamp: -1, timestampType: 'NO_TIMESTAMP_TYPE' });
+  expect(at(6).timestampType).toBe('LOG_APPEND_TIME');
+  expect(at(6).timestamp).toBeGreaterThanOrEqual(before); // the broker's, not the 5000 sent
+  for (let offset = 0; offset < 5; offset++) {
+    expect(at(offset)).toMatchObject({
+      key: hexOf(sent[offset]!.key),
+      value: hexOf(sent[offset]!.value),
+      timestamp: Number(sent[offset]!.timestamp),
+      timestampType: 'CREATE_TIME',
+    });
+  }
+
+  // `dogear record` sees the same log: the same time, type, key, value and headers.
+  const recording = join(stateDir, 'edge.ndjson');
+  const recorded = await dogear(['record', '--topic', topic, '--out', recording]);
+  expect(recorded.code, recorded.stderr).toBe(0);
+  const lines = (await readFile(recording, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as NdjsonRecord);
+  const hexField = (line: NdjsonRecord, field: 'key' | 'value') => {
+    const b64 = line[`${field}Base64`];
+    if (typeof b64 === 'string') return Buffer.from(b64, 'base64').toString('hex');
+    const text = line[field];
+    return text === null || text === undefined ? null : Buffer.from(String(text)).toString('hex');
+  };
+  expect(lines).toHaveLength(sent.length);
+  expect(lines[3]!.headersBase64).toEqual([
+    ['gone', null],
+    ['after', 'eQ=='],
+  ]);
+  for (const line of lines) {
+    expect(at(line.offset), `offset ${line.offset}`).toMatchObject({
+      key: hexField(line, 'key'),
+      value: hexField(line, 'value'),
+      timestamp: line.timestamp,
+      timestampType: line.timestampType,
+    });
+  }
+  // Kafka's own tools agree that the group committed past every record.
+  expect(await committed(brokers, 'edge-records')).toEqual([
+    { partition: 0, committed: sent.length, lag: 0 },
+  ]);
+}, 150_000);
+
+test('dogear dev bounds retries as Lambda does: 10 with an on-failure destination, and skips records past their maximum age', async () => {
+  const brokers = inject('kafkaBrokers');
+  const topic = 'poison-pages';
+  const now = Date.now();
+  const old = now - 2 * 3_600_000;
+  const record = (offset: number, value: string, timestamp: number) =>
+    eventRecordOf({ topic, partition: 0, offset, value, timestamp }, `record ${offset}`);
+  await produceRecords({
+    brokers: [brokers],
+    records: [
+      record(0, 'old', old),
+      record(1, 'old', old + 1),
+      record(2, 'a', now),
+      record(3, 'poison', now),
+      record(4, 'b', now),
+    ],
+  });
+  const stateDir = mkdtempSync(join(tmpdir(), 'dogear-poison-'));
+  const lines: string[] = [];
+  const stop = new AbortController();
+  const running = dev({
+    brokers: [brokers],
+    functions: 'test/fixtures/dev-retry/functions',
+    stateDir,
+    watch: false,
+    maxRetryDelayMs: 20,
+    progress: (line) => lines.push(line),
+    signal: stop.signal,
+  });
+  try {
+    await until(
+      () => lines.some((l) => l.includes('retries exhausted')),
+      'the retries to run out',
+      60_000,
+    );
+    await produceRecords({ brokers: [brokers], records: [record(5, 'c', Date.now())] });
+    await until(
+      () => caughtUp(stateDir, 'poison-pages', new Map([[0, 5]])),
+      'the record after them',
+      60_000,
+    );
+  } finally {
+    stop.abort();
+    await running;
+  }
+  const text = lines.join('\n');
+  expect(lines).toContain(
+    "poison-pages: poison-pages as group poison-pages; batches of up to 10 within 0 s; from earliest; retried 10 times (Lambda's limit with an on-failure destination); records older than 60 s skipped",
+  );
+  // The old records are never sent; the batch with the poison one is tried 1 + 10 times.
+  expect(text).toContain(
+    'poison-pages: poison-pages-0@0..1: 2 records older than maximumRecordAgeInSeconds (60 s); skipping them (Lambda would send them to arn:aws:sqs:us-east-1:123456789012:poison-pages-failed)',
+  );
+  expect(lines.filter((l) => /poison-pages-0@2\.\.4: 3 records.*failed: /.test(l))).toHaveLength(
+    11,
+  );
+  expect(text).toContain(
+    'poison-pages: poison-pages-0@2..4: 10 retries exhausted; skipping 3 records (Lambda would send them to arn:aws:sqs:us-east-1:123456789012:poison-pages-failed)',
+  );
+  // The old records never reached the handler, nor did b, behind the poison; a, ahead of it,
+  // was checkpointed by its slice (its retries skip it as a duplicate); c, after the skip, ran.
+  const counts = await new FileStateStore(stateDir).scanTable('poison-pages', 'counts');
+  expect(Object.fromEntries(counts)).toEqual({ a: 1, c: 1 });
+  expect(await committed(brokers, 'poison-pages')).toEqual([
+    { partition: 0, committed: 6, lag: 0 },
+  ]);
+}, 150_000);
+
+test.skipIf(process.env.KAFKA_BROKERS)(
+  'dogear dev survives its broker going away: it says so, reconnects when it is back, and one Ctrl-C stops it while it is gone',
+  async () => {
+    // A broker of its own: this one is stopped and restarted on the same port, with its data.
+    const kafka = await startKafka();
+    try {
+      const records = (from: number, count: number) =>
+        Array.from({ length: count }, (_, i) =>
+          eventRecordOf(
+            { topic: 'edge-records', partition: 0, offset: from + i, value: `v${from + i}` },
+            `record ${from + i}`,
+          ),
+        );
+      await produceRecords({ brokers: [kafka.brokers], records: records(0, 10) });
+      const stateDir = mkdtempSync(join(tmpdir(), 'dogear-outage-'));
+      const running = spawnDogear(
+        [
+          'dev',
+          '--no-watch',
+          '--functions',
+          'test/fixtures/dev-edge/functions',
+          '--state-dir',
+          stateDir,
+        ],
+        { KAFKA_BROKERS: kafka.brokers },
+      );
+      const said = (pattern: RegExp) => running.lines.filter((l) => pattern.test(l)).length;
+      const failing = (error: Error) => {
+        throw new Error(`${error.message}; dev said:\n${running.lines.join('\n')}`);
+      };
+      await until(
+        () => caughtUp(stateDir, 'edge-records', new Map([[0, 9]])),
+        'the first records',
+      ).catch(failing);
+
+      await kafka.halt!();
+      await until(() => said(/lost the connection to Kafka/) === 1, 'dev to notice').catch(failing);
+      await kafka.restart!();
+      await produceRecords({ brokers: [kafka.brokers], records: records(10, 5) });
+      await until(
+        () => caughtUp(stateDir, 'edge-records', new Map([[0, 14]])),
+        'the records produced after the restart',
+        120_000,
+      ).catch(failing);
+      expect(said(/edge-records: reconnected; resuming from the committed offsets/)).toBe(1);
+      await until(
+        async () => (await committed(kafka.brokers, 'edge-records'))[0]?.lag === 0,
+        'the offsets to be committed',
+      );
+
+      // Gone again, and dev trying to reconnect: one SIGINT ends it, at once.
+      await kafka.halt!();
+      await until(() => said(/lost the connection to Kafka/) === 2, 'dev to notice again').catch(
+        failing,
+      );
+      const signalled = Date.now();
+      running.child.kill('SIGINT');
+      const exit = await running.exit();
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(10_000);
+    } finally {
+      await kafka.stop();
+    }
+  },
+  240_000,
+);

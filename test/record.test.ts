@@ -17,7 +17,7 @@ import {
 } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { decodeRecord, eventRecordOf, type NdjsonRecord } from '../src/event/index.ts';
-import { LocalInputError, recordTopic } from '../src/local/index.ts';
+import { LocalInputError, produceRecords, recordTopic } from '../src/local/index.ts';
 import { defineConsumer } from '../src/runtime/index.ts';
 import { invoke } from '../src/testing/index.ts';
 
@@ -413,4 +413,19 @@ test('LogAppendTime and transactions: the broker’s time, no aborted records', 
   expect(lines[0]!.timestamp).toBeGreaterThanOrEqual(before); // not the 5000 the producer set
   // The aborted records and both transaction markers take offsets; the recording skips them.
   expect(result.byPartition[0]).toMatchObject({ records: 2, nextOffset: lines[1]!.offset + 2 });
+});
+
+test('dogear produce keeps an empty key and value apart from none: a recording replays as it was', async () => {
+  const name = await createTopic('produce-empty', 1);
+  const lines: NdjsonRecord[] = [
+    { topic: name, partition: 0, offset: 0, key: '', value: '' },
+    { topic: name, partition: 0, offset: 1, key: null, value: null },
+  ];
+  await produceRecords({ brokers, records: lines.map((l, i) => eventRecordOf(l, `line ${i}`)) });
+  const result = await recordTopic({ brokers, topic: name, out: join(dir, 'produce-empty') });
+  const recorded = await readLines(result.file!);
+  expect(recorded.map(({ key, value }) => ({ key, value }))).toEqual([
+    { key: '', value: '' },
+    { key: null, value: null },
+  ]);
 });

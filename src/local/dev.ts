@@ -1,6 +1,7 @@
+import { subscribe as subscribeChannel } from 'node:diagnostics_channel';
 import { watch } from 'node:fs';
 import { resolve } from 'node:path';
-import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
+import { Consumer, type fetchV17, type Message, type MessagesStream } from '@platformatic/kafka';
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
 import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
@@ -21,6 +22,15 @@ import {
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { lambdaContext } from './lambda-context.ts';
+import { timestampOf } from './record.ts';
+
+/**
+ * Lambda's retries when `maximumRetryAttempts` is infinite and an on-failure destination is set:
+ * https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html
+ */
+const RETRIES_WITH_DESTINATION = 10;
+/** Closing a client whose broker went away must not hold up Ctrl-C. */
+const CLOSE_TIMEOUT_MS = 5000;
 
 export interface DevOptions extends StoreLocation, KafkaConnectionOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -168,8 +178,14 @@ class ConsumerLoop {
   private wake: (() => void) | undefined;
   private stopping = false;
   private running: Promise<void> | undefined;
-  private kafka: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
-  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** The group member and its fetches: one per connection, replaced when the broker goes away. */
+  private session: KafkaSession | undefined;
+  /** A member still joining its group, closed at once if the loop stops meanwhile. */
+  private joining: KafkaConsumer | undefined;
+  /** Why the session ended, when it ended without being asked to. */
+  private lost: Error | undefined;
+  /** Records already reported as older than `maximumRecordAgeInSeconds`. */
+  private readonly expired = new WeakSet<KafkaMessage>();
   private reports: InvocationReport[] = [];
 
   constructor(
@@ -199,7 +215,7 @@ class ConsumerLoop {
    */
   private async topicId(topic: string): Promise<string | undefined> {
     try {
-      const metadata = await this.kafka?.metadata({ topics: [topic], forceUpdate: true });
+      const metadata = await this.session?.kafka.metadata({ topics: [topic], forceUpdate: true });
       const id = metadata?.topics.get(topic)?.id;
       // A broker that does not know topic ids answers the null UUID, 00000000-0000-…: unknown.
       return id && !/^[0-]+$/.test(id) ? id : undefined;
@@ -215,12 +231,16 @@ class ConsumerLoop {
   /** `word-count: book-pages as group word-count; batches of 500 within 5 s; …` */
   describe(): string {
     const { name, topic, group, batchSize, deploy } = this.definition;
-    const retries = deploy.maximumRetryAttempts ?? -1;
+    const retries = retriesOf(deploy);
+    const maxAge = deploy.maximumRecordAgeInSeconds ?? -1;
     return [
       `${name}: ${topic} as group ${group}`,
       `batches of up to ${batchSize} within ${deploy.batchingWindow ?? 0} s`,
       `from ${deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest'}`,
-      retries < 0 ? 'retried until it succeeds' : `retried ${retries} times`,
+      retries < 0
+        ? 'retried until it succeeds'
+        : `retried ${retries} times${deploy.maximumRetryAttempts === undefined || deploy.maximumRetryAttempts < 0 ? " (Lambda's limit with an on-failure destination)" : ''}`,
+      ...(maxAge >= 0 ? [`records older than ${maxAge} s skipped`] : []),
       ...(deploy.bisectBatchOnError ? ['bisected on error'] : []),
       ...(deploy.reportBatchItemFailures ? ['partial batch responses'] : []),
     ].join('; ');
@@ -252,16 +272,20 @@ class ConsumerLoop {
     return subscribed;
   }
 
+  /** Ends the loop after the batch in flight; a member still joining is closed at once. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
+    const joining = this.joining;
+    if (joining) await closeQuietly(() => joining.close(true));
     await this.running;
   }
 
-  /** Joins the consumer group and fetches into the buffer. */
+  /** Joins the consumer group and fetches into the buffer; on failure nothing is left open. */
   private async subscribe(): Promise<void> {
     const { definition, options } = this;
-    this.kafka = new Consumer({
+    watchFetches();
+    const kafka: KafkaConsumer = new Consumer({
       groupId: definition.group,
       clientId: `dogear-dev-${definition.name}`,
       bootstrapBrokers: options.brokers,
@@ -271,40 +295,93 @@ class ConsumerLoop {
       heartbeatInterval: 1000,
       ...kafkaClientOptions(options),
     });
-    this.stream = await this.kafka.consume({
-      topics: [definition.topic],
-      mode: 'committed',
-      fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
-      autocommit: false,
-    });
-    this.stream.on('data', (message: KafkaMessage) => {
+    // The client emits a failed rejoin as 'error': unheard, it would end the process.
+    kafka.on('error', (error: Error) => this.lose(kafka, error));
+    this.joining = kafka;
+    let stream: KafkaSession['stream'];
+    try {
+      stream = await kafka.consume({
+        topics: [definition.topic],
+        mode: 'committed',
+        fallbackMode: definition.deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest',
+        autocommit: false,
+      });
+    } catch (error) {
+      await closeQuietly(() => kafka.close(true));
+      throw error;
+    } finally {
+      this.joining = undefined;
+    }
+    this.session = { kafka, stream };
+    if (this.stopping) return; // stopped while joining: close() follows
+    stream.on('data', (message: KafkaMessage) => {
       this.buffer.push(message);
       // Back-pressure: stop fetching while a slow handler works through what is here.
-      if (this.buffer.length >= definition.batchSize * 4) this.stream?.pause();
+      if (this.buffer.length >= definition.batchSize * 4) stream.pause();
       this.wake?.();
     });
-    this.stream.on('error', (error: Error) =>
-      options.progress(`${definition.name}: kafka: ${error.message}`),
-    );
+    // A fetch that failed for good (the broker went away) ends the stream: it never fetches again.
+    stream.on('error', (error: Error) => this.lose(kafka, error));
+    stream.on('close', () => this.lose(kafka, new Error('the client stopped fetching')));
+  }
+
+  /** The session of `kafka` ended without being asked to: the loop reconnects. */
+  private lose(kafka: KafkaConsumer, error: Error): void {
+    if (this.session?.kafka !== kafka || this.stopping || this.lost) return;
+    this.lost = error;
+    this.wake?.();
   }
 
   /** Hands the buffer to the handler batch by batch until stopped. */
   private async consume(): Promise<void> {
     while (!this.stopping) {
-      const batch = await this.nextBatch();
-      if (batch.length > 0) await this.deliver(batch);
+      if (this.lost) await this.reconnect();
+      else {
+        const batch = await this.nextBatch();
+        if (batch.length > 0) await this.deliver(batch);
+      }
+    }
+  }
+
+  /**
+   * A new group member after the broker went away, tried with backoff until it joins or the loop
+   * stops. What the lost one had fetched but not delivered is dropped: the new one fetches it
+   * again from the committed offsets.
+   */
+  private async reconnect(): Promise<void> {
+    const { name } = this.definition;
+    const lost = this.session;
+    this.session = undefined;
+    this.buffer.length = 0;
+    await closeSession(lost);
+    let problem = `lost the connection to Kafka (${this.lost?.message})`;
+    for (let attempt = 0; !this.stopping; attempt++) {
+      const delay = this.retryDelay(attempt);
+      this.options.progress(`${name}: ${problem}; reconnecting in ${delay} ms`);
+      await this.sleep(delay);
+      if (this.stopping) return;
+      try {
+        await this.subscribe();
+        if (this.stopping) return;
+        this.lost = undefined;
+        this.options.progress(`${name}: reconnected; resuming from the committed offsets`);
+        return;
+      } catch (error) {
+        problem = `cannot reconnect: ${connectionProblem(error, this.options.brokers, this.options)}`;
+      }
     }
   }
 
   private async close(): Promise<void> {
-    await closeQuietly(() => this.stream?.close());
-    await closeQuietly(() => this.kafka?.close(true));
+    const session = this.session;
+    this.session = undefined;
+    await closeSession(session);
   }
 
   /** Waits for records, then for the batching window or a full batch, whichever is first. */
   private async nextBatch(): Promise<KafkaMessage[]> {
-    while (this.buffer.length === 0 && !this.stopping) await this.sleep(1000);
-    if (this.stopping) return [];
+    while (this.buffer.length === 0 && !this.stopping && !this.lost) await this.sleep(1000);
+    if (this.stopping || this.lost) return [];
     const windowMs = (this.definition.deploy.batchingWindow ?? 0) * 1000;
     const deadline = Date.now() + windowMs;
     // With no window, still take what one fetch returned: its records arrive in one burst.
@@ -312,10 +389,12 @@ class ConsumerLoop {
     while (
       this.buffer.length < this.definition.batchSize &&
       Date.now() < deadline &&
-      !this.stopping
+      !this.stopping &&
+      !this.lost
     ) {
       await this.sleep(deadline - Date.now());
     }
+    if (this.lost) return [];
     // Lambda's cut, the one `dogear events` and `invoke` make: batchSize records, at most 6 MB.
     const batch = this.buffer.splice(
       0,
@@ -323,8 +402,13 @@ class ConsumerLoop {
         eventRecordBytes(eventRecordOfMessage(m)),
       ),
     );
-    if (this.buffer.length < this.definition.batchSize) this.stream?.resume();
+    if (this.buffer.length < this.definition.batchSize) this.session?.stream.resume();
     return batch;
+  }
+
+  /** Backoff for a failed batch and for a reconnect: 0.5 s, doubling, up to `maxRetryDelayMs`. */
+  private retryDelay(attempt: number): number {
+    return Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -341,38 +425,77 @@ class ConsumerLoop {
   /**
    * Invokes the handler until the batch succeeds, committing each partition's offset after its
    * records succeed. A partial batch response commits what succeeded and retries the rest; with
-   * `bisectBatchOnError` a failing batch is split in two, each half delivered on its own.
+   * `bisectBatchOnError` a failing batch is split in two, each half delivered on its own. As
+   * Lambda does, records older than `maximumRecordAgeInSeconds` are not sent (before the first
+   * attempt or any retry), and records whose retries ran out are given up; both are committed.
    */
   private async deliver(batch: KafkaMessage[]): Promise<void> {
     const { deploy } = this.definition;
     let pending = batch;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const outcome = await this.invoke(pending);
-      if (outcome.failed.length === 0) return commitOffsets(pending);
+      const live = this.unexpired(pending);
+      if (live.length === 0) return this.commit(pending);
+      const outcome = await this.invoke(live);
+      if (outcome.failed.length === 0) return this.commit(pending);
       const failedAt = new Map(outcome.failed.map((f) => [f.partition, f.offset]));
       if (outcome.partial) {
         const done = pending.filter((m) => {
           const at = failedAt.get(`${m.topic}-${m.partition}`);
           return at === undefined || m.offset < BigInt(at);
         });
-        await commitOffsets(done);
+        await this.commit(done);
         pending = pending.filter((m) => !done.includes(m));
-      } else if (deploy.bisectBatchOnError && pending.length > 1) {
+      } else if (deploy.bisectBatchOnError && live.length > 1) {
         const half = Math.ceil(pending.length / 2);
         await this.deliver(pending.slice(0, half));
         return this.deliver(pending.slice(half));
       }
-      const retries = deploy.maximumRetryAttempts ?? -1;
+      const retries = retriesOf(deploy);
       if (retries >= 0 && attempt >= retries) {
         this.options.progress(
-          `${this.definition.name}: ${formatRange(pending.map(eventRecordOfMessage))}: retries exhausted; skipping ${pending.length} records (Lambda would send them to the on-failure destination)`,
+          `${this.definition.name}: ${formatRange(live.map(eventRecordOfMessage))}: ${retries} retries exhausted; skipping ${live.length} records (${lambdaWould(deploy)})`,
         );
-        return commitOffsets(pending);
+        return this.commit(pending);
       }
-      const delay = Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
+      const delay = this.retryDelay(attempt);
       this.options.progress(`${this.definition.name}: retrying in ${delay} ms`);
       await this.sleep(delay);
-      if (this.stopping) return; // not committed: the next run gets these records again
+      // Not committed: the next run, or the reconnected member, gets these records again.
+      if (this.stopping || this.lost) return;
+    }
+  }
+
+  /** The records not older than `maximumRecordAgeInSeconds`; the others are reported once. */
+  private unexpired(batch: KafkaMessage[]): KafkaMessage[] {
+    const maxAge = this.definition.deploy.maximumRecordAgeInSeconds ?? -1;
+    if (maxAge < 0) return batch;
+    const now = Date.now();
+    const records = batch.map(eventRecordOfMessage);
+    // A record without a timestamp (-1) has no age.
+    const old = batch.filter(
+      (_, i) => records[i]!.timestamp >= 0 && now - records[i]!.timestamp > maxAge * 1000,
+    );
+    const fresh = old.filter((m) => !this.expired.has(m));
+    if (fresh.length > 0) {
+      for (const m of fresh) this.expired.add(m);
+      this.options.progress(
+        `${this.definition.name}: ${formatRange(fresh.map(eventRecordOfMessage))}: ${fresh.length} records older than maximumRecordAgeInSeconds (${maxAge} s); skipping them (${lambdaWould(this.definition.deploy)})`,
+      );
+    }
+    return batch.filter((m) => !old.includes(m));
+  }
+
+  /**
+   * Commits the batch's offsets. One that fails (the broker went away meanwhile) is reported, not
+   * thrown: the records come again and the checkpoints skip them as duplicates.
+   */
+  private async commit(batch: KafkaMessage[]): Promise<void> {
+    try {
+      await commitOffsets(batch);
+    } catch (error) {
+      this.options.progress(
+        `${this.definition.name}: ${formatRange(batch.map(eventRecordOfMessage))}: offsets not committed (${(error as Error).message}); these records come again and are skipped as duplicates`,
+      );
     }
   }
 
@@ -414,11 +537,82 @@ class ConsumerLoop {
   }
 }
 
-/** Closing after a broker went away may throw; there is nothing left to do about it. */
+type KafkaConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+interface KafkaSession {
+  kafka: KafkaConsumer;
+  stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+}
+
+async function closeSession(session: KafkaSession | undefined): Promise<void> {
+  if (!session) return;
+  await closeQuietly(() => session.stream.close());
+  await closeQuietly(() => session.kafka.close(true));
+}
+
+/**
+ * Closing after a broker went away may throw or wait on requests that never finish; there is
+ * nothing left to do about either, so it is given up after `CLOSE_TIMEOUT_MS`.
+ */
 async function closeQuietly(close: () => unknown): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await close();
-  } catch {}
+    await Promise.race([
+      close(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+        timer.unref();
+      }),
+    ]);
+  } catch {
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Retries of a failing batch as Lambda bounds them, -1 for no bound: infinite retries become 10
+ * when an on-failure destination is set
+ * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html).
+ */
+function retriesOf(deploy: DeployOptions): number {
+  const retries = deploy.maximumRetryAttempts ?? -1;
+  return retries < 0 && deploy.onFailure ? RETRIES_WITH_DESTINATION : retries;
+}
+
+/** What Lambda does with records it gives up on, for the line that says dev skipped them. */
+function lambdaWould(deploy: DeployOptions): string {
+  return deploy.onFailure
+    ? `Lambda would send them to ${deploy.onFailure}`
+    : 'Lambda would discard them: no on-failure destination';
+}
+
+/** The broker's time and its type, per record, as `watchFetches` found them in the batch. */
+const BROKER_TIME = 'dogear.brokerTime';
+let fetchesWatched = false;
+
+/**
+ * Whether the broker or the producer stamped a record's time is an attribute of its batch, which
+ * the client's messages do not carry. So every fetch response is read as it arrives, before the
+ * client turns it into messages (its `consumer:fetches` diagnostics channel), and each record is
+ * given its time and type in the metadata that its message inherits.
+ */
+function watchFetches(): void {
+  if (fetchesWatched) return;
+  fetchesWatched = true;
+  subscribeChannel('tracing:plt:kafka:consumer:fetches:asyncStart', (context) => {
+    const response = (context as { result?: fetchV17.FetchResponse }).result;
+    for (const topic of response?.responses ?? []) {
+      for (const partition of topic.partitions) {
+        for (const batch of partition.records ?? []) {
+          for (const record of batch.records) {
+            const stamped = record as { metadata?: Record<string, unknown> };
+            stamped.metadata = { ...stamped.metadata, [BROKER_TIME]: timestampOf(batch, record) };
+          }
+        }
+      }
+    }
+  });
 }
 
 /** Commits, per partition, the offset after the batch's last record there. */
@@ -428,21 +622,30 @@ async function commitOffsets(batch: KafkaMessage[]): Promise<void> {
   for (const message of last.values()) await message.commit();
 }
 
-/** A fetched message as Lambda's event would carry it. */
+/**
+ * A fetched message as Lambda's event would carry it. The client gives a null key, value or
+ * header as `undefined`; an empty one stays an empty buffer, and so a value, not a tombstone.
+ */
 export function eventRecordOfMessage(message: KafkaMessage): EventRecord {
-  const headers: Array<Record<string, number[]>> = [];
-  for (const [name, value] of message.headers ?? new Map<Buffer, Buffer>()) {
-    headers.push({ [name.toString('utf8')]: Array.from(value, (b) => (b > 127 ? b - 256 : b)) });
-  }
+  const stamped = message.metadata?.[BROKER_TIME] as ReturnType<typeof timestampOf> | undefined;
+  const timestamp = Number(message.timestamp);
   return {
     topic: message.topic,
     partition: message.partition,
     offset: Number(message.offset),
-    timestamp: Number(message.timestamp),
-    timestampType: 'CREATE_TIME',
-    key: message.key && message.key.length > 0 ? message.key.toString('base64') : null,
-    value: message.value && message.value.length > 0 ? message.value.toString('base64') : null,
-    headers,
+    ...(stamped ?? {
+      timestamp,
+      timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME',
+    }),
+    key: message.key ? message.key.toString('base64') : null,
+    value: message.value ? message.value.toString('base64') : null,
+    // In wire order, names repeating. Lambda has no null header value to show: its bytes are
+    // empty, as `dogear invoke` reads a recording's null header.
+    headers: (message.headerEntries ?? []).map(([name, value]) => ({
+      [name ? name.toString('utf8') : '']: value
+        ? Array.from(value, (b) => (b > 127 ? b - 256 : b))
+        : [],
+    })),
   };
 }
 

@@ -47,8 +47,9 @@ export async function produceRecords(
         messages: chunk.map((r) => ({
           topic: r.topic,
           partition: r.partition,
-          ...(r.key ? { key: Buffer.from(r.key, 'base64') } : {}),
-          ...(r.value ? { value: Buffer.from(r.value, 'base64') } : {}),
+          // An empty key or value ('' in base64) is one, not none: only null and absent are.
+          ...(r.key != null ? { key: Buffer.from(r.key, 'base64') } : {}),
+          ...(r.value != null ? { value: Buffer.from(r.value, 'base64') } : {}),
           // A record without a timestamp (-1) is stamped by the client, as a producer stamps it.
           ...(r.timestamp > 0 ? { timestamp: BigInt(r.timestamp) } : {}),
           headers: new Map(

@@ -390,18 +390,13 @@ function takeRecords(
         if (offset < cursor.next) continue;
         if (cursor.end !== undefined && offset >= cursor.end) break;
         if (taken >= budget) return;
-        const logAppendTime = (batch.attributes & LOG_APPEND_TIME) !== 0;
         cursor.lines.push(
           JSON.stringify(
             ndjsonRecordOf({
               topic,
               partition: cursor.partition,
               offset: Number(offset),
-              // Under LogAppendTime the broker's time is the batch's max timestamp, as Java reads it.
-              timestamp: Number(
-                logAppendTime ? batch.maxTimestamp : batch.firstTimestamp + record.timestampDelta,
-              ),
-              timestampType: logAppendTime ? 'LOG_APPEND_TIME' : 'CREATE_TIME',
+              ...timestampOf(batch, record),
               key: record.key,
               value: record.value,
               headers: record.headers,
@@ -415,6 +410,23 @@ function takeRecords(
     if (afterBatch > cursor.next) cursor.next = afterBatch;
   }
   if (cursor.end !== undefined && cursor.next > cursor.end) cursor.next = cursor.end;
+}
+
+/**
+ * A record's time as the broker stamped it, read as Java's client reads it: under LogAppendTime
+ * (a batch attribute, set by the broker) the batch's max timestamp, which the broker overwrote
+ * with its own clock; else the producer's, the batch's first timestamp plus the record's delta.
+ * A record without a timestamp (-1) has no type.
+ */
+export function timestampOf(
+  batch: Pick<RecordsBatch, 'attributes' | 'firstTimestamp' | 'maxTimestamp'>,
+  record: { timestampDelta: bigint },
+): { timestamp: number; timestampType: TimestampType } {
+  if (batch.attributes & LOG_APPEND_TIME) {
+    return { timestamp: Number(batch.maxTimestamp), timestampType: 'LOG_APPEND_TIME' };
+  }
+  const timestamp = Number(batch.firstTimestamp + record.timestampDelta);
+  return { timestamp, timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME' };
 }
 
 /** A record as it is on the wire. */

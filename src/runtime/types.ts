@@ -87,8 +87,8 @@ export interface DeployOptions {
   /** Retries of a failing batch, -1 for until the records expire (provisioned mode). @default -1 */
   maximumRetryAttempts?: number;
   /**
-   * Seconds a record may wait to be processed: an older one goes to `onFailure` (or is dropped)
-   * instead of being retried; -1 for no limit, else 60 to 604,800 (provisioned mode). @default -1
+   * Seconds: records older than this are not sent to the function but discarded, or sent to
+   * `onFailure`; 60 to 604,800, or -1 for no limit (provisioned mode). @default -1
    */
   maximumRecordAgeInSeconds?: number;
 }
