@@ -637,8 +637,9 @@ export function eventRecordOfMessage(message: KafkaMessage): EventRecord {
       timestamp,
       timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME',
     }),
-    key: message.key ? message.key.toString('base64') : null,
-    value: message.value ? message.value.toString('base64') : null,
+    // No key, or a tombstone, leaves the field out, as Lambda's events and `dogear events` do.
+    ...(message.key ? { key: message.key.toString('base64') } : {}),
+    ...(message.value ? { value: message.value.toString('base64') } : {}),
     // In wire order, names repeating. Lambda has no null header value to show: its bytes are
     // empty, as `dogear invoke` reads a recording's null header.
     headers: (message.headerEntries ?? []).map(([name, value]) => ({
