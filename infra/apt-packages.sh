@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Debian packages that building AWS's Lambda runtime interface client (npm `aws-lambda-ric`)
-# needs beyond gcc, make, cmake and python3: autoreconf for its bundled curl, and libtool.
-# `.ci/run` calls this before `npm ci`; a developer runs it once. Installs only what is missing.
+# needs: autoconf, automake and libtool for its bundled curl, cmake for aws-lambda-cpp, a C++
+# compiler and python3 for node-gyp. `.ci/run` calls this before `npm ci`; a developer runs it
+# once (`npm test` then builds the client: infra/lambda-runtime.ts). Installs only what is missing.
 set -euo pipefail
 
 packages=(autoconf automake libtool cmake python3 g++ make xz-utils)

@@ -111,7 +111,9 @@ export async function requireLambdaRuntime(
  * emulator built with `go install`. Each part goes into a scratch folder first and is renamed
  * into place whole, so an interrupted install leaves nothing that looks installed.
  */
-export async function installLambdaRuntime(options: LambdaRuntimeOptions = {}): Promise<LambdaRuntime> {
+export async function installLambdaRuntime(
+  options: LambdaRuntimeOptions = {},
+): Promise<LambdaRuntime> {
   if (process.platform !== 'linux') {
     throw new LambdaRuntimeMissingError(
       `AWS's runtime interface emulator and client build and run on Linux only, not ${process.platform}`,
@@ -233,7 +235,9 @@ async function command(
     const failed = error as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     const output = `${failed.stdout ?? ''}${failed.stderr ?? ''}`.slice(-6000);
     const reason =
-      failed.code === 'ENOENT' ? `${file} is not installed` : `\`${file} ${args.join(' ')}\` failed`;
+      failed.code === 'ENOENT'
+        ? `${file} is not installed`
+        : `\`${file} ${args.join(' ')}\` failed`;
     throw new LambdaRuntimeMissingError(`${reason}; ${INSTALL_HINT}\n${output}`, { cause: error });
   }
 }
@@ -329,7 +333,9 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       try {
         payload = JSON.parse(text);
       } catch {
-        throw new Error(`aws-lambda-rie answered ${response.status} with no JSON: ${text}\n${output}`);
+        throw new Error(
+          `aws-lambda-rie answered ${response.status} with no JSON: ${text}\n${output}`,
+        );
       }
       return { status: response.status, payload };
     },
