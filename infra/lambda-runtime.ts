@@ -273,7 +273,9 @@ export interface LambdaEmulatorOptions {
  */
 export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promise<LambdaEmulator> {
   const { runtime } = options;
-  const [port, apiPort] = [await freePort(), await freePort()];
+  const port = await freePort();
+  let apiPort = await freePort();
+  while (apiPort === port) apiPort = await freePort();
   const emulator: ChildProcess = spawn(
     runtime.rie,
     [
