@@ -12,6 +12,9 @@ import { COMMANDS } from '../src/cli/options.ts';
 import type { NdjsonRecord } from '../src/event/index.ts';
 import { spawnDogear } from './fixtures/dogear-process.ts';
 
+const PARTIAL = 'test/fixtures/invoke-partial/functions';
+const SOCKET = 'test/fixtures/invoke-socket/functions';
+
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const PAGES = 'functions/events/book-pages.ndjson';
@@ -126,7 +129,8 @@ function errorLine(run: Run): string {
   const lines = run.stderr.trimEnd().split('\n');
   const at = lines.findIndex((line) => line.startsWith('dogear: error'));
   expect(at, run.stderr).toBeGreaterThanOrEqual(0);
-  for (const after of lines.slice(at + 1)) expect(after).toMatch(/^ {2}caused by: /);
+  // Its causes, or, when several partitions failed, one line per failure.
+  for (const after of lines.slice(at + 1)) expect(after).toMatch(/^ {2}(caused by: |- )/);
   expect(run.stderr).not.toMatch(/^\s+at /m);
   return lines[at]!;
 }
@@ -165,10 +169,14 @@ describe.concurrent('dogear', () => {
     expect(Object.keys(first)).toEqual([
       'consumer',
       'batches',
+      'invocations',
       'records',
       'processed',
       'duplicates',
       'failed',
+      'notRun',
+      'responses',
+      'failures',
       'durationMs',
     ]);
     // word-count takes batches of 500.
@@ -176,10 +184,14 @@ describe.concurrent('dogear', () => {
     expect(first).toMatchObject({
       consumer: 'word-count',
       batches,
+      invocations: batches,
       records: records.length,
       processed: records.length,
       duplicates: 0,
       failed: 0,
+      notRun: 0,
+      responses: [],
+      failures: [],
     });
     expect(first.durationMs).toBeGreaterThanOrEqual(0);
     const table = () =>
@@ -206,7 +218,8 @@ describe.concurrent('dogear', () => {
     expect(JSON.parse(other)).toBe(counts[foreign]);
     expect(JSON.parse(none)).toBeNull();
 
-    // --offsets prints each partition's committed offset: the last one in the file.
+    // --offsets prints each partition's next offset to read (Kafka's committed offset) and
+    // the last processed: the last one in the file.
     const last = new Map<number, number>();
     for (const r of records) last.set(r.partition, Math.max(last.get(r.partition) ?? -1, r.offset));
     const [text, json] = await Promise.all([
@@ -216,17 +229,21 @@ describe.concurrent('dogear', () => {
     const printed = text
       .trim()
       .split('\n')
-      .map((line) => line.split('\t'))
-      .sort();
+      .slice(1)
+      .map((line) => line.split(/\s+/));
+    const byPartition = [...last].sort(([a], [b]) => a - b);
     expect(printed).toEqual(
-      [...last].map(([p, offset]) => [`book-pages-${p}`, String(offset)]).sort(),
+      byPartition.map(([p, offset]) => [`book-pages-${p}`, String(offset + 1), String(offset)]),
     );
-    expect(
-      Object.fromEntries(
-        json.map((c: { partition: number; offset: number }) => [c.partition, c.offset]),
-      ),
-    ).toEqual(Object.fromEntries(last));
-  });
+    expect(json).toEqual(
+      byPartition.map(([partition, offset]) => ({
+        topic: 'book-pages',
+        partition,
+        nextOffset: offset + 1,
+        lastProcessedOffset: offset,
+      })),
+    );
+  }, 180_000); // ten processes one after another, on a loaded machine
 
   test('events output fed back to invoke gives the same state as the NDJSON', async () => {
     const dir = tempDir();
@@ -380,7 +397,7 @@ describe.concurrent('dogear', () => {
     const before = records.filter((r) => r.partition !== 1 || r.offset < bad.offset);
     const offsets = await okJson('state', 'word-count', '--offsets', '--state-dir', dir);
     const at = (p: number) =>
-      offsets.find((c: { partition: number }) => c.partition === p)?.offset as number;
+      offsets.find((c: { partition: number }) => c.partition === p)?.lastProcessedOffset as number;
     expect(at(1)).toBe(records.filter((r) => r.partition === 1)[3]!.offset);
     for (const p of [0, 2])
       expect(at(p)).toBe(
@@ -397,5 +414,313 @@ describe.concurrent('dogear', () => {
       failed: 0,
     });
     expect(await table()).toEqual(sorted(countWords(records)));
+  });
+});
+
+/** Runs `dogear invoke <consumer>` on records of topic `partial`, in a fresh state folder. */
+async function invokePartial(consumer: string, records: readonly object[]) {
+  const dir = tempDir();
+  const file = join(dir, 'partial.ndjson');
+  writeNdjson(file, records);
+  const run = await dogear(
+    'invoke',
+    consumer,
+    '--events',
+    file,
+    '--functions',
+    PARTIAL,
+    '--state-dir',
+    dir,
+    '--json',
+  );
+  const state = (...args: string[]) =>
+    okJson('state', consumer, ...args, '--functions', PARTIAL, '--state-dir', dir);
+  return { run, summary: JSON.parse(run.stdout || 'null'), state };
+}
+
+const partialRecords = (values: Record<number, string>, count = 6) =>
+  Array.from({ length: count }, (_, offset) => ({
+    topic: 'partial',
+    partition: 0,
+    offset,
+    timestamp: 1_764_000_000_000 + offset,
+    value: values[offset] ?? 'fine',
+  }));
+
+/** A summary's counts say what happened to every record, once. */
+function expectCountsAddUp(summary: {
+  records: number;
+  processed: number;
+  duplicates: number;
+  failed: number;
+  notRun: number;
+}) {
+  expect(summary.processed + summary.duplicates + summary.failed + summary.notRun).toBe(
+    summary.records,
+  );
+}
+
+describe.concurrent('dogear invoke, as Lambda delivers', () => {
+  test('a partial batch response is retried from the named offset: no record is lost', async () => {
+    // Offset 1 fails once; batches of 2: [0, 1], [2, 3], [4, 5].
+    const { run, summary, state } = await invokePartial(
+      'partial-default',
+      partialRecords({ 1: 'fail-once' }),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(await state('--table', 'seen')).toEqual(
+      Object.fromEntries([0, 1, 2, 3, 4, 5].map((o) => [`0@${o}`, 1])),
+    );
+    expect(summary).toMatchObject({
+      batches: 3,
+      invocations: 4,
+      records: 6,
+      processed: 6,
+      duplicates: 0,
+      failed: 0,
+      notRun: 0,
+    });
+    // The response as the handler answered it, with the batch and attempt it answered.
+    expect(summary.responses).toEqual([
+      {
+        batch: 1,
+        attempt: 0,
+        response: {
+          batchItemFailures: [{ itemIdentifier: { partition: 'partial-0', offset: 1 } }],
+        },
+      },
+    ]);
+    const [offsets] = await state('--offsets');
+    expect(offsets).toMatchObject({ partition: 0, nextOffset: 6, lastProcessedOffset: 5 });
+    // The retry is a line of its own on stderr.
+    expect(run.stderr).toMatch(/batch 1\/3, retry 1 from partial-0@1: 1 records, 1 processed/);
+  });
+
+  test('a record that keeps failing is retried maximumRetryAttempts times, then the run exits 1 naming it', async () => {
+    const { run, summary, state } = await invokePartial(
+      'partial-two-retries',
+      partialRecords({ 2: 'fail-always' }),
+    );
+    expect(errorLine(run)).toMatch(
+      /Record partial-0@2 failed in consumer partial-two-retries: always fails at 0@2.*still failed after 2 retries/,
+    );
+    // Batch 1, then batch 2 three times (the first try and two retries); batch 3 never runs.
+    expect(summary).toMatchObject({
+      batches: 2,
+      invocations: 4,
+      records: 6,
+      processed: 2,
+      failed: 1,
+      notRun: 3,
+    });
+    expectCountsAddUp(summary);
+    expect(summary.responses.map((r: { attempt: number }) => r.attempt)).toEqual([0, 1, 2]);
+    expect(summary.failures).toEqual([
+      {
+        topic: 'partial',
+        partition: 0,
+        offset: 2,
+        error: 'Record partial-0@2 failed in consumer partial-two-retries: always fails at 0@2',
+      },
+    ]);
+    const [offsets] = await state('--offsets');
+    expect(offsets).toMatchObject({ nextOffset: 2, lastProcessedOffset: 1 });
+  });
+
+  test('without maximumRetryAttempts a failing record is retried once', async () => {
+    const { run, summary } = await invokePartial(
+      'partial-default',
+      partialRecords({ 2: 'fail-always' }),
+    );
+    expect(errorLine(run)).toMatch(/partial-0@2.*still failed after 1 retry/);
+    expect(summary.responses.map((r: { attempt: number }) => r.attempt)).toEqual([0, 1]);
+    expect(summary).toMatchObject({ invocations: 3, processed: 2, failed: 1, notRun: 3 });
+  });
+
+  test('every failed partition is named with its error, and the counts add up', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'two-bad.ndjson');
+    const at = (partition: number, offset: number, value = 'fine') => ({
+      topic: 'partial',
+      partition,
+      offset,
+      timestamp: 1_764_000_000_000,
+      value,
+    });
+    writeNdjson(file, [
+      at(0, 0),
+      at(0, 1, 'fail-always'),
+      at(0, 2),
+      at(1, 0, 'fail-always'),
+      at(1, 1),
+      at(2, 0),
+    ]);
+    const args = ['invoke', 'whole-batch', '--events', file, '--functions', PARTIAL];
+    const text = await dogear(...args, '--state-dir', dir);
+    errorLine(text);
+    expect(text.stderr).toContain(
+      'Record partial-0@1 failed in consumer whole-batch: always fails at 0@1',
+    );
+    expect(text.stderr).toContain(
+      'Record partial-1@0 failed in consumer whole-batch: always fails at 1@0',
+    );
+    expect(text.stderr).not.toMatch(/more partitions failed/);
+    expect(text.stderr).toMatch(
+      /whole-batch: 6 records in 1 batch: 2 processed, 0 duplicates, 2 failed, 2 not run/,
+    );
+    const json = await dogear(...args, '--state-dir', tempDir(), '--json');
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ records: 6, processed: 2, failed: 2, notRun: 2 });
+    expectCountsAddUp(summary);
+    expect(summary.failures.map((f: { partition: number }) => f.partition)).toEqual([0, 1]);
+  });
+
+  test('exits when the work is done although the module holds a socket open', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'held.ndjson');
+    const records = (fail: boolean) =>
+      [0, 1, 2].map((offset) => ({
+        topic: 'held',
+        partition: 0,
+        offset,
+        timestamp: 1_764_000_000_000,
+        value: fail && offset === 1 ? 'fail' : 'fine',
+      }));
+    const run = async (fail: boolean) => {
+      writeNdjson(file, records(fail));
+      const child = spawnDogear(
+        ['invoke', 'held', '--events', file, '--functions', SOCKET, '--state-dir', dir, '--reset'],
+        { DOGEAR_DYNAMODB_ENDPOINT: undefined, DOGEAR_DYNAMODB_TABLE: undefined },
+      );
+      const started = performance.now();
+      const killer = setTimeout(() => child.child.kill('SIGKILL'), 45_000);
+      const exit = await child.exit();
+      clearTimeout(killer);
+      return { ...exit, ms: performance.now() - started };
+    };
+    const good = await run(false);
+    expect(good.code, `${good.stderr} (after ${Math.round(good.ms)} ms)`).toBe(0);
+    expect(good.stderr).toMatch(/3 records in 1 batch: 3 processed/);
+    const bad = await run(true);
+    expect(bad.code, `${bad.stderr} (after ${Math.round(bad.ms)} ms)`).toBe(1);
+    expect(errorLine(bad)).toContain('held-0@1');
+  }, 120_000);
+});
+
+describe.concurrent('dogear state --offsets', () => {
+  test('says so when there are no checkpoints', async () => {
+    const dir = tempDir();
+    const run = await dogear('state', 'word-count', '--offsets', '--state-dir', dir);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/word-count: no checkpoints for group word-count/);
+    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual([]);
+  });
+
+  test('prints the next offset to read and the last processed, partitions in numeric order', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'pages.ndjson');
+    const page = (partition: number, offset: number) => ({
+      topic: 'book-pages',
+      partition,
+      offset,
+      timestamp: 1_764_000_000_000,
+      value: 'a page',
+    });
+    writeNdjson(file, [page(10, 4), page(2, 7), page(1, 0), page(10, 5)]);
+    await ok('invoke', 'word-count', '--events', file, '--state-dir', dir);
+    const text = await ok('state', 'word-count', '--offsets', '--state-dir', dir);
+    expect(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split(/\s{2,}/)),
+    ).toEqual([
+      ['partition', 'next offset', 'last processed'],
+      ['book-pages-1', '1', '0'],
+      ['book-pages-2', '8', '7'],
+      ['book-pages-10', '6', '5'],
+    ]);
+    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual([
+      { topic: 'book-pages', partition: 1, nextOffset: 1, lastProcessedOffset: 0 },
+      { topic: 'book-pages', partition: 2, nextOffset: 8, lastProcessedOffset: 7 },
+      { topic: 'book-pages', partition: 10, nextOffset: 6, lastProcessedOffset: 5 },
+    ]);
+  });
+});
+
+describe.concurrent('generated events are what Lambda delivers', () => {
+  const SIX_MB = 6 * 1024 * 1024;
+
+  test('no event is over 6 MB: 100 records of 120 KB are cut into several', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'big.ndjson');
+    const records = Array.from({ length: 100 }, (_, offset) => ({
+      topic: 'book-pages',
+      partition: offset % 2,
+      offset: Math.floor(offset / 2),
+      timestamp: 1_764_000_000_000,
+      // Digits: no words for word-count, so the run is about size only.
+      value: '1234567890'.repeat(12_000),
+    }));
+    writeNdjson(file, records);
+    const events = JSON.parse(await ok('events', file)) as Array<{
+      records: Record<string, Array<{ offset: number; partition: number }>>;
+    }>;
+    expect(events.length).toBeGreaterThan(1);
+    for (const event of events) {
+      expect(Buffer.byteLength(JSON.stringify(event))).toBeLessThanOrEqual(SIX_MB);
+    }
+    // Every record once; each partition's in offset order.
+    const delivered = events.flatMap((e) => Object.values(e.records).flat());
+    for (const partition of [0, 1]) {
+      expect(delivered.filter((r) => r.partition === partition).map((r) => r.offset)).toEqual(
+        records.filter((r) => r.partition === partition).map((r) => r.offset),
+      );
+    }
+    expect(delivered).toHaveLength(records.length);
+    // invoke cuts the same NDJSON by the same rule (word-count's batchSize is 500).
+    const summary = await okJson('invoke', 'word-count', '--events', file, '--state-dir', dir);
+    expect(summary).toMatchObject({ batches: events.length, processed: 100 });
+  }, 60_000);
+
+  test('a tombstone and a keyless record leave value and key out, as Lambda does', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'tombstone.ndjson');
+    writeNdjson(file, [
+      { topic: 't', partition: 0, offset: 0, timestamp: 1, key: 'k', value: null },
+      { topic: 't', partition: 0, offset: 1, timestamp: 2, value: 'v' },
+    ]);
+    const [event] = JSON.parse(await ok('events', file));
+    const [tombstone, keyless] = event.records['t-0'];
+    expect(tombstone).not.toHaveProperty('value');
+    expect(tombstone.key).toBe(Buffer.from('k').toString('base64'));
+    expect(keyless).not.toHaveProperty('key');
+  });
+
+  test('timestamps: a missing one is Kafka’s "no timestamp"; a wrong one names the line', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'times.ndjson');
+    writeNdjson(file, [
+      { topic: 't', partition: 0, offset: 0, value: 'no timestamp' },
+      { topic: 't', partition: 0, offset: 1, timestamp: 5, timestampType: 'LOG_APPEND_TIME' },
+    ]);
+    const [event] = JSON.parse(await ok('events', file));
+    const [missing, appended] = event.records['t-0'];
+    expect(missing).toMatchObject({ timestamp: -1, timestampType: 'NO_TIMESTAMP_TYPE' });
+    expect(appended).toMatchObject({ timestamp: 5, timestampType: 'LOG_APPEND_TIME' });
+
+    writeNdjson(file, [
+      { topic: 't', partition: 0, offset: 0, timestamp: 1 },
+      { topic: 't', partition: 0, offset: 1, timestamp: '2025-11-24T16:00:00Z' },
+    ]);
+    const line = errorLine(await dogear('events', file));
+    expect(line).toContain(`${file}:2`);
+    expect(line).toMatch(/"timestamp".*milliseconds since the epoch.*1764000000000/);
+
+    writeNdjson(file, [{ topic: 't', partition: 0, offset: 0, timestamp: 1, timestampType: 'x' }]);
+    expect(errorLine(await dogear('events', file))).toMatch(
+      /:1 .*"timestampType" "x".*CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE/,
+    );
   });
 });

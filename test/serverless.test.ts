@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,15 +10,23 @@ import { ACCOUNT, type FakeMskApi, startFakeMskApi } from './fixtures/msk-api.ts
 import { readZip } from './fixtures/serverless/zip-reader.ts';
 
 /**
- * The real `osls package`, spawned on the example service (serverless.yml at the root) and on the
- * services under test/fixtures/serverless/, with no AWS credentials: then the compiled template
- * and the zips it wrote are read back. The plugin is loaded as a user loads it,
- * `plugins: [dogear/serverless]`, from dist/ (build it first: `npx tsc -p tsconfig.build.json`).
+ * The real `osls package` and Serverless Framework v3's `serverless package`, spawned on the
+ * example service (serverless.yml at the root) and on the services under
+ * test/fixtures/serverless/, with no AWS credentials: then the compiled template and the zips it
+ * wrote are read back. The plugin is loaded as a user loads it, `plugins: [dogear/serverless]`,
+ * from dist/ (build it first: `npx tsc -p tsconfig.build.json`). Each framework has a `serverless`
+ * bin, so each is spawned by its own path.
  */
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'test/fixtures/serverless');
-const OSLS = join(ROOT, 'node_modules/osls/bin/serverless.js');
+/** Copies of services for runs that would share a folder (`.serverless/`, `.dogear/`) with another. */
+const COPIES = join(FIXTURES, '.out');
+const FRAMEWORKS = {
+  osls: join(ROOT, 'node_modules/osls/bin/serverless.js'),
+  v3: join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+} as const;
+type Framework = keyof typeof FRAMEWORKS;
 
 interface Run {
   readonly dir: string;
@@ -44,8 +52,13 @@ let home: string;
 let msk: FakeMskApi;
 const runs = new Map<string, Run>();
 
-/** `osls package --stage test` in `dir`, without AWS credentials unless `env` gives some. */
-function oslsPackage(dir: string, env: Record<string, string> = {}): Promise<Run> {
+/** `<framework> package --stage test` in `dir`, without AWS credentials unless `env` gives some. */
+function frameworkPackage(
+  framework: Framework,
+  dir: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<Run> {
   const started = performance.now();
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -53,18 +66,22 @@ function oslsPackage(dir: string, env: Record<string, string> = {}): Promise<Run
     ),
   );
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [OSLS, 'package', '--stage', 'test'], {
-      cwd: dir,
-      env: {
-        ...clean,
-        HOME: home,
-        SLS_TELEMETRY_DISABLED: '1',
-        SLS_NOTIFICATIONS_MODE: 'off',
-        NO_COLOR: '1',
-        ...env,
+    const child = spawn(
+      process.execPath,
+      [FRAMEWORKS[framework], 'package', '--stage', 'test', ...args],
+      {
+        cwd: dir,
+        env: {
+          ...clean,
+          HOME: home,
+          SLS_TELEMETRY_DISABLED: '1',
+          SLS_NOTIFICATIONS_MODE: 'off',
+          NO_COLOR: '1',
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -181,7 +198,12 @@ const BAD = {
   'bad-unknown-option': /Unknown option 'custom\.dogear\.tabel'; Did you mean 'table'\?/,
   'bad-unknown-cluster':
     /custom\.dogear\.msk\.name: No MSK cluster named 'evnets' in us-east-1; .*Did you mean 'events'\?/,
+  'bad-on-demand-retries':
+    /Consumer tally: maximumRetryAttempts 3 needs provisioned mode, .*Did you mean to add provisionedPollers/,
 } as const;
+
+/** `package --package <dir>`: the artifacts' folder, under the service. */
+const PACKAGE_DIR = 'build/artifacts';
 
 beforeAll(async () => {
   const plugin = join(ROOT, 'dist/serverless/index.js');
@@ -235,35 +257,65 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: 'AKIDTEST',
     AWS_SECRET_ACCESS_KEY: 'secret',
   };
-  const services: Array<[string, string, Record<string, string>?]> = [
-    ['example', ROOT],
-    ['kafka-vpc', join(FIXTURES, 'kafka-vpc')],
-    ['msk-ref', join(FIXTURES, 'msk-ref')],
-    ['msk-by-name', join(FIXTURES, 'msk-by-name'), withMsk],
-    ...Object.keys(BAD).map((name): [string, string, Record<string, string>?] => [
+  await rm(COPIES, { recursive: true, force: true });
+  const copy = async (name: string, from: string, files: string[]) => {
+    const to = join(COPIES, name);
+    await mkdir(to, { recursive: true });
+    for (const file of files) await cp(join(from, file), join(to, file), { recursive: true });
+    return to;
+  };
+  const example = ['serverless.yml', 'functions'];
+  const fixture = (name: string) => join(FIXTURES, name);
+  const services: Array<{
+    name: string;
+    framework: Framework;
+    dir: string;
+    env?: Record<string, string>;
+    args?: string[];
+  }> = [
+    { name: 'osls:example', framework: 'osls', dir: ROOT },
+    { name: 'v3:example', framework: 'v3', dir: await copy('example-v3', ROOT, example) },
+    { name: 'osls:kafka-vpc', framework: 'osls', dir: fixture('kafka-vpc') },
+    {
+      name: 'v3:kafka-vpc',
+      framework: 'v3',
+      dir: await copy('kafka-vpc-v3', fixture('kafka-vpc'), example),
+    },
+    { name: 'osls:msk-ref', framework: 'osls', dir: fixture('msk-ref') },
+    { name: 'osls:msk-by-name', framework: 'osls', dir: fixture('msk-by-name'), env: withMsk },
+    ...(['osls', 'v3'] as const).map((framework) => ({
+      name: `${framework}:package-dir`,
+      framework,
+      dir: COPIES,
+      args: ['--package', PACKAGE_DIR],
+    })),
+    ...Object.keys(BAD).map((name) => ({
       name,
-      join(FIXTURES, name),
-      name === 'bad-unknown-cluster' ? withMsk : undefined,
-    ]),
+      framework: 'osls' as const,
+      dir: fixture(name),
+      ...(name === 'bad-unknown-cluster' ? { env: withMsk } : {}),
+    })),
   ];
+  for (const service of services) {
+    if (service.name.endsWith(':package-dir')) {
+      service.dir = await copy(`msk-ref-${service.framework}`, fixture('msk-ref'), example);
+    }
+  }
   const results = await pool(
-    services.map(
-      ([, dir, env]) =>
-        () =>
-          oslsPackage(dir, env),
-    ),
+    services.map((s) => () => frameworkPackage(s.framework, s.dir, s.env, s.args)),
     3,
   );
-  for (const [i, [name]] of services.entries()) runs.set(name, results[i]!);
+  for (const [i, { name }] of services.entries()) runs.set(name, results[i]!);
   process.stderr.write(
-    `osls package: ${[...runs].map(([name, run]) => `${name} ${run.ms} ms`).join(', ')}\n`,
+    `package: ${[...runs].map(([name, run]) => `${name} ${run.ms} ms`).join(', ')}\n`,
   );
-}, 150_000);
+}, 300_000);
 
 afterAll(async () => {
   await msk?.close();
   if (home) await rm(home, { recursive: true, force: true });
   // Fixture outputs go; the example's are the ones `osls package` leaves at the root anyway.
+  await rm(COPIES, { recursive: true, force: true });
   for (const entry of await readdir(FIXTURES, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     for (const out of ['.serverless', '.dogear']) {
@@ -278,9 +330,31 @@ function succeeded(name: string): Run {
   return run;
 }
 
-describe('the example service (serverless.yml)', () => {
+/** The role a function runs as, and that role's statements. */
+function roleOf(t: Template, functionId: string) {
+  const role = t.Resources[functionId]!.Properties.Role as { 'Fn::GetAtt': [string, string] };
+  const id = role['Fn::GetAtt'][0];
+  const resource = t.Resources[id]!;
+  expect(resource.Type).toBe('AWS::IAM::Role');
+  const policies = resource.Properties.Policies as Array<{
+    PolicyDocument: { Statement: Array<{ Sid?: string; Action: string[]; Resource: Json[] }> };
+  }>;
+  const statements = policies.flatMap((p) => p.PolicyDocument.Statement);
+  return { id, statements, bySid: Object.fromEntries(statements.map((s) => [s.Sid, s])) };
+}
+
+const subs = (resources: Json[]) =>
+  resources.map((r: { 'Fn::Sub': [string, unknown] }) => r['Fn::Sub'][0]);
+
+describe.each(['osls', 'v3'] as const)('the example service (serverless.yml), %s', (framework) => {
+  const run = () => succeeded(`${framework}:example`);
+
+  it('packages with configValidationMode: error, and no warning', () => {
+    expect(run().output).not.toMatch(/warning|deprecat/i);
+  });
+
   it('deploys each consumer as a function with its own mapping', async () => {
-    const t = await template(succeeded('example'));
+    const t = await template(run());
     expect(ofType(t, 'AWS::Lambda::Function')).toHaveLength(EXAMPLE.length);
     expect(ofType(t, 'AWS::Lambda::EventSourceMapping')).toHaveLength(EXAMPLE.length);
     for (const c of EXAMPLE) {
@@ -311,7 +385,7 @@ describe('the example service (serverless.yml)', () => {
   });
 
   it('adds the state table', async () => {
-    const t = await template(succeeded('example'));
+    const t = await template(run());
     expect(t.Resources.DogearStateTable).toMatchObject({
       Type: 'AWS::DynamoDB::Table',
       DeletionPolicy: 'Retain',
@@ -326,11 +400,10 @@ describe('the example service (serverless.yml)', () => {
   });
 
   it('zips each consumer with its own bundle only', async () => {
-    const run = succeeded('example');
-    const t = await template(run);
+    const t = await template(run());
     for (const c of EXAMPLE) {
       const { properties } = functionNamed(t, `dogear-example-test-${c.name}`);
-      const artifact = join(run.dir, '.serverless', basename(properties.Code.S3Key));
+      const artifact = join(run().dir, '.serverless', basename(properties.Code.S3Key));
       expect(basename(artifact)).toBe(`${c.name}.zip`);
       const files = readZip(await readFile(artifact));
       expect(files.map((f) => f.name)).toEqual([
@@ -338,151 +411,207 @@ describe('the example service (serverless.yml)', () => {
         `.dogear/build/${c.name}/index.mjs.map`,
       ]);
       const code = files[0]!.data.toString('utf8');
-      expect(code).toBe(await readFile(join(run.dir, `.dogear/build/${c.name}/index.mjs`), 'utf8'));
+      expect(code).toBe(
+        await readFile(join(run().dir, `.dogear/build/${c.name}/index.mjs`), 'utf8'),
+      );
       expect(code).toContain(`"${c.className}"`);
       for (const other of EXAMPLE.filter((o) => o !== c))
         expect(code).not.toContain(`"${other.className}"`);
     }
   });
 
-  it('scopes IAM to the table, the cluster, its topics and its groups', async () => {
-    const t = await template(succeeded('example'));
+  it('gives each function a role of its own: its topic, its group, its keys, its logs', async () => {
+    const t = await template(run());
     expectNamedResources(t);
-    const bySid = Object.fromEntries(
-      statements(t)
-        .filter((s) => s.Sid)
-        .map((s) => [s.Sid, s]),
-    );
-    expect(bySid.DogearStateTable?.Resource).toEqual([
-      { 'Fn::GetAtt': ['DogearStateTable', 'Arn'] },
-    ]);
-    expect(bySid.DogearKafkaConnect?.Resource).toEqual([
-      { 'Fn::ImportValue': 'dogear-msk-ClusterArn' },
-    ]);
-    const subs = (sid: string) =>
-      (bySid[sid]!.Resource as Array<{ 'Fn::Sub': [string, unknown] }>).map((r) => r['Fn::Sub'][0]);
-    expect(subs('DogearKafkaTopics')).toEqual([
-      '${DogearClusterArnPrefix}:topic/${DogearClusterPath}/book-pages',
-      '${DogearClusterArnPrefix}:topic/${DogearClusterPath}/temperature-readings',
-    ]);
-    expect(subs('DogearKafkaGroups').sort()).toEqual(
-      EXAMPLE.map((c) => `\${DogearClusterArnPrefix}:group/\${DogearClusterPath}/${c.name}`).sort(),
-    );
-    // The framework adds its MSK statements once per function; the plugin keeps one of each.
-    const keys = statements(t).map((s) => JSON.stringify(s));
-    expect(new Set(keys).size).toBe(keys.length);
+    // No shared role: the framework's own is made only for functions without a role.
+    expect(t.Resources.IamRoleLambdaExecution).toBeUndefined();
+    const roles = new Set<string>();
+    for (const c of EXAMPLE) {
+      const fn = functionNamed(t, `dogear-example-test-${c.name}`);
+      const role = roleOf(t, fn.id);
+      roles.add(role.id);
+      expect(role.bySid.DogearStateTable).toMatchObject({
+        Resource: [{ 'Fn::GetAtt': ['DogearStateTable', 'Arn'] }],
+        Condition: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [`c|${c.name}|*`, `s|${c.name}|*`, `o|${c.name}|*`],
+          },
+        },
+      });
+      expect(role.bySid.DogearStateTable!.Action).toContain('dynamodb:BatchGetItem');
+      expect(role.bySid.DogearKafkaConnect?.Resource).toEqual([
+        { 'Fn::ImportValue': 'dogear-msk-ClusterArn' },
+      ]);
+      expect(subs(role.bySid.DogearKafkaTopic!.Resource)).toEqual([
+        `\${DogearClusterArnPrefix}:topic/\${DogearClusterPath}/${c.topic}`,
+      ]);
+      expect(subs(role.bySid.DogearKafkaGroup!.Resource)).toEqual([
+        `\${DogearClusterArnPrefix}:group/\${DogearClusterPath}/${c.name}`,
+      ]);
+      const kafka = role.statements.flatMap((s) => s.Resource).filter((r) => r['Fn::Sub']);
+      for (const other of EXAMPLE.filter((o) => o.name !== c.name)) {
+        expect(JSON.stringify(kafka)).not.toContain(`group/\${DogearClusterPath}/${other.name}"`);
+      }
+      expect(role.bySid.DogearLogs!.Resource).toEqual([
+        {
+          'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/dogear-example-test-${c.name}:*`,
+        },
+      ]);
+      const logGroup = ofType(t, 'AWS::Logs::LogGroup').find(
+        ([, r]) => r.Properties.LogGroupName === `/aws/lambda/dogear-example-test-${c.name}`,
+      );
+      expect(logGroup?.[1].Properties.RetentionInDays).toBe(30);
+    }
+    expect(roles.size).toBe(EXAMPLE.length);
   });
 });
 
 describe('fixture services', () => {
-  it('self-managed Kafka in a VPC, with an existing table by name', async () => {
-    const t = await template(succeeded('kafka-vpc'));
-    expect(t.Resources.DogearStateTable).toBeUndefined();
-    const audit = functionNamed(t, 'dogear-kafka-test-orders-audit');
-    const payments = functionNamed(t, 'dogear-kafka-test-payments');
-    expect(audit.properties).toMatchObject({ MemorySize: 512, Timeout: 60 });
-    expect(payments.properties).toMatchObject({ MemorySize: 2048, Timeout: 120 });
-    expect(audit.properties.Environment.Variables.DOGEAR_DYNAMODB_TABLE).toBe(
-      'shared-dogear-state',
-    );
-    const access = [
-      { Type: 'VPC_SUBNET', URI: 'subnet:subnet-0a1b2c3d' },
-      {
-        Type: 'VPC_SUBNET',
-        URI: {
-          'Fn::Join': [
-            '',
-            [
-              'subnet:',
-              {
-                'Fn::Select': [
-                  1,
-                  { 'Fn::Split': [',', { 'Fn::ImportValue': 'dogear-msk-SubnetIds' }] },
-                ],
-              },
+  it.each(['osls', 'v3'] as const)(
+    'self-managed Kafka in a VPC, with an existing table by name, %s',
+    async (framework) => {
+      const run = succeeded(`${framework}:kafka-vpc`);
+      expect(run.output).not.toMatch(/warning|deprecat/i);
+      const t = await template(run);
+      expect(t.Resources.DogearStateTable).toBeUndefined();
+      const audit = functionNamed(t, 'dogear-kafka-test-orders-audit');
+      const payments = functionNamed(t, 'dogear-kafka-test-payments');
+      expect(audit.properties).toMatchObject({ MemorySize: 512, Timeout: 60 });
+      expect(payments.properties).toMatchObject({ MemorySize: 2048, Timeout: 120 });
+      expect(audit.properties.Environment.Variables.DOGEAR_DYNAMODB_TABLE).toBe(
+        'shared-dogear-state',
+      );
+      const access = [
+        { Type: 'VPC_SUBNET', URI: 'subnet:subnet-0a1b2c3d' },
+        {
+          Type: 'VPC_SUBNET',
+          URI: {
+            'Fn::Join': [
+              '',
+              [
+                'subnet:',
+                {
+                  'Fn::Select': [
+                    1,
+                    { 'Fn::Split': [',', { 'Fn::ImportValue': 'dogear-msk-SubnetIds' }] },
+                  ],
+                },
+              ],
             ],
-          ],
-        },
-      },
-      {
-        Type: 'VPC_SECURITY_GROUP',
-        URI: {
-          'Fn::Join': [
-            '',
-            ['security_group:', { 'Fn::ImportValue': 'dogear-msk-SecurityGroupId' }],
-          ],
-        },
-      },
-      {
-        Type: 'SASL_SCRAM_512_AUTH',
-        URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
-      },
-      {
-        Type: 'SERVER_ROOT_CA_CERTIFICATE',
-        URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
-      },
-    ];
-    expect(mappingOf(t, audit.id)).toEqual({
-      FunctionName: { 'Fn::GetAtt': [audit.id, 'Arn'] },
-      SelfManagedEventSource: {
-        Endpoints: {
-          KafkaBootstrapServers: ['b-1.kafka.internal:9096', 'b-2.kafka.internal:9096'],
-        },
-      },
-      SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'orders-audit-v2' },
-      Topics: ['orders'],
-      StartingPosition: 'AT_TIMESTAMP',
-      StartingPositionTimestamp: 1_750_000_000,
-      BatchSize: 250,
-      MaximumBatchingWindowInSeconds: 10,
-      Enabled: true,
-      SourceAccessConfigurations: access,
-      FilterCriteria: {
-        Filters: [
-          { Pattern: '{"value":{"type":["order"]}}' },
-          { Pattern: '{"key":[{"prefix":"eu-"}]}' },
-        ],
-      },
-      ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 3 },
-      DestinationConfig: {
-        OnFailure: { Destination: 'arn:aws:sqs:eu-west-1:123456789012:orders-dlq' },
-      },
-    });
-    expect(mappingOf(t, payments.id)).toMatchObject({
-      Topics: ['payments'],
-      SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'payments' },
-      Enabled: false,
-      SourceAccessConfigurations: access,
-    });
-    expectNamedResources(t);
-    const all = statements(t);
-    expect(all).toContainEqual(
-      expect.objectContaining({
-        Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem']),
-        Resource: [
-          {
-            'Fn::Sub':
-              'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/shared-dogear-state',
           },
-        ],
-      }),
-    );
-    expect(all).toContainEqual(
-      expect.objectContaining({
-        Action: ['sqs:SendMessage'],
-        Resource: ['arn:aws:sqs:eu-west-1:123456789012:orders-dlq'],
-      }),
-    );
-    const secrets = all.filter((s) => s.Action.includes('secretsmanager:GetSecretValue'));
-    expect(secrets.flatMap((s) => [s.Resource].flat())).toEqual([
-      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
-      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
-    ]);
-    expect(all.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(false);
-  });
+        },
+        {
+          Type: 'VPC_SECURITY_GROUP',
+          URI: {
+            'Fn::Join': [
+              '',
+              ['security_group:', { 'Fn::ImportValue': 'dogear-msk-SecurityGroupId' }],
+            ],
+          },
+        },
+        {
+          Type: 'SASL_SCRAM_512_AUTH',
+          URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
+        },
+        {
+          Type: 'SERVER_ROOT_CA_CERTIFICATE',
+          URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+        },
+      ];
+      expect(mappingOf(t, audit.id)).toEqual({
+        FunctionName: { 'Fn::GetAtt': [audit.id, 'Arn'] },
+        SelfManagedEventSource: {
+          Endpoints: {
+            KafkaBootstrapServers: ['b-1.kafka.internal:9096', 'b-2.kafka.internal:9096'],
+          },
+        },
+        SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'orders-audit-v2' },
+        Topics: ['orders'],
+        StartingPosition: 'AT_TIMESTAMP',
+        StartingPositionTimestamp: 1_750_000_000,
+        BatchSize: 250,
+        MaximumBatchingWindowInSeconds: 10,
+        Enabled: true,
+        SourceAccessConfigurations: access,
+        FilterCriteria: {
+          Filters: [
+            { Pattern: '{"value":{"type":["order"]}}' },
+            { Pattern: '{"key":[{"prefix":"eu-"}]}' },
+          ],
+        },
+        ProvisionedPollerConfig: { MinimumPollers: 1, MaximumPollers: 3 },
+        DestinationConfig: {
+          OnFailure: { Destination: 'arn:aws:sqs:eu-west-1:123456789012:orders-dlq' },
+        },
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 5,
+        MaximumRecordAgeInSeconds: 3600,
+      });
+      expect(mappingOf(t, payments.id)).toMatchObject({
+        Topics: ['payments'],
+        SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'payments' },
+        Enabled: false,
+        SourceAccessConfigurations: access,
+        // SQS, SNS and S3 destinations need no provisioned pollers: see docs/deploy.md.
+        DestinationConfig: {
+          OnFailure: { Destination: 'arn:aws:sns:eu-west-1:123456789012:payments-failed' },
+        },
+      });
+      const paymentsMapping = mappingOf(t, payments.id);
+      expect(paymentsMapping.ProvisionedPollerConfig).toBeUndefined();
+      expectNamedResources(t);
+      for (const fn of [audit, payments]) {
+        const role = roleOf(t, fn.id);
+        // The secrets' customer-managed key, through Secrets Manager only.
+        expect(role.bySid.DogearKafkaSecretsKey).toEqual({
+          Sid: 'DogearKafkaSecretsKey',
+          Effect: 'Allow',
+          Action: ['kms:Decrypt'],
+          Resource: ['arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'],
+          Condition: {
+            StringEquals: {
+              'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' },
+            },
+          },
+        });
+        // The pollers' network interfaces in the VPC: the framework adds them to no role of ours.
+        expect(role.bySid.DogearPollerNetwork?.Resource).toEqual(['*']);
+      }
+      expect(roleOf(t, audit.id).bySid.DogearOnFailureSqs?.Resource).toEqual([
+        'arn:aws:sqs:eu-west-1:123456789012:orders-dlq',
+      ]);
+      expect(roleOf(t, audit.id).bySid.DogearOnFailureSns).toBeUndefined();
+      expect(roleOf(t, payments.id).bySid.DogearOnFailureSns?.Resource).toEqual([
+        'arn:aws:sns:eu-west-1:123456789012:payments-failed',
+      ]);
+      for (const [, group] of ofType(t, 'AWS::Logs::LogGroup'))
+        expect(group.Properties.RetentionInDays).toBe(14);
+      const all = statements(t);
+      expect(all).toContainEqual(
+        expect.objectContaining({
+          Action: expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem']),
+          Resource: [
+            {
+              'Fn::Sub':
+                'arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/shared-dogear-state',
+            },
+          ],
+        }),
+      );
+      const secrets = all.filter((s) => s.Action.includes('secretsmanager:GetSecretValue'));
+      expect(secrets).toHaveLength(2);
+      for (const secret of secrets) {
+        expect(secret.Resource).toEqual([
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-consumers-AbCdEf',
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+        ]);
+      }
+      expect(all.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(false);
+    },
+  );
 
   it('MSK by { Ref } to a cluster in the stack, with a table ARN from another stack', async () => {
-    const t = await template(succeeded('msk-ref'));
+    const t = await template(succeeded('osls:msk-ref'));
     expect(t.Resources.Cluster?.Type).toBe('AWS::MSK::ServerlessCluster');
     const sensors = functionNamed(t, 'dogear-ref-test-sensors');
     const tableArn = { 'Fn::ImportValue': 'dogear-state-StateTableArn' };
@@ -501,7 +630,7 @@ describe('fixture services', () => {
         .map((s) => [s.Sid, s]),
     );
     expect(bySid.DogearStateTable?.Resource).toEqual([tableArn]);
-    expect(bySid.DogearKafkaGroups?.Resource).toEqual([
+    expect(bySid.DogearKafkaGroup?.Resource).toEqual([
       {
         'Fn::Sub': [
           '${DogearClusterArnPrefix}:group/${DogearClusterPath}/sensors-latest',
@@ -519,7 +648,7 @@ describe('fixture services', () => {
   });
 
   it('MSK by name: looked up with the MSK API, which picks SASL/SCRAM', async () => {
-    const t = await template(succeeded('msk-by-name'));
+    const t = await template(succeeded('osls:msk-by-name'));
     const arn = `arn:aws:kafka:us-east-1:${ACCOUNT}:cluster/clicks-cluster/5f4e3d2c-1b0a-4987-a6b5-c4d3e2f1a0b9-3`;
     const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_clicks-Ab12Cd';
     const clicks = functionNamed(t, 'dogear-by-name-test-clicks');
@@ -547,6 +676,30 @@ describe('fixture services', () => {
       (r) => `${r.method} ${decodeURIComponent(r.rawPath)} ${r.signature}`,
     );
     expect(asked).toContain(`GET /api/v2/clusters/${arn} valid`);
+  });
+});
+
+describe.each(['osls', 'v3'] as const)('package --package <dir>, %s', (framework) => {
+  it('leaves every zip in that folder, where deploy --package finds them', async () => {
+    const run = succeeded(`${framework}:package-dir`);
+    const dir = join(run.dir, PACKAGE_DIR);
+    const t = JSON.parse(
+      await readFile(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as Template;
+    const zips = ofType(t, 'AWS::Lambda::Function').map(([, r]) =>
+      basename(r.Properties.Code.S3Key),
+    );
+    expect(zips).toEqual(['sensors.zip']);
+    for (const zip of zips) {
+      const files = readZip(await readFile(join(dir, zip)));
+      expect(files.map((f) => f.name)).toContain('.dogear/build/sensors/index.mjs');
+    }
+    // `deploy --package` copies the folder back to .serverless/ and reads each function's
+    // artifact from the saved state: it must point there.
+    const state = JSON.parse(await readFile(join(dir, 'serverless-state.json'), 'utf8'));
+    expect(state.service.functions.sensors.package.artifact).toBe(
+      join(run.dir, '.serverless', 'sensors.zip'),
+    );
   });
 });
 

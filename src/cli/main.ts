@@ -61,8 +61,23 @@ export function program(): Command {
   return cli;
 }
 
-/** The message, then each cause on its own line, without stack traces for our own errors. */
+/**
+ * The message, then each cause on its own line, without stack traces for our own errors. An
+ * error that names several failures (`InvokeFailedError`) gets its headline, then one line each.
+ */
 function describe(error: unknown): string {
+  const many = error as { headline?: unknown; failures?: unknown };
+  if (
+    error instanceof Error &&
+    typeof many.headline === 'string' &&
+    Array.isArray(many.failures) &&
+    many.failures.length > 1
+  ) {
+    return [
+      `${many.headline}:`,
+      ...(many.failures as Error[]).map((failure) => `  - ${failure.message}`),
+    ].join('\n');
+  }
   const lines: string[] = [];
   let current: unknown = error;
   while (current instanceof Error && lines.length < 5) {
@@ -178,6 +193,19 @@ async function readTlsCa(file: string): Promise<string> {
 }
 
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Rows as columns on stdout, two spaces apart, the first row a header. */
+function printTable(rows: readonly (readonly string[])[]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) {
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  }
+}
 const json = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 };
@@ -271,18 +299,10 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         progress: stderr,
       });
       if (flags.json) return json(manifest);
-      const rows = [
+      printTable([
         ['consumer', 'topic', 'group', 'size', 'gzip'],
         ...manifest.consumers.map((c) => [c.name, c.topic, c.group, kb(c.bytes), kb(c.gzipBytes)]),
-      ];
-      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const row of rows)
-        process.stdout.write(
-          `${row
-            .map((cell, i) => cell.padEnd(widths[i]!))
-            .join('  ')
-            .trimEnd()}\n`,
-        );
+      ]);
       stderr(`built ${manifest.consumers.length} bundles in ${manifest.durationMs} ms`);
     },
 
@@ -299,8 +319,10 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       });
       if (flags.json) json(summary);
       else {
+        const { records, batches, invocations, processed, duplicates, failed, notRun } = summary;
+        const retries = invocations - batches;
         stderr(
-          `${summary.consumer}: ${summary.records} records in ${summary.batches} batches: ${summary.processed} processed, ${summary.duplicates} duplicates, ${summary.failed} failed (${summary.durationMs} ms)`,
+          `${summary.consumer}: ${records} records in ${batches} ${batches === 1 ? 'batch' : 'batches'}${retries > 0 ? ` (and ${retries} ${retries === 1 ? 'retry' : 'retries'})` : ''}: ${processed} processed, ${duplicates} duplicates, ${failed} failed${notRun > 0 ? `, ${notRun} not run` : ''} (${summary.durationMs} ms)`,
         );
       }
       if (error) throw error;
@@ -314,10 +336,29 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         functions: flags.functions as string,
       };
       if (flags.offsets) {
-        const checkpoints = await readCheckpoints(where);
-        if (flags.json) return json(checkpoints);
-        for (const c of checkpoints)
-          process.stdout.write(`${c.topic}-${c.partition}\t${c.offset}\n`);
+        const { group, topic, checkpoints } = await readCheckpoints(where);
+        // Kafka's committed offset is the next one to read; the checkpoint holds the last processed.
+        const rows = checkpoints.map((c) => ({
+          topic: c.topic,
+          partition: c.partition,
+          nextOffset: c.offset + 1,
+          lastProcessedOffset: c.offset,
+        }));
+        if (flags.json) return json(rows);
+        if (rows.length === 0) {
+          stderr(
+            `${consumer}: no checkpoints for group ${group}: no record of ${topic} has been committed in this store yet`,
+          );
+          return;
+        }
+        printTable([
+          ['partition', 'next offset', 'last processed'],
+          ...rows.map((r) => [
+            `${r.topic}-${r.partition}`,
+            String(r.nextOffset),
+            String(r.lastProcessedOffset),
+          ]),
+        ]);
         return;
       }
       if (typeof flags.table !== 'string')
@@ -356,6 +397,18 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
     },
   };
 
+/**
+ * Runs the CLI, then exits once the command is done, as Lambda freezes a function's process
+ * after it answers: a consumer module that holds a socket or a timer (a client at module
+ * scope) must not keep `dogear invoke` alive after its summary.
+ */
 export async function main(argv: string[] = process.argv): Promise<void> {
   await program().parseAsync(argv);
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit();
+}
+
+/** Resolves once everything written to `stream` so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
 }

@@ -85,7 +85,7 @@ export const COMMANDS = {
     summary:
       "run a consumer's Lambda handler locally on recorded events, with state on disk or in DynamoDB",
     example:
-      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, key, value, keyBase64, valueBase64, headers) or MSK event JSON as Lambda\ndelivers it (one event or an array). NDJSON is cut into events of the consumer's batchSize.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
+      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(once when unset); a record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
     flags: [
       { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
       stateDir,
@@ -96,7 +96,12 @@ export const COMMANDS = {
         description: "forget the consumer group's state and offsets first",
         default: false,
       },
-      { flags: '--json', description: 'print one summary object on stdout', default: false },
+      {
+        flags: '--json',
+        description:
+          'print one summary object on stdout: counts, every partial batch response, every failure',
+        default: false,
+      },
       { flags: '--verbose', description: "show the handler's log lines on stderr", default: false },
       functionsDir,
     ],
@@ -114,7 +119,8 @@ export const COMMANDS = {
       { flags: '--key <key>', description: "print only this key's value (null when absent)" },
       {
         flags: '--offsets',
-        description: 'print the committed offset of each partition instead',
+        description:
+          "print each partition's checkpoint instead: the next offset to read (what Kafka calls the committed offset) and the last processed",
         default: false,
       },
       stateDir,
@@ -130,7 +136,11 @@ export const COMMANDS = {
     example:
       'dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json',
     flags: [
-      { flags: '--batch-size <n>', description: 'records per event', default: 100 },
+      {
+        flags: '--batch-size <n>',
+        description: 'records per event at most (an event also stays within 6 MB)',
+        default: 100,
+      },
       { flags: '--topic <topic>', description: 'keep only records of this topic' },
       {
         flags: '--self-managed',

@@ -72,6 +72,23 @@ describe('parseEvent', () => {
     expect(error.message).toMatch(/no offset/);
   });
 
+  test('timestamps must be what Lambda sends: an integer and one of the three types', () => {
+    expect(() => parseEvent(mskEvent([record({ timestamp: '1764000000000' as never })]))).toThrow(
+      /records\["orders-2"\]\[0\].*timestamp "1764000000000".*milliseconds since the epoch/,
+    );
+    expect(() => parseEvent(mskEvent([record({ timestamp: 1.5 })]))).toThrow(/timestamp 1\.5/);
+    const { timestamp: _, ...untimed } = record();
+    expect(() => parseEvent(mskEvent([untimed as EventRecord]))).toThrow(/no timestamp/);
+    expect(() => parseEvent(mskEvent([record({ timestampType: 'BOGUS' as never })]))).toThrow(
+      /timestampType "BOGUS".*CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE/,
+    );
+    const untyped = record({ timestamp: -1, timestampType: 'NO_TIMESTAMP_TYPE' });
+    expect(decodeRecord(parseEvent(mskEvent([untyped])).records['orders-2']![0]!)).toMatchObject({
+      timestamp: -1,
+      timestampType: 'NO_TIMESTAMP_TYPE',
+    });
+  });
+
   test('a negative or fractional partition is rejected', () => {
     expect(() => parseEvent(mskEvent([record({ partition: -1 })]))).toThrow(/partition/);
     expect(() => parseEvent(mskEvent([record({ offset: 1.5 })]))).toThrow(/offset/);

@@ -1,5 +1,6 @@
 import type { RecordCoordinates } from '../errors.ts';
 import { EventFormatError, RecordDecodeError } from './errors.ts';
+import { TIMESTAMP_TYPES, timestampProblem } from './timestamp.ts';
 import type {
   DecodeOptions,
   EventRecord,
@@ -8,6 +9,7 @@ import type {
   KafkaRecord,
   PartitionSlice,
   RawHeader,
+  TimestampType,
 } from './types.ts';
 
 const UTF8 = new TextDecoder();
@@ -66,6 +68,18 @@ function checkEventRecord(record: unknown, where: string): void {
       );
     }
   }
+  if (!TIMESTAMP_TYPES.has(r.timestampType as TimestampType)) {
+    throw new EventFormatError(
+      `${where} has ${r.timestampType === undefined ? 'no timestampType' : `timestampType ${JSON.stringify(r.timestampType)}`}; Lambda sends CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE`,
+    );
+  }
+  if (r.timestamp === undefined) {
+    throw new EventFormatError(
+      `${where} has no timestamp; Lambda sends one with every record (-1 with NO_TIMESTAMP_TYPE)`,
+    );
+  }
+  const problem = timestampProblem(r.timestamp, r.timestampType as TimestampType);
+  if (problem) throw new EventFormatError(`${where} has ${problem}`);
   for (const field of ['key', 'value'] as const) {
     const value = r[field];
     if (value !== undefined && value !== null && typeof value !== 'string') {

@@ -1,4 +1,6 @@
-import { EventFormatError } from './errors.ts';
+import { EventFormatError, RecordTooLargeError } from './errors.ts';
+import { EVENT_RECORD_BYTES, eventRecordBytes, nextBatchLength } from './payload.ts';
+import { TIMESTAMP_TYPES, timestampProblem } from './timestamp.ts';
 import type { EventRecord, KafkaEvent, TimestampType } from './types.ts';
 
 /**
@@ -12,7 +14,9 @@ export interface NdjsonRecord {
   topic: string;
   partition: number;
   offset: number;
+  /** Milliseconds since the epoch. Absent: -1, with `timestampType` `NO_TIMESTAMP_TYPE`. */
   timestamp?: number;
+  /** @default 'CREATE_TIME' when there is a timestamp */
   timestampType?: TimestampType;
   key?: string | null;
   keyBase64?: string | null;
@@ -22,7 +26,10 @@ export interface NdjsonRecord {
   headersBase64?: Array<[name: string, base64: string | null]>;
 }
 
-/** Turns one NDJSON line (already parsed) into the record Lambda would deliver. */
+/**
+ * Turns one NDJSON line (already parsed) into the record Lambda would deliver. A tombstone
+ * leaves `value` out and a record without a key leaves `key` out, as Lambda's events do.
+ */
 export function eventRecordOf(line: unknown, where: string): EventRecord {
   if (typeof line !== 'object' || line === null || Array.isArray(line)) {
     throw new EventFormatError(`${where} is not a JSON object`);
@@ -39,16 +46,45 @@ export function eventRecordOf(line: unknown, where: string): EventRecord {
       );
     }
   }
+  const key = field64(r, 'key', where);
+  const value = field64(r, 'value', where);
   return {
     topic: r.topic,
     partition: r.partition as number,
     offset: r.offset as number,
-    timestamp: typeof r.timestamp === 'number' ? r.timestamp : 0,
-    timestampType: r.timestampType === 'LOG_APPEND_TIME' ? 'LOG_APPEND_TIME' : 'CREATE_TIME',
-    key: field64(r, 'key', where),
-    value: field64(r, 'value', where),
+    ...timestampOf(r, `${where} (topic ${r.topic})`),
+    ...(key === null ? {} : { key }),
+    ...(value === null ? {} : { value }),
     headers: headersOf(r, where),
   };
+}
+
+/**
+ * A line's timestamp and its type. Without a timestamp the record is one Kafka stored without
+ * one (-1, `NO_TIMESTAMP_TYPE`); with one, the type defaults to `CREATE_TIME`, the producer's.
+ */
+function timestampOf(
+  r: Record<string, unknown>,
+  where: string,
+): Pick<EventRecord, 'timestamp' | 'timestampType'> {
+  const type = r.timestampType ?? undefined;
+  if (type !== undefined && !TIMESTAMP_TYPES.has(type as TimestampType)) {
+    throw new EventFormatError(
+      `${where} has "timestampType" ${JSON.stringify(type)}; write CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE, or leave it out (CREATE_TIME)`,
+    );
+  }
+  if (r.timestamp === undefined || r.timestamp === null) {
+    if (type === undefined || type === 'NO_TIMESTAMP_TYPE') {
+      return { timestamp: -1, timestampType: 'NO_TIMESTAMP_TYPE' };
+    }
+    throw new EventFormatError(
+      `${where} has timestampType ${type} but no "timestamp"; add "timestamp" in milliseconds since the epoch, or leave both out (a record without a timestamp)`,
+    );
+  }
+  const timestampType = (type ?? 'CREATE_TIME') as TimestampType;
+  const problem = timestampProblem(r.timestamp, timestampType, '"timestamp"');
+  if (problem) throw new EventFormatError(`${where} has ${problem}`);
+  return { timestamp: r.timestamp as number, timestampType };
 }
 
 /** Lambda's header list: one single-entry object per header, in order, names may repeat. */
@@ -120,8 +156,9 @@ export interface EventSourceOptions {
 }
 
 /**
- * Cuts records into events of at most `batchSize` records, in the order given, the way an
- * event-source mapping would hand them to one function.
+ * Cuts records into events of at most `batchSize` records and 6 MB, in the order given, the way
+ * an event-source mapping would hand them to one function. A record over 6 MB by itself is a
+ * `RecordTooLargeError`: no event Lambda delivers could carry it.
  */
 export function eventsOf(
   records: readonly EventRecord[],
@@ -129,8 +166,15 @@ export function eventsOf(
   source: EventSourceOptions = {},
 ): KafkaEvent[] {
   const events: KafkaEvent[] = [];
-  for (let start = 0; start < records.length; start += batchSize) {
-    events.push(eventOf(records.slice(start, start + batchSize), source));
+  for (let start = 0; start < records.length; ) {
+    const length = nextBatchLength(records, batchSize, eventRecordBytes, start);
+    if (length === 1) {
+      const bytes = eventRecordBytes(records[start]!);
+      if (bytes > EVENT_RECORD_BYTES)
+        throw new RecordTooLargeError(records[start]!, bytes, EVENT_RECORD_BYTES);
+    }
+    events.push(eventOf(records.slice(start, start + length), source));
+    start += length;
   }
   return events;
 }

@@ -6,8 +6,14 @@ export {
   eventsOf,
   type NdjsonRecord,
 } from './encode.ts';
-export { EventFormatError, RecordDecodeError } from './errors.ts';
+export { EventFormatError, RecordDecodeError, RecordTooLargeError } from './errors.ts';
 export { stateKeyOf } from './key.ts';
+export {
+  EVENT_RECORD_BYTES,
+  eventRecordBytes,
+  MAX_EVENT_BYTES,
+  nextBatchLength,
+} from './payload.ts';
 export type {
   DecodeOptions,
   EventRecord,

@@ -1,7 +1,11 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 
-/** How Kafka stamped the record's timestamp. */
-export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
+/**
+ * How Kafka stamped the record's timestamp: the producer's clock (`CREATE_TIME`), the broker's
+ * (`LOG_APPEND_TIME`), or none at all (`NO_TIMESTAMP_TYPE`, with timestamp -1, as Kafka's
+ * clients report a record stored without one).
+ */
+export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME' | 'NO_TIMESTAMP_TYPE';
 
 /**
  * How a record's key or value bytes become a JavaScript value. `string` and `json` decode
@@ -24,7 +28,7 @@ export interface KafkaRecord<V = unknown, K = string> {
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch; -1 when `timestampType` is `NO_TIMESTAMP_TYPE`. */
   readonly timestamp: number;
   readonly timestampType: TimestampType;
   /** The decoded key, or `null` when the record has none. */
@@ -44,9 +48,9 @@ export interface EventRecord {
   offset: number;
   timestamp: number;
   timestampType: TimestampType;
-  /** Base64; absent when the record has no key. */
+  /** Base64; absent when the record has no key (null is accepted too). */
   key?: string | null;
-  /** Base64; absent or null for a tombstone. */
+  /** Base64; absent for a tombstone, as Lambda sends it (null is accepted too). */
   value?: string | null;
   /** One single-entry object per header; bytes are signed (Java's `byte`). */
   headers: Array<Record<string, number[]>>;

@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { resolve } from 'node:path';
 import { Consumer, type Message, type MessagesStream } from '@platformatic/kafka';
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
-import { type EventRecord, eventOf } from '../event/index.ts';
+import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
   BatchFailedError,
   type ConsumerDefinition,
@@ -21,9 +21,6 @@ import {
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { lambdaContext } from './lambda-context.ts';
-
-/** Lambda's payload limit for one invocation. */
-const MAX_EVENT_BYTES = 6 * 1024 * 1024;
 
 export interface DevOptions extends StoreLocation, KafkaConnectionOptions {
   /** Bootstrap brokers, `host:port`. */
@@ -319,14 +316,13 @@ class ConsumerLoop {
     ) {
       await this.sleep(deadline - Date.now());
     }
-    const batch: KafkaMessage[] = [];
-    let bytes = 0;
-    while (this.buffer.length > 0 && batch.length < this.definition.batchSize) {
-      const size = approximateBytes(this.buffer[0]!);
-      if (batch.length > 0 && bytes + size > MAX_EVENT_BYTES) break;
-      bytes += size;
-      batch.push(this.buffer.shift()!);
-    }
+    // Lambda's cut, the one `dogear events` and `invoke` make: batchSize records, at most 6 MB.
+    const batch = this.buffer.splice(
+      0,
+      nextBatchLength(this.buffer, this.definition.batchSize, (m) =>
+        eventRecordBytes(eventRecordOfMessage(m)),
+      ),
+    );
     if (this.buffer.length < this.definition.batchSize) this.stream?.resume();
     return batch;
   }
@@ -459,8 +455,4 @@ function formatRange(records: readonly EventRecord[]): string {
     spans.set(id, span ? [Math.min(span[0], offset), Math.max(span[1], offset)] : [offset, offset]);
   }
   return [...spans].map(([id, [from, to]]) => `${id}@${from}..${to}`).join(', ');
-}
-
-function approximateBytes(message: KafkaMessage): number {
-  return Math.ceil(((message.key?.length ?? 0) + (message.value?.length ?? 0)) * 1.34) + 200;
 }

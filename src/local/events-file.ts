@@ -5,6 +5,7 @@ import {
   eventRecordOf,
   eventsOf,
   type KafkaEvent,
+  MAX_EVENT_BYTES,
   parseEvent,
 } from '../event/index.ts';
 import { LocalInputError } from './errors.ts';
@@ -65,14 +66,28 @@ export async function readEventsFile(path: string): Promise<EventsFile> {
   return { kind: 'ndjson', records };
 }
 
-/** The events to deliver to a consumer of `topic`: NDJSON is cut into events of `batchSize`. */
+/**
+ * The events to deliver to a consumer of `topic`: NDJSON is cut into events of `batchSize` and
+ * at most 6 MB, as Lambda cuts them; event JSON is delivered as it is, unless an event is
+ * larger than any Lambda delivers.
+ */
 export function eventsFor(
   file: EventsFile,
   path: string,
   topic: string,
   batchSize: number,
 ): KafkaEvent[] {
-  if (file.kind === 'events') return file.events;
+  if (file.kind === 'events') {
+    for (const [index, event] of file.events.entries()) {
+      const bytes = Buffer.byteLength(JSON.stringify(event));
+      if (bytes > MAX_EVENT_BYTES) {
+        throw new LocalInputError(
+          `${path}: event ${index} is ${(bytes / 1024 / 1024).toFixed(1)} MB of JSON, and Lambda never delivers more than 6 MB in one event; cut it with 'dogear events' from NDJSON records`,
+        );
+      }
+    }
+    return file.events;
+  }
   const mine = file.records.filter((r) => r.topic === topic);
   if (mine.length === 0) {
     const topics = [...new Set(file.records.map((r) => r.topic))].join(', ');

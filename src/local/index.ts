@@ -5,11 +5,13 @@ export {
   kafkaClientOptions,
 } from './connection.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
-export { LocalInputError } from './errors.ts';
+export { InvokeFailedError, LocalInputError } from './errors.ts';
 export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
 export {
+  type InvokeFailure,
   type InvokeLocalOptions,
   type InvokeLocalResult,
+  type InvokeResponse,
   type InvokeSummary,
   invokeLocal,
   openStore,

@@ -1,13 +1,17 @@
 import { resolve } from 'node:path';
 import { findConsumer } from '../build/index.ts';
-import { EventFormatError } from '../event/index.ts';
+import type { RecordCoordinates } from '../errors.ts';
+import { type EventRecord, type KafkaEvent, slicesOf } from '../event/index.ts';
 import {
   BatchFailedError,
+  type ConsumerDefinition,
   createHandler,
   createLogger,
   type InvocationReport,
+  type KafkaBatchResponse,
 } from '../runtime/index.ts';
 import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
+import { InvokeFailedError } from './errors.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 import { lambdaContext } from './lambda-context.ts';
 
@@ -43,20 +47,50 @@ export interface InvokeLocalOptions extends StoreLocation {
   reset?: boolean;
   /** @default 'functions' */
   functions?: string;
-  /** Progress lines (one per batch). */
+  /** Progress lines (one per invocation). */
   progress?: (line: string) => void;
   /** Handler log lines. */
   log?: (line: string) => void;
 }
 
-/** The `--json` summary of `dogear invoke`. */
+/** A partial batch response, as the handler answered it. */
+export interface InvokeResponse {
+  /** The event it answered, counted from 1. */
+  batch: number;
+  /** 0 for the event's first delivery, then 1 for its first retry, and so on. */
+  attempt: number;
+  response: KafkaBatchResponse;
+}
+
+/** A failure the run ended with: a record (or partition) and its error. */
+export interface InvokeFailure {
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  error: string;
+}
+
+/** The `--json` summary of `dogear invoke`. Its counts add up: processed + duplicates + failed + notRun = records. */
 export interface InvokeSummary {
   consumer: string;
+  /** Events delivered, each at least once. */
   batches: number;
+  /** Handler invocations, retries included. */
+  invocations: number;
+  /** Records in the events for the consumer's topic, delivered or not. */
   records: number;
+  /** Records whose effects this run committed. */
   processed: number;
+  /** Records at or below their partition's checkpoint, skipped. */
   duplicates: number;
+  /** Records that failed on their last delivery: one per failed partition. */
   failed: number;
+  /** Records that never ran: after a failed record of their partition, or in events after the run stopped. */
+  notRun: number;
+  /** Every partial batch response, in order. */
+  responses: InvokeResponse[];
+  /** What the run ended with, each failure once; empty when it succeeded. */
+  failures: InvokeFailure[];
   durationMs: number;
 }
 
@@ -68,7 +102,10 @@ export interface InvokeLocalResult {
 
 /**
  * Runs a consumer's generated handler on an events file, one event after another, as Lambda's
- * event-source mapping would, with state in the embedded store.
+ * event-source mapping would, with state in the embedded store. A partial batch response is
+ * retried as Lambda retries it: the named partitions from the named offsets, up to the
+ * consumer's `maximumRetryAttempts` (once when it is unset or -1, since a recorded file does not
+ * expire); then the run stops with the records that still failed.
  */
 export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLocalResult> {
   const started = performance.now();
@@ -78,41 +115,173 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
   const store = await openStore(options);
   if (options.reset) await store.reset(definition.group);
 
+  // The handler reports each invocation, also a failed one, before it returns or throws.
   const reports: InvocationReport[] = [];
   const handler = createHandler(definition, {
     store,
     log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
     onReport: (report) => reports.push(report),
   });
+  const retries = retriesOf(definition);
+  const totals = { batches: 0, invocations: 0, processed: 0, duplicates: 0, failed: 0 };
+  const responses: InvokeResponse[] = [];
   let error: Error | undefined;
-  for (const [index, event] of events.entries()) {
-    const batchStarted = performance.now();
-    try {
-      await handler(event, lambdaContext(definition));
-    } catch (e) {
-      error = e instanceof BatchFailedError || e instanceof EventFormatError ? e : (e as Error);
-    }
-    const report = reports[index];
-    if (report) {
+  let failures: Error[] = [];
+
+  deliveries: for (const [index, event] of events.entries()) {
+    totals.batches++;
+    let delivery = event;
+    for (let attempt = 0; ; attempt++) {
+      const invocationStarted = performance.now();
+      reports.length = 0;
+      totals.invocations++;
+      let response: KafkaBatchResponse | undefined;
+      try {
+        response = await handler(delivery, lambdaContext(definition));
+      } catch (e) {
+        failures = e instanceof BatchFailedError ? [...e.failures] : [e as Error];
+        error = failures.length === 1 ? failures[0]! : (e as Error);
+      }
+      const answered = response?.batchItemFailures ?? [];
+      const report = reports.at(-1);
+      const ran = {
+        records: recordsIn(delivery),
+        processed: report?.processed ?? 0,
+        duplicates: report?.duplicates ?? 0,
+        failed: error ? (report?.failed ?? 0) : answered.length,
+      };
+      totals.processed += ran.processed;
+      totals.duplicates += ran.duplicates;
+      const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
       options.progress?.(
-        `${definition.name}: batch ${index + 1}/${events.length}: ${report.records} records, ${report.processed} processed, ${report.duplicates} duplicates${report.failed ? `, ${report.failed} failed` : ''} (${Math.round(performance.now() - batchStarted)} ms)`,
+        `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ')}` : ''}`,
       );
+      if (error) {
+        totals.failed = ran.failed;
+        break deliveries;
+      }
+      if (answered.length === 0) break;
+      responses.push({ batch: index + 1, attempt, response: response! });
+      const next = retryEventOf(delivery, answered);
+      if (attempt >= retries || next === undefined) {
+        totals.failed = ran.failed;
+        failures = failedRecords(report, answered);
+        const headline =
+          next === undefined
+            ? `the partial batch response names ${answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ')}, which the batch does not hold; Lambda takes such a response for a failed batch`
+            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${
+                unlimited(definition)
+                  ? 'maximumRetryAttempts is unset or -1, so dogear invoke retries once; Lambda would retry until the records expire'
+                  : `maximumRetryAttempts: ${retries}; Lambda would now discard the batch, to the on-failure destination if there is one`
+              })`;
+        error = new InvokeFailedError(headline, failures);
+        break deliveries;
+      }
+      delivery = next;
     }
-    if (error) break;
   }
-  const sum = (pick: (r: InvocationReport) => number) => reports.reduce((n, r) => n + pick(r), 0);
+  if (failures.length > 1 && !(error instanceof InvokeFailedError)) {
+    error = new InvokeFailedError(`${failures.length} partitions failed`, failures);
+  }
+  const records = events.reduce((n, event) => n + recordsIn(event), 0);
   return {
     summary: {
       consumer: definition.name,
-      batches: reports.length,
-      records: sum((r) => r.records),
-      processed: sum((r) => r.processed),
-      duplicates: sum((r) => r.duplicates),
-      failed: sum((r) => r.failed),
+      batches: totals.batches,
+      invocations: totals.invocations,
+      records,
+      processed: totals.processed,
+      duplicates: totals.duplicates,
+      failed: totals.failed,
+      notRun: records - totals.processed - totals.duplicates - totals.failed,
+      responses,
+      failures: error ? failuresOf(error).map(describeFailure) : [],
       durationMs: Math.round(performance.now() - started),
     },
     ...(error ? { error } : {}),
   };
+}
+
+/** Retries of a partial batch response: `maximumRetryAttempts`, or one when it is unset or infinite. */
+function retriesOf(consumer: ConsumerDefinition): number {
+  return unlimited(consumer) ? 1 : consumer.deploy.maximumRetryAttempts!;
+}
+
+/** Lambda retries until the records expire: no `maximumRetryAttempts`, or -1. */
+function unlimited(consumer: ConsumerDefinition): boolean {
+  const retries = consumer.deploy.maximumRetryAttempts;
+  return retries === undefined || retries < 0;
+}
+
+function recordsIn(event: KafkaEvent): number {
+  return Object.values(event.records).reduce((n, list) => n + list.length, 0);
+}
+
+/** `partial-0@1, partial-2@7`: where each partition of a retry starts. */
+function formatFrom(event: KafkaEvent): string {
+  return slicesOf(event)
+    .map((s) => `${s.topic}-${s.partition}@${s.records[0]?.offset}`)
+    .join(', ');
+}
+
+/**
+ * The event Lambda delivers after a partial batch response: each named partition's records
+ * from the named offset on (the lowest, if a partition is named twice); the other partitions
+ * succeeded. Undefined when that leaves no record: the response names records not in the batch.
+ */
+function retryEventOf(
+  event: KafkaEvent,
+  answered: KafkaBatchResponse['batchItemFailures'],
+): KafkaEvent | undefined {
+  const from = new Map<string, number>();
+  for (const { itemIdentifier: at } of answered) {
+    from.set(at.partition, Math.min(at.offset, from.get(at.partition) ?? Number.POSITIVE_INFINITY));
+  }
+  const records: Record<string, EventRecord[]> = {};
+  let kept = 0;
+  for (const [id, list] of Object.entries(event.records)) {
+    const retried = list.filter(
+      (r) => r.offset >= (from.get(`${r.topic}-${r.partition}`) ?? Number.POSITIVE_INFINITY),
+    );
+    if (retried.length > 0) records[id] = retried;
+    kept += retried.length;
+  }
+  return kept > 0 ? { ...event, records } : undefined;
+}
+
+/** The errors behind a partial batch response: each named partition's failed record. */
+function failedRecords(
+  report: InvocationReport | undefined,
+  answered: KafkaBatchResponse['batchItemFailures'],
+): Error[] {
+  const named = new Set(answered.map((f) => f.itemIdentifier.partition));
+  const found = (report?.partitions ?? []).flatMap((p) =>
+    p.failure && named.has(`${p.topic}-${p.partition}`) ? [p.failure] : [],
+  );
+  return found.length > 0
+    ? found
+    : answered.map(
+        (f) =>
+          new Error(
+            `Record ${f.itemIdentifier.partition}@${f.itemIdentifier.offset} failed (the handler's partial batch response named it)`,
+          ),
+      );
+}
+
+function failuresOf(error: Error): readonly Error[] {
+  return error instanceof InvokeFailedError ? error.failures : [error];
+}
+
+function describeFailure(error: Error): InvokeFailure {
+  const at = error as Partial<RecordCoordinates>;
+  return typeof at.topic === 'string' && typeof at.partition === 'number'
+    ? {
+        topic: at.topic,
+        partition: at.partition,
+        ...(typeof at.offset === 'number' ? { offset: at.offset } : {}),
+        error: error.message,
+      }
+    : { error: error.message };
 }
 
 /** One table of a consumer's state, or one key of it. */
@@ -126,11 +295,18 @@ export async function readTable(
   return Object.fromEntries([...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** A consumer group's checkpoints: where each partition's dog-ear is. */
+/**
+ * A consumer group's checkpoints, where each partition's dog-ear is, by topic and partition
+ * number: each holds the last processed offset (Kafka would commit the one after it).
+ */
 export async function readCheckpoints(
   options: StoreLocation & { consumer: string; functions?: string },
 ) {
   const { definition } = await findConsumer(options.consumer, options.functions);
   const store = await openStore(options);
-  return store.scanCheckpoints(definition.group);
+  const checkpoints = await store.scanCheckpoints(definition.group);
+  checkpoints.sort(
+    (a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0) || a.partition - b.partition,
+  );
+  return { group: definition.group, topic: definition.topic, checkpoints };
 }

@@ -49,7 +49,8 @@ export async function produceRecords(
           partition: r.partition,
           ...(r.key ? { key: Buffer.from(r.key, 'base64') } : {}),
           ...(r.value ? { value: Buffer.from(r.value, 'base64') } : {}),
-          ...(r.timestamp ? { timestamp: BigInt(r.timestamp) } : {}),
+          // A record without a timestamp (-1) is stamped by the client, as a producer stamps it.
+          ...(r.timestamp > 0 ? { timestamp: BigInt(r.timestamp) } : {}),
           headers: new Map(
             r.headers
               .flatMap((h) => Object.entries(h))

@@ -64,6 +64,11 @@ describe('@consumer', () => {
     ['a fractional batchSize', { topic: 't', batchSize: 2.5 }, /batchSize/],
     ['an unknown value format', { topic: 't', value: 'avro' }, /value format 'avro'/],
     ['an unknown deploy option', { topic: 't', deploy: { memory: 512 } }, /deploy\.memory/],
+    [
+      'a record age under 60 s',
+      { topic: 't', deploy: { maximumRecordAgeInSeconds: 30 } },
+      /deploy\.maximumRecordAgeInSeconds 30 is outside Lambda's 60 to 604,800/,
+    ],
     ['a name Lambda cannot take', { topic: 't', name: 'Word Count' }, /lower-case/],
   ])('%s is a ConsumerDefinitionError', (_, options, message) => {
     const define = () => declare(options as ConsumerOptions);

@@ -45,6 +45,7 @@ export const DEPLOY_OPTIONS = [
   'reportBatchItemFailures',
   'bisectBatchOnError',
   'maximumRetryAttempts',
+  'maximumRecordAgeInSeconds',
 ] as const satisfies ReadonlyArray<keyof DeployOptions>;
 const DEPLOY_KEYS = new Set<string>(DEPLOY_OPTIONS);
 /**
@@ -158,6 +159,11 @@ function checkDeploy(deploy: DeployOptions, where: string): void {
   within('timeout', deploy.timeout, 1, 900, 'seconds');
   within('batchingWindow', deploy.batchingWindow, 0, 300, 'seconds');
   within('maximumRetryAttempts', deploy.maximumRetryAttempts, -1, 10_000, 'retries');
+  // Lambda's range: -1 (no limit), or 60 s to 7 days (CreateEventSourceMapping API reference).
+  const age = deploy.maximumRecordAgeInSeconds;
+  if (age !== undefined && age !== -1) {
+    within('maximumRecordAgeInSeconds', age, 60, 604_800, 'seconds (or -1 for no limit)');
+  }
   within('provisionedPollers.minimum', deploy.provisionedPollers?.minimum, 1, 200, 'pollers');
   within('provisionedPollers.maximum', deploy.provisionedPollers?.maximum, 1, 2000, 'pollers');
   const position = deploy.startingPosition;

@@ -69,7 +69,10 @@ export interface DeployOptions {
   filterPatterns?: ReadonlyArray<string | Record<string, unknown>>;
   /** Provisioned mode: event pollers kept ready, 1 to 200 each. */
   provisionedPollers?: { minimum?: number; maximum?: number };
-  /** Where records go after retries are exhausted: an SQS, SNS, S3 or Kafka topic ARN (provisioned mode). */
+  /**
+   * Where records go after retries are exhausted: an SQS queue, SNS topic or S3 bucket ARN
+   * (either poller mode), or `kafka://<topic>` on the same cluster. See docs/deploy.md.
+   */
   onFailure?: string;
   /** @default true */
   enabled?: boolean;
@@ -83,6 +86,11 @@ export interface DeployOptions {
   bisectBatchOnError?: boolean;
   /** Retries of a failing batch, -1 for until the records expire (provisioned mode). @default -1 */
   maximumRetryAttempts?: number;
+  /**
+   * Seconds a record may wait to be processed: an older one goes to `onFailure` (or is dropped)
+   * instead of being retried; -1 for no limit, else 60 to 604,800 (provisioned mode). @default -1
+   */
+  maximumRecordAgeInSeconds?: number;
 }
 
 /** Lambda's partial batch response for Kafka: each failed partition and the offset to resume at. */

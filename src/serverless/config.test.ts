@@ -187,20 +187,62 @@ describe('resolveDeploy', () => {
     });
   });
 
-  it('turns on partial batch responses, bisect and a retry limit', () => {
+  it('turns on partial batch responses, bisect, a retry limit and a record age in provisioned mode', () => {
     const deploy = resolveDeploy(consumer, {
       ...options,
       defaults: {
+        provisionedPollers: { minimum: 1 },
         reportBatchItemFailures: true,
         bisectBatchOnError: true,
         maximumRetryAttempts: 5,
+        maximumRecordAgeInSeconds: 3600,
       },
     });
     expect(deploy).toMatchObject({
       reportBatchItemFailures: true,
       bisectBatchOnError: true,
       maximumRetryAttempts: 5,
+      maximumRecordAgeInSeconds: 3600,
     });
+  });
+
+  it.each([
+    ['maximumRetryAttempts', 5],
+    ['maximumRecordAgeInSeconds', 3600],
+    ['bisectBatchOnError', true],
+    ['reportBatchItemFailures', true],
+  ] as const)('refuses %s without provisioned pollers', (option, value) => {
+    expect(() => resolveDeploy(consumer, { ...options, defaults: { [option]: value } })).toThrow(
+      new RegExp(`Consumer tally: ${option} ${value} needs provisioned mode`),
+    );
+  });
+
+  it('takes the values that ask for nothing, and SQS, SNS or S3 destinations, on demand', () => {
+    const deploy = resolveDeploy(consumer, {
+      ...options,
+      defaults: {
+        maximumRetryAttempts: -1,
+        maximumRecordAgeInSeconds: -1,
+        bisectBatchOnError: false,
+        onFailure: 'arn:aws:sns:us-east-1:123456789012:failed',
+      },
+    });
+    expect(deploy.provisionedPollers).toBeUndefined();
+    expect(deploy.onFailure).toBe('arn:aws:sns:us-east-1:123456789012:failed');
+  });
+
+  it.each([59, 604_801, 0, -2, 1.5])('refuses a maximumRecordAgeInSeconds of %s', (age) => {
+    expect(() =>
+      resolveDeploy(
+        {
+          ...consumer,
+          deploy: { provisionedPollers: { minimum: 1 }, maximumRecordAgeInSeconds: age },
+        },
+        options,
+      ),
+    ).toThrow(
+      /maximumRecordAgeInSeconds .* is outside Lambda's 60 to 604,800 seconds \(or -1 for no limit\)/,
+    );
   });
 
   it('layers custom defaults, the code, then the per-consumer overrides', () => {

@@ -33,11 +33,19 @@ const OPTION_KEYS = [
   'table',
   'defaults',
   'consumers',
+  'logRetentionInDays',
 ] as const satisfies ReadonlyArray<keyof DogearServerlessOptions>;
 
 const DEPLOY_KEYS = DEPLOY_OPTIONS;
 
-const MSK_KEYS = ['arn', 'name', 'auth', 'scramSecretArn', 'clientCertificateSecretArn'] as const;
+const MSK_KEYS = [
+  'arn',
+  'name',
+  'auth',
+  'scramSecretArn',
+  'clientCertificateSecretArn',
+  'secretsKmsKeyArn',
+] as const;
 const KAFKA_KEYS = [
   'bootstrapServers',
   'saslScram512SecretArn',
@@ -45,6 +53,7 @@ const KAFKA_KEYS = [
   'saslPlainSecretArn',
   'clientCertificateSecretArn',
   'serverRootCaSecretArn',
+  'secretsKmsKeyArn',
   'vpc',
 ] as const satisfies ReadonlyArray<keyof KafkaOptions>;
 const KAFKA_AUTH_KEYS = [
@@ -55,6 +64,30 @@ const KAFKA_AUTH_KEYS = [
 ] as const;
 const MSK_AUTHS: readonly MskAuth[] = ['IAM', 'SASL_SCRAM', 'TLS', 'UNAUTHENTICATED'];
 const POSITIONS = ['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP'] as const;
+
+/**
+ * What CloudWatch Logs takes as a log group's RetentionInDays (AWS::Logs::LogGroup in the
+ * CloudFormation template reference).
+ */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+  3653,
+] as const;
+
+/** dogear's retention for its functions' log groups, where Lambda's own default is forever. */
+export const DEFAULT_LOG_RETENTION_DAYS = 30;
+
+/**
+ * Deploy options Lambda takes for Kafka only in provisioned mode (AWS Lambda developer guide,
+ * "Configuring error handling controls for Kafka event sources"), with the value that asks for
+ * nothing. On-failure destinations are not among them: see docs/deploy.md.
+ */
+const PROVISIONED_ONLY = [
+  ['maximumRetryAttempts', -1],
+  ['maximumRecordAgeInSeconds', -1],
+  ['bisectBatchOnError', false],
+  ['reportBatchItemFailures', false],
+] as const satisfies ReadonlyArray<readonly [keyof DeployOptions, unknown]>;
 
 /** Kafka's legal topic names. */
 const TOPIC_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -103,6 +136,13 @@ export function parseOptions(raw: unknown): DogearServerlessOptions {
   if (options.msk !== undefined) checkMsk(options.msk, `${ROOT}.msk`);
   if (options.kafka !== undefined) checkKafka(options.kafka, `${ROOT}.kafka`);
   if (options.table !== undefined) checkTable(options.table, `${ROOT}.table`);
+  const retention = options.logRetentionInDays;
+  if (retention !== undefined && !(LOG_RETENTION_DAYS as readonly unknown[]).includes(retention)) {
+    fail(
+      `${ROOT}.logRetentionInDays ${show(retention)} is not one CloudWatch Logs takes: ${LOG_RETENTION_DAYS.join(', ')}`,
+      `${ROOT}.logRetentionInDays`,
+    );
+  }
   checkOverrides(options);
   return options as DogearServerlessOptions;
 }
@@ -171,6 +211,7 @@ function checkMsk(raw: unknown, at: string): asserts raw is MskOptions {
   oneOf(msk.auth, MSK_AUTHS, `${at}.auth`);
   secret(msk.scramSecretArn, `${at}.scramSecretArn`);
   secret(msk.clientCertificateSecretArn, `${at}.clientCertificateSecretArn`);
+  kmsKey(msk.secretsKmsKeyArn, `${at}.secretsKmsKeyArn`);
   // With a name, MSK says which methods the cluster takes; with an ARN, `auth` must say it.
   if (msk.arn !== undefined) {
     if (msk.auth === 'SASL_SCRAM' && msk.scramSecretArn === undefined) {
@@ -205,6 +246,7 @@ function checkKafka(raw: unknown, at: string): asserts raw is KafkaOptions {
   for (const key of [...KAFKA_AUTH_KEYS, 'serverRootCaSecretArn'] as const) {
     secret(kafka[key], `${at}.${key}`);
   }
+  kmsKey(kafka.secretsKmsKeyArn, `${at}.secretsKmsKeyArn`);
   const auths = KAFKA_AUTH_KEYS.filter((key) => kafka[key] !== undefined);
   if (auths.length > 1) {
     throw new ServerlessConfigError(
@@ -288,6 +330,10 @@ function checkDeploy(raw: unknown, at: string, consumer?: string): asserts raw i
   within('timeout', 1, 900, 'seconds');
   within('batchingWindow', 0, 300, 'seconds');
   within('maximumRetryAttempts', -1, 10_000, 'retries');
+  // -1 (no limit), or 60 s to 7 days (CreateEventSourceMapping, MaximumRecordAgeInSeconds).
+  if (deploy.maximumRecordAgeInSeconds !== -1) {
+    within('maximumRecordAgeInSeconds', 60, 604_800, 'seconds (or -1 for no limit)');
+  }
   if (deploy.reportBatchItemFailures !== undefined) {
     boolean(deploy.reportBatchItemFailures, `${at}.reportBatchItemFailures`, consumer);
   }
@@ -394,6 +440,16 @@ export function resolveDeploy(
       'provisionedPollers.minimum',
     );
   }
+  if (!pollers) {
+    for (const [option, asksNothing] of PROVISIONED_ONLY) {
+      const value = merged[option];
+      if (value === undefined || value === asksNothing) continue;
+      fail(
+        `${option} ${show(value)} needs provisioned mode, in which alone Lambda takes Kafka's error-handling controls; Did you mean to add provisionedPollers (such as { minimum: 1 }, billed per poller), or to remove ${option}?`,
+        option,
+      );
+    }
+  }
   return {
     memorySize: merged.memorySize ?? DEFAULT_DEPLOY.memorySize,
     timeout: merged.timeout ?? DEFAULT_DEPLOY.timeout,
@@ -414,6 +470,9 @@ export function resolveDeploy(
       : {}),
     ...(merged.maximumRetryAttempts !== undefined
       ? { maximumRetryAttempts: merged.maximumRetryAttempts }
+      : {}),
+    ...(merged.maximumRecordAgeInSeconds !== undefined
+      ? { maximumRecordAgeInSeconds: merged.maximumRecordAgeInSeconds }
       : {}),
   };
 }
@@ -492,6 +551,17 @@ function secret(value: unknown, at: string): asserts value is CfnValue | undefin
   ) {
     fail(
       `${at} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an intrinsic, got ${show(value)}; Did you give the secret's name instead of its ARN?`,
+      at,
+    );
+  }
+}
+
+/** A KMS key's ARN (IAM names keys by key ARN, not alias), or an intrinsic that gives one. */
+function kmsKey(value: unknown, at: string): void {
+  if (value === undefined || isIntrinsic(value)) return;
+  if (typeof value !== 'string' || !/^arn:aws[\w-]*:kms:[^:]+:\d{12}:key\/[\w-]+$/.test(value)) {
+    fail(
+      `${at} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or an intrinsic, got ${show(value)}; Did you give an alias? IAM grants kms:Decrypt on the key's ARN`,
       at,
     );
   }

@@ -2,13 +2,25 @@
 export {
   checkConsumerNames,
   DEFAULT_DEPLOY,
+  DEFAULT_LOG_RETENTION_DAYS,
   deployOverrides,
   isIntrinsic,
+  LOG_RETENTION_DAYS,
   parseOptions,
   resolveDeploy,
 } from './config.ts';
 export { ServerlessConfigError, ServerlessPluginError, ServerlessTemplateError } from './errors.ts';
-export { type ConsumerGrant, iamStatements, mskResourceArn, STATE_TABLE_ACTIONS } from './iam.ts';
+export {
+  type ConsumerGrant,
+  checkPolicySize,
+  consumerStatements,
+  mskResourceArn,
+  policySize,
+  ROLE_POLICY_LIMIT,
+  roleLogicalId,
+  STATE_TABLE_ACTIONS,
+  stateKeyPatterns,
+} from './iam.ts';
 export { mappingProperties, type PlanInput, planService } from './plan.ts';
 export {
   DogearServerlessPlugin,
@@ -16,6 +28,6 @@ export {
   type Serverless,
 } from './plugin.ts';
 export { planTable, STATE_TABLE_LOGICAL_ID, type TablePlan } from './table.ts';
-export { FRAMEWORK_ROLE_LOGICAL_ID, newStatements, patchTemplate } from './template.ts';
+export { patchTemplate } from './template.ts';
 export type * from './types.ts';
 export { type ZipEntry, zip, zipDirectory } from './zip.ts';

@@ -27,7 +27,7 @@ function built(name: string, extra: Partial<BuiltConsumer> = {}): BuiltConsumer 
 const service: ServiceContext = {
   service: 'books',
   stage: 'test',
-  packageDir: '/srv/books/.serverless',
+  artifactDir: '/srv/books/.serverless',
 };
 const msk: ResolvedSource = { kind: 'msk', arn: ARN, auth: 'IAM' };
 
@@ -59,6 +59,8 @@ describe('planService', () => {
         NODE_OPTIONS: '--enable-source-maps',
       },
       package: { individually: true, artifact: '/srv/books/.serverless/word-count.zip' },
+      role: 'DogearWordDashcountRole',
+      logRetentionInDays: 30,
       events: [
         {
           msk: {
@@ -81,7 +83,24 @@ describe('planService', () => {
       MaximumBatchingWindowInSeconds: 0,
       Enabled: true,
     });
+    expect(Object.keys(plan.resources)).toEqual([
+      'DogearStateTable',
+      'DogearWordDashcountRole',
+      'DogearThermometerRole',
+    ]);
+  });
+
+  it("adds no roles with roles: 'yours' (provider.iam.role), and leaves functions to it", () => {
+    const plan = planService({
+      manifest: { runtime: 'nodejs24.x', consumers: [built('word-count')] },
+      options: { msk: { arn: ARN } },
+      source: msk,
+      service,
+      roles: 'yours',
+    });
     expect(Object.keys(plan.resources)).toEqual(['DogearStateTable']);
+    expect(plan.consumers[0]!.function.role).toBeUndefined();
+    expect(plan.consumers[0]!.statements.length).toBeGreaterThan(0);
   });
 
   it('sets what the framework event lacks on the mapping', () => {
@@ -238,6 +257,9 @@ describe('planService', () => {
       service,
     });
     expect(plan.consumers[0]!.function.events).toEqual([]);
-    expect(plan.statements.map((s) => s.Sid)).toEqual(['DogearStateTable']);
+    expect(plan.consumers[0]!.statements.map((s) => s.Sid)).toEqual([
+      'DogearLogs',
+      'DogearStateTable',
+    ]);
   });
 });

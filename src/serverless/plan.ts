@@ -1,11 +1,17 @@
 import { join, posix, sep } from 'node:path';
 import type { BuildManifest, BuiltConsumer } from '../build/index.ts';
-import { checkConsumerNames, isIntrinsic, resolveDeploy } from './config.ts';
+import {
+  checkConsumerNames,
+  DEFAULT_LOG_RETENTION_DAYS,
+  isIntrinsic,
+  resolveDeploy,
+} from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
-import { iamStatements } from './iam.ts';
+import { checkPolicySize, consumerStatements, roleLogicalId } from './iam.ts';
 import { planTable } from './table.ts';
 import type {
   CfnValue,
+  CloudFormationTemplate,
   ConsumerPlan,
   DogearServerlessOptions,
   FunctionDefinition,
@@ -27,6 +33,11 @@ export interface PlanInput {
   readonly service: ServiceContext;
   /** Functions serverless.yml declares itself: a consumer may not take one's name. */
   readonly existingFunctions?: readonly string[];
+  /**
+   * `'per-consumer'` (the default) gives each consumer a role of its own; `'yours'` leaves the
+   * functions to the role serverless.yml names (provider.iam.role), and adds none.
+   */
+  readonly roles?: 'per-consumer' | 'yours';
 }
 
 /**
@@ -64,27 +75,58 @@ export function planService(input: PlanInput): ServicePlan {
   );
 
   const table = planTable(options.table, service);
+  const ownRoles = (input.roles ?? 'per-consumer') === 'per-consumer';
+  const resources: CloudFormationTemplate['Resources'] = { ...table.resources };
   const plans = consumers.map((consumer): ConsumerPlan => {
     const deploy = resolveDeploy(consumer, options);
+    const fn = functionDefinition(consumer, deploy, manifest.runtime, table.name, source, service);
+    fn.logRetentionInDays = options.logRetentionInDays ?? DEFAULT_LOG_RETENTION_DAYS;
+    const statements = consumerStatements(
+      {
+        name: consumer.name,
+        functionName: fn.name,
+        topic: consumer.topic,
+        group: consumer.group,
+        ...(deploy.onFailure !== undefined ? { onFailure: deploy.onFailure } : {}),
+      },
+      source,
+      table.arn,
+    );
+    const roleId = roleLogicalId(consumer.name);
+    if (ownRoles) {
+      const document = { Version: '2012-10-17', Statement: statements };
+      checkPolicySize(consumer.name, document);
+      fn.role = roleId;
+      resources[roleId] = {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          Description: `dogear consumer ${consumer.name}: topic ${consumer.topic}, group ${consumer.group}`,
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: ['lambda.amazonaws.com'] },
+                Action: ['sts:AssumeRole'],
+              },
+            ],
+          },
+          Policies: [{ PolicyName: `dogear-${consumer.name}`, PolicyDocument: document }],
+        },
+      };
+    }
     return {
       name: consumer.name,
       group: consumer.group,
       topic: consumer.topic,
       deploy,
-      function: functionDefinition(consumer, deploy, manifest.runtime, table.name, source, service),
+      function: fn,
       mapping: source ? mappingProperties(consumer, deploy, source) : {},
+      roleLogicalId: roleId,
+      statements,
     };
   });
-  return {
-    consumers: plans,
-    resources: table.resources,
-    outputs: table.outputs,
-    statements: iamStatements(
-      plans.map((p) => ({ topic: p.topic, group: p.group, onFailure: p.deploy.onFailure })),
-      source,
-      table.arn,
-    ),
-  };
+  return { consumers: plans, resources, outputs: table.outputs };
 }
 
 function functionDefinition(
@@ -111,7 +153,8 @@ function functionDefinition(
       NODE_OPTIONS: '--enable-source-maps',
     },
     // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
-    package: { individually: true, artifact: join(service.packageDir, `${consumer.name}.zip`) },
+    package: { individually: true, artifact: join(service.artifactDir, `${consumer.name}.zip`) },
+    logRetentionInDays: DEFAULT_LOG_RETENTION_DAYS,
     events: source ? [frameworkEvent(consumer, deploy, source)] : [],
   };
 }
@@ -213,6 +256,9 @@ export function mappingProperties(
   }
   if (deploy.maximumRetryAttempts !== undefined) {
     properties.MaximumRetryAttempts = deploy.maximumRetryAttempts;
+  }
+  if (deploy.maximumRecordAgeInSeconds !== undefined) {
+    properties.MaximumRecordAgeInSeconds = deploy.maximumRecordAgeInSeconds;
   }
   return properties;
 }

@@ -72,33 +72,7 @@ describe('DogearServerlessPlugin', () => {
   });
 
   it('gives `logs` and `invoke` the functions of the last build', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dogear-plugin-'));
-    dirs.push(dir);
-    await mkdir(join(dir, '.dogear/build'), { recursive: true });
-    await writeFile(
-      join(dir, '.dogear/build/manifest.json'),
-      JSON.stringify({
-        version: 1,
-        runtime: 'nodejs24.x',
-        sdk: 'bundle',
-        durationMs: 1,
-        consumers: [
-          {
-            name: 'word-count',
-            group: 'word-count',
-            topic: 'book-pages',
-            batchSize: 500,
-            deploy: {},
-            source: 'functions/word-count.ts',
-            dir: '.dogear/build/word-count',
-            handler: 'index.handler',
-            bytes: 1,
-            gzipBytes: 1,
-            durationMs: 1,
-          },
-        ],
-      }),
-    );
+    const dir = await builtService();
     const { serverless } = framework(dir, { msk: { name: 'events' } }, ['logs']);
     await new DogearServerlessPlugin(serverless).hooks.initialize!();
     expect(serverless.service.functions).toMatchObject({
@@ -110,4 +84,50 @@ describe('DogearServerlessPlugin', () => {
     await new DogearServerlessPlugin(other.serverless).hooks.initialize!();
     expect(other.serverless.service.functions).toEqual({});
   });
+
+  it('keeps logs as long as provider.logRetentionInDays says, unless custom.dogear says otherwise', async () => {
+    const dir = await builtService();
+    const retention = async (custom: object, provider: object) => {
+      const { serverless } = framework(dir, { msk: { name: 'events' }, ...custom }, ['logs']);
+      Object.assign(serverless.service.provider, provider);
+      await new DogearServerlessPlugin(serverless).hooks.initialize!();
+      const fn = serverless.service.functions?.['word-count'] as { logRetentionInDays?: number };
+      return fn.logRetentionInDays;
+    };
+    expect(await retention({}, {})).toBe(30);
+    expect(await retention({}, { logRetentionInDays: 14 })).toBe(14);
+    expect(await retention({ logRetentionInDays: 60 }, { logRetentionInDays: 14 })).toBe(60);
+  });
 });
+
+/** A service folder holding the manifest of a build of the word-count consumer. */
+async function builtService(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'dogear-plugin-'));
+  dirs.push(dir);
+  await mkdir(join(dir, '.dogear/build'), { recursive: true });
+  await writeFile(
+    join(dir, '.dogear/build/manifest.json'),
+    JSON.stringify({
+      version: 1,
+      runtime: 'nodejs24.x',
+      sdk: 'bundle',
+      durationMs: 1,
+      consumers: [
+        {
+          name: 'word-count',
+          group: 'word-count',
+          topic: 'book-pages',
+          batchSize: 500,
+          deploy: {},
+          source: 'functions/word-count.ts',
+          dir: '.dogear/build/word-count',
+          handler: 'index.handler',
+          bytes: 1,
+          gzipBytes: 1,
+          durationMs: 1,
+        },
+      ],
+    }),
+  );
+  return dir;
+}

@@ -27,6 +27,9 @@ export interface Serverless {
     provider: {
       name: string;
       runtime?: string;
+      role?: unknown;
+      iam?: { role?: unknown };
+      logRetentionInDays?: unknown;
       compiledCloudFormationTemplate: CloudFormationTemplate;
     };
     custom?: { dogear?: unknown };
@@ -39,7 +42,12 @@ export interface Serverless {
     getRegion(): string;
     naming: { getLambdaLogicalId(functionName: string): string };
   };
-  configSchemaHandler?: { defineCustomProperties(schema: object): void };
+  configSchemaHandler?: {
+    defineCustomProperties(schema: object): void;
+    defineProvider?(name: string, options: { definitions?: Record<string, unknown> }): void;
+    /** The framework's JSON schema (v3, osls); read to extend its list of runtimes. */
+    schema?: { definitions?: Record<string, unknown> };
+  };
   classes?: { Error?: new (message: string, code?: string, options?: ErrorOptions) => Error };
 }
 
@@ -60,10 +68,31 @@ const SCHEMA = {
         table: { type: 'object' },
         defaults: { type: 'object' },
         consumers: { type: 'object' },
+        logRetentionInDays: { type: 'integer' },
       },
     },
   },
 };
+
+/** The runtimes dogear builds for, which each function of a dogear service may name. */
+const RUNTIMES = ['nodejs22.x', 'nodejs24.x'];
+
+/**
+ * Serverless v3's schema stops at nodejs20.x, so `configValidationMode: error` rejects
+ * `provider.runtime: nodejs24.x`, which dogear's functions run on. Lambda takes it, and the
+ * framework passes it through as is: add dogear's runtimes to the framework's list where they
+ * are missing (osls and v4 list them already), through the schema API providers use.
+ */
+function extendRuntimeSchema(handler: Serverless['configSchemaHandler']): void {
+  const runtime = handler?.schema?.definitions?.awsLambdaRuntime as { enum?: unknown } | undefined;
+  if (!handler?.defineProvider || !Array.isArray(runtime?.enum)) return;
+  const known: unknown[] = runtime.enum;
+  const missing = RUNTIMES.filter((r) => !known.includes(r));
+  if (missing.length === 0) return;
+  handler.defineProvider('aws', {
+    definitions: { awsLambdaRuntime: { ...runtime, enum: [...known, ...missing] } },
+  });
+}
 
 /** Commands that only need the consumers' functions to exist, not a fresh build. */
 const READ_COMMANDS = new Set(['info', 'logs', 'invoke', 'invoke local', 'metrics']);
@@ -82,10 +111,11 @@ export class DogearServerlessPlugin {
 
   constructor(
     private readonly serverless: Serverless,
-    private readonly cliOptions: Record<string, unknown> = {},
+    _cliOptions: Record<string, unknown> = {},
     private readonly utils: PluginUtils = {},
   ) {
     serverless.configSchemaHandler?.defineCustomProperties(SCHEMA);
+    extendRuntimeSchema(serverless.configSchemaHandler);
     this.hooks = {
       initialize: () => this.guard(() => this.registerLastBuild()),
       'before:package:initialize': () => this.guard(() => this.prepare()),
@@ -97,7 +127,7 @@ export class DogearServerlessPlugin {
   /** Builds, zips and adds the functions. */
   private async prepare(): Promise<void> {
     const started = performance.now();
-    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const options = this.dogearOptions();
     const root = this.serviceDir();
     const provider = this.serverless.service.provider.runtime;
     const runtime =
@@ -126,14 +156,15 @@ export class DogearServerlessPlugin {
         source,
         service,
         existingFunctions: this.userFunctions(),
+        roles: this.userRole() ? 'yours' : 'per-consumer',
       });
       progress?.update('dogear: zipping bundles');
-      await mkdir(service.packageDir, { recursive: true });
+      await mkdir(service.artifactDir, { recursive: true });
       for (const consumer of manifest.consumers) {
         await zipDirectory(
           join(root, consumer.dir),
           root,
-          join(service.packageDir, `${consumer.name}.zip`),
+          join(service.artifactDir, `${consumer.name}.zip`),
         );
       }
       this.register(plan);
@@ -162,7 +193,7 @@ export class DogearServerlessPlugin {
   private async registerLastBuild(): Promise<void> {
     const command = this.serverless.processedInput?.commands?.join(' ') ?? '';
     if (!READ_COMMANDS.has(command)) return;
-    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const options = this.dogearOptions();
     const file = join(this.serviceDir(), '.dogear/build/manifest.json');
     if (!existsSync(file)) return;
     const manifest = JSON.parse(readFileSync(file, 'utf8')) as BuildManifest;
@@ -196,10 +227,12 @@ export class DogearServerlessPlugin {
         : auth === 'TLS'
           ? msk.clientCertificateSecretArn
           : undefined;
+    const key =
+      msk.secretsKmsKeyArn !== undefined ? { secretsKmsKeyArn: msk.secretsKmsKeyArn } : {};
     if (msk.arn !== undefined) {
       const auth = msk.auth ?? 'IAM';
       const secretArn = secretFor(auth);
-      return { kind: 'msk', arn: msk.arn, auth, ...(secretArn ? { secretArn } : {}) };
+      return { kind: 'msk', arn: msk.arn, auth, ...(secretArn ? { secretArn } : {}), ...key };
     }
     const { mskClient, resolveClusterArn, describeClusterAuth, mappingAuth } = await import(
       './msk.ts'
@@ -230,7 +263,7 @@ export class DogearServerlessPlugin {
         }).method;
       }
       const secretArn = secretFor(auth);
-      return { kind: 'msk', arn, auth, ...(secretArn ? { secretArn } : {}) };
+      return { kind: 'msk', arn, auth, ...(secretArn ? { secretArn } : {}), ...key };
     } catch (error) {
       if (error instanceof ServerlessConfigError) throw error;
       throw new ServerlessConfigError(
@@ -245,20 +278,35 @@ export class DogearServerlessPlugin {
 
   private serviceContext(): ServiceContext {
     const sls = this.serverless;
-    const provider = sls.getProvider('aws');
-    const packageDir = resolve(
-      this.serviceDir(),
-      (this.cliOptions.package as string | undefined) ?? sls.service.package?.path ?? '.serverless',
-    );
+    // Not `--package <dir>` nor `package.path`: the framework empties that folder and copies
+    // `.serverless/` into it at the end of `package`, so a zip written there first is lost.
     return {
       service: sls.service.service,
-      stage: provider.getStage(),
-      packageDir,
+      stage: sls.getProvider('aws').getStage(),
+      artifactDir: join(this.serviceDir(), '.serverless'),
     };
   }
 
   private serviceDir(): string {
     return resolve(this.serverless.serviceDir ?? this.serverless.config?.servicePath ?? '.');
+  }
+
+  /**
+   * `custom.dogear`, with the service's `provider.logRetentionInDays` for dogear's functions
+   * when dogear's own is not set: a team's retention policy is usually written once, there.
+   */
+  private dogearOptions(): DogearServerlessOptions {
+    const options = parseOptions(this.serverless.service.custom?.dogear);
+    const providerRetention = this.serverless.service.provider.logRetentionInDays;
+    if (options.logRetentionInDays === undefined && typeof providerRetention === 'number')
+      return { ...options, logRetentionInDays: providerRetention };
+    return options;
+  }
+
+  /** Whether serverless.yml names one role for every function. */
+  private userRole(): boolean {
+    const provider = this.serverless.service.provider;
+    return provider.iam?.role !== undefined || provider.role !== undefined;
   }
 
   private userFunctions(): string[] {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { planTable } from './table.ts';
 
-const service = { service: 'books', stage: 'prod', packageDir: '.serverless' };
+const service = { service: 'books', stage: 'prod', artifactDir: '.serverless' };
 
 describe('planTable', () => {
   it('adds a table shaped like infra/state-table.yml', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newStatements, patchTemplate } from './template.ts';
+import { patchTemplate } from './template.ts';
 import type { CloudFormationTemplate, ServicePlan } from './types.ts';
 
 const ARN = 'arn:aws:kafka:us-east-1:123456789012:cluster/events/abc-2';
@@ -57,24 +57,22 @@ function plan(): ServicePlan {
           MaximumBatchingWindowInSeconds: 0,
           ProvisionedPollerConfig: { MinimumPollers: 1 },
         },
+        roleLogicalId: 'DogearWordDashcountRole',
+        statements: [
+          {
+            Sid: 'DogearStateTable',
+            Effect: 'Allow',
+            Action: ['dynamodb:GetItem'],
+            Resource: ['arn:table'],
+          },
+        ],
       },
     ],
-    resources: { DogearStateTable: { Type: 'AWS::DynamoDB::Table', Properties: {} } },
+    resources: {
+      DogearStateTable: { Type: 'AWS::DynamoDB::Table', Properties: {} },
+      DogearWordDashcountRole: { Type: 'AWS::IAM::Role', Properties: {} },
+    },
     outputs: { DogearStateTableName: { Value: { Ref: 'DogearStateTable' } } },
-    statements: [
-      {
-        Sid: 'DogearStateTable',
-        Effect: 'Allow',
-        Action: ['dynamodb:GetItem'],
-        Resource: ['arn:table'],
-      },
-      {
-        Sid: 'DogearMskCluster',
-        Effect: 'Allow',
-        Action: ['kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
-        Resource: [ARN],
-      },
-    ],
   };
 }
 
@@ -96,19 +94,21 @@ describe('patchTemplate', () => {
     expect(template.Outputs).toHaveProperty('DogearStateTableName');
   });
 
-  it("adds statements to the framework's role without repeating a grant", () => {
+  it("adds each consumer's role, and leaves the framework's alone", () => {
     const template = compiled();
-    patchTemplate(template, plan(), lambdaLogicalId);
-    const statements = (
-      template.Resources.IamRoleLambdaExecution!.Properties!.Policies as Array<{
-        PolicyDocument: { Statement: Array<{ Sid?: string; Action: string[] }> };
-      }>
-    )[0]!.PolicyDocument.Statement;
-    expect(statements.map((s) => [s.Sid, s.Action])).toEqual([
-      [undefined, ['kafka:DescribeCluster', 'kafka:GetBootstrapBrokers']],
-      ['DogearStateTable', ['dynamodb:GetItem']],
-      ['DogearMskCluster', ['kafka:DescribeClusterV2']],
+    template.Resources.WordDashcountLambdaFunction = {
+      Type: 'AWS::Lambda::Function',
+      DependsOn: ['WordDashcountLogGroup', 'DogearWordDashcountRole'],
+      Properties: { Role: { 'Fn::GetAtt': ['DogearWordDashcountRole', 'Arn'] } },
+    };
+    const before = JSON.stringify(template.Resources.IamRoleLambdaExecution);
+    expect(patchTemplate(template, plan(), lambdaLogicalId)).toEqual([]);
+    // Fn::GetAtt already orders the role first (cfn-lint W3005).
+    expect(template.Resources.WordDashcountLambdaFunction.DependsOn).toEqual([
+      'WordDashcountLogGroup',
     ]);
+    expect(template.Resources.DogearWordDashcountRole?.Type).toBe('AWS::IAM::Role');
+    expect(JSON.stringify(template.Resources.IamRoleLambdaExecution)).toBe(before);
   });
 
   it('fails when the framework compiled no mapping for a consumer', () => {
@@ -121,41 +121,11 @@ describe('patchTemplate', () => {
 
   it('warns, with the statements, when the functions use a role of their own', () => {
     const template = compiled();
-    delete template.Resources.IamRoleLambdaExecution;
-    const [warning] = patchTemplate(template, plan(), lambdaLogicalId);
+    const yours = plan();
+    // planService with roles: 'yours' adds no role resources.
+    delete (yours.resources as Record<string, unknown>).DogearWordDashcountRole;
+    const [warning] = patchTemplate(template, yours, lambdaLogicalId);
     expect(warning).toMatch(/provider\.iam\.role/);
     expect(warning).toContain('"dynamodb:GetItem"');
-  });
-});
-
-describe('newStatements', () => {
-  it('keeps an action granted on only some of its resources', () => {
-    const existing = [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: 'arn:a' }];
-    expect(
-      newStatements(existing, [
-        { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:a', 'arn:b'] },
-      ]),
-    ).toHaveLength(1);
-    expect(
-      newStatements(existing, [
-        { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:a'] },
-      ]),
-    ).toEqual([]);
-  });
-
-  it('does not count a conditional grant', () => {
-    const existing = [
-      {
-        Effect: 'Allow',
-        Action: ['sqs:SendMessage'],
-        Resource: ['arn:a'],
-        Condition: { Bool: {} },
-      },
-    ];
-    expect(
-      newStatements(existing, [
-        { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: ['arn:a'] },
-      ]),
-    ).toHaveLength(1);
   });
 });

@@ -22,6 +22,11 @@ interface MskCommon {
   scramSecretArn?: CfnValue;
   /** Secrets Manager secret with the client certificate and private key, for `auth: TLS` (mutual TLS). */
   clientCertificateSecretArn?: CfnValue;
+  /**
+   * The customer-managed KMS key the secrets above are encrypted with: each consumer's role gets
+   * kms:Decrypt on it, through Secrets Manager only. Not needed for the AWS-managed key.
+   */
+  secretsKmsKeyArn?: CfnValue;
 }
 
 /** An Amazon MSK cluster (provisioned or Serverless) given by ARN: nothing is looked up at package time. */
@@ -56,6 +61,11 @@ export interface KafkaOptions {
   clientCertificateSecretArn?: CfnValue;
   /** The brokers' root CA, when it is not a public one: a Secrets Manager secret ARN. */
   serverRootCaSecretArn?: CfnValue;
+  /**
+   * The customer-managed KMS key the secrets above are encrypted with: each consumer's role gets
+   * kms:Decrypt on it, through Secrets Manager only. Not needed for the AWS-managed key.
+   */
+  secretsKmsKeyArn?: CfnValue;
   /** When the brokers are reachable only inside a VPC: where Lambda's pollers run. */
   vpc?: {
     /** Subnet ids (`subnet-…`), or intrinsics that give one each. */
@@ -110,6 +120,11 @@ export interface DogearServerlessOptions {
   defaults?: DeployOptions;
   /** Per consumer name, options that override both `defaults` and the consumer's `deploy`. */
   consumers?: Record<string, DeployOptions>;
+  /**
+   * Days each consumer's log group keeps its logs: one of CloudWatch Logs' values (1, 3, 5, 7,
+   * 14, 30, 60, 90, …, 3653). @default 30
+   */
+  logRetentionInDays?: number;
 }
 
 /** The function and mapping settings of one consumer, after defaults and overrides. */
@@ -128,6 +143,7 @@ export interface ResolvedDeploy {
   readonly reportBatchItemFailures: boolean;
   readonly bisectBatchOnError?: boolean;
   readonly maximumRetryAttempts?: number;
+  readonly maximumRecordAgeInSeconds?: number;
 }
 
 /** The cluster every mapping reads, with what dogear knows about it at package time. */
@@ -138,6 +154,7 @@ export type ResolvedSource =
       readonly auth: MskAuth;
       /** The secret the mapping authenticates with, for SASL_SCRAM and TLS. */
       readonly secretArn?: CfnValue;
+      readonly secretsKmsKeyArn?: CfnValue;
     }
   | { readonly kind: 'kafka'; readonly kafka: KafkaOptions };
 
@@ -146,8 +163,11 @@ export interface ServiceContext {
   /** `service` in serverless.yml. */
   readonly service: string;
   readonly stage: string;
-  /** Where the framework writes artifacts: the zip of each consumer goes there. */
-  readonly packageDir: string;
+  /**
+   * `<service>/.serverless`, where the framework writes its own artifacts (and later moves them
+   * to `--package <dir>` or `package.path`, if given): each consumer's zip goes there too.
+   */
+  readonly artifactDir: string;
 }
 
 /** A function as serverless.yml declares one; what the plugin adds to `functions`. */
@@ -160,6 +180,9 @@ export interface FunctionDefinition {
   timeout: number;
   environment: Record<string, CfnValue>;
   package: { individually: true; artifact: string };
+  /** The logical id of the consumer's own role, in the plugin's resources. */
+  role?: string;
+  logRetentionInDays: number;
   events: Array<{ msk: Record<string, unknown> } | { kafka: Record<string, unknown> }>;
 }
 
@@ -169,6 +192,7 @@ export interface IamStatement {
   Effect: 'Allow';
   Action: string[];
   Resource: CfnValue[];
+  Condition?: Record<string, Record<string, CfnValue | CfnValue[]>>;
 }
 
 /** A CloudFormation template, as far as the plugin reads and writes it. */
@@ -194,14 +218,17 @@ export interface ConsumerPlan {
    * batching window of 0, intrinsic subnets).
    */
   readonly mapping: Record<string, unknown>;
+  /** The logical id of the consumer's own execution role. */
+  readonly roleLogicalId: string;
+  /** What its role allows, each on named resources: only this consumer's topic, group and keys. */
+  readonly statements: readonly IamStatement[];
 }
 
-/** Everything the plugin adds to a service: functions, resources, outputs and IAM statements. */
+/** Everything the plugin adds to a service: functions, their roles, the table and its outputs. */
 export interface ServicePlan {
   readonly consumers: readonly ConsumerPlan[];
   readonly resources: CloudFormationTemplate['Resources'];
   readonly outputs: Record<string, unknown>;
-  readonly statements: readonly IamStatement[];
 }
 
 /** The parts of the framework's plugin utilities (v3, v4, osls) the plugin uses. */

@@ -1,0 +1,120 @@
+import { type EventRecord, eventRecordOf, eventsOf } from '../event/index.ts';
+import { lambdaContext } from '../local/index.ts';
+import {
+  consumerOf,
+  createHandler,
+  createLogger,
+  type InvocationReport,
+} from '../runtime/index.ts';
+import { MemoryStateStore } from '../state/index.ts';
+import { TestingOptionError } from './errors.ts';
+import { checkFaults, FaultPlan } from './faults.ts';
+import type { InvokeOptions, InvokeResult, InvokeTotal, TestRecord } from './types.ts';
+
+const OPTIONS: ReadonlyArray<keyof InvokeOptions> = [
+  'store',
+  'batchSize',
+  'log',
+  'faults',
+  'eventSource',
+  'eventSourceArn',
+  'bootstrapServers',
+];
+
+/**
+ * Runs a consumer on records the way Lambda would: cut into events of its batch size, each
+ * event through the generated handler, with state in memory unless `store` says otherwise.
+ * Stops at the first failed event, as the event-source mapping does until a retry succeeds.
+ */
+export async function invoke(
+  consumer: unknown,
+  records: readonly TestRecord[],
+  options: InvokeOptions = {},
+): Promise<InvokeResult> {
+  const found = consumerOf(consumer);
+  if (!found) {
+    throw new TestingOptionError(
+      'invoke() takes a class decorated with @consumer or a defineConsumer() result; did you pass an instance or the module instead of the exported class?',
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (!(OPTIONS as readonly string[]).includes(key)) {
+      throw new TestingOptionError(
+        `Unknown option '${key}' of invoke(); it takes ${OPTIONS.join(', ')}`,
+      );
+    }
+  }
+  const batchSize = options.batchSize ?? found.batchSize;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new TestingOptionError(`invoke(): batchSize ${batchSize} is not a positive integer`);
+  }
+  const plan = new FaultPlan(checkFaults(options.faults));
+  const definition = plan.consumer(found);
+  const store = options.store ?? new MemoryStateStore();
+  // One handler for the run: a redelivery finds it warm, with its cache and class instance.
+  let reports: InvocationReport[] = [];
+  const handler = createHandler(definition, {
+    store: plan.store(store),
+    log: createLogger(options.log ?? (() => {})),
+    onReport: (report) => reports.push(report),
+  });
+
+  let delivering = false;
+  const deliver = async (given: readonly TestRecord[]): Promise<InvokeResult> => {
+    if (delivering) {
+      throw new TestingOptionError(
+        'redeliver() was called while a delivery of the same run is still going; await it first, or invoke() again with { store } for a second Lambda instance',
+      );
+    }
+    delivering = true;
+    reports = [];
+    const events = eventsOf(given.map(eventRecord), batchSize, options);
+    let error: Error | undefined;
+    for (const event of events) {
+      try {
+        await handler(event, lambdaContext(definition));
+      } catch (e) {
+        error = e as Error;
+        break;
+      }
+    }
+    delivering = false;
+    const delivered = reports;
+    return {
+      reports: delivered,
+      ...(error ? { error } : {}),
+      total: totalOf(delivered),
+      injected: plan.takeFired(),
+      store,
+      table: async <T>(name: string) =>
+        Object.fromEntries(await store.scanTable(definition.group, name)) as Record<string, T>,
+      offsets: async () =>
+        Object.fromEntries(
+          (await store.scanCheckpoints(definition.group))
+            .filter((c) => c.offset >= 0)
+            .map((c) => [`${c.topic}-${c.partition}`, c.offset]),
+        ),
+      redeliver: (again = given) => deliver(again),
+    };
+  };
+  return deliver(records);
+}
+
+function eventRecord(record: TestRecord, i: number): EventRecord {
+  return 'headers' in record && Array.isArray(record.headers)
+    ? (record as EventRecord)
+    : eventRecordOf(record, `record ${i}`);
+}
+
+function totalOf(reports: readonly InvocationReport[]): InvokeTotal {
+  const sum = (pick: (r: InvocationReport) => number) => reports.reduce((n, r) => n + pick(r), 0);
+  return {
+    events: reports.length,
+    records: sum((r) => r.records),
+    processed: sum((r) => r.processed),
+    duplicates: sum((r) => r.duplicates),
+    failed: sum((r) => r.failed),
+    commits: sum((r) => r.commits),
+    reruns: sum((r) => r.reruns),
+  };
+}
