@@ -77,11 +77,15 @@ async function deploy(
   const plan = planService({
     manifest,
     options: { ...custom, table: { name: table } },
-    service: { service: 'ric', stage: 'test', packageDir: scratch },
+    service: {
+      service: 'ric',
+      stage: 'test',
+      artifactDir: await mkdtemp(join(scratch, `${name}-artifacts-`)),
+    },
   });
   const fn = plan.consumers[0]!.function;
 
-  const artifact = join(scratch, `${name}-${Date.now()}.zip`);
+  const artifact = fn.package.artifact;
   await zipDirectory(join(root, consumer.dir), root, artifact);
   const taskRoot = await mkdtemp(join(scratch, `${name}-task-`));
   for (const file of readZip(await readFile(artifact))) {
