@@ -139,6 +139,13 @@ export async function installLambdaRuntime(
   }
 
   if (!existsSync(parts.ricAddon)) {
+    // The Debian packages the native build needs, so that the README's `npm test` works on a
+    // fresh machine; the script installs only what is missing.
+    await step(progress, 'apt packages for the native build', () =>
+      command('bash', [fileURLToPath(new URL('./apt-packages.sh', import.meta.url))], {
+        cwd: dir,
+      }).then(() => {}),
+    );
     await step(progress, `aws-lambda-ric ${RIC_VERSION} (native build)`, () =>
       into(dir, parts.ricDir, async (scratch) => {
         await writeFile(
