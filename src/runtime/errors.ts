@@ -42,14 +42,12 @@ export class BatchFailedError extends ConsumerError {
     readonly failures: readonly Error[],
     readonly report: unknown,
   ) {
-    const first = failures[0]?.message ?? 'unknown failure';
+    // Every partition's error, since Lambda logs this message and nothing else of the others.
     super(
       failures.length === 1
-        ? first
-        : `${first} (and ${failures.length - 1} more partitions failed)`,
-      {
-        cause: failures[0],
-      },
+        ? (failures[0]?.message ?? 'unknown failure')
+        : `${failures.length} partitions failed: ${failures.map((f) => f.message).join('; ')}`,
+      { cause: failures[0] },
     );
   }
 }

@@ -46,4 +46,21 @@ describe('a failed record', () => {
     });
     expect(Object.fromEntries(await store.scanTable('counter', 'n'))).toEqual({ '0': 4, '1': 2 });
   });
+
+  test('failing in two partitions, the error names both records and both errors', async () => {
+    const definition = defineConsumer({ name: 'picky', topic: 't', value: 'string' }, (record) => {
+      if (record.offset === 1) throw new Error(`no ${record.partition}`);
+    });
+    const handler = createHandler(definition, {
+      store: new MemoryStateStore(),
+      log: createLogger(() => {}),
+    });
+    const error = await handler(eventOf(records), lambdaContext(definition)).catch((e) => e);
+    expect(error).toBeInstanceOf(BatchFailedError);
+    expect(error.message).toMatch(/^2 partitions failed: /);
+    expect(error.message).toContain('t-0@1');
+    expect(error.message).toContain('no 0');
+    expect(error.message).toContain('t-1@1');
+    expect(error.message).toContain('no 1');
+  });
 });
