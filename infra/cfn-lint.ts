@@ -33,7 +33,8 @@ const HOW_TO_INSTALL = `cfn-lint ${CFN_LINT_VERSION} needs Python ${MIN_PYTHON.j
 
 /** One finding of `cfn-lint --format json`. */
 export interface CfnLintMatch {
-  Filename: string;
+  /** As given on the command line; null for a finding about no one template (E0003: no such file). */
+  Filename: string | null;
   Level: 'Error' | 'Warning' | 'Informational';
   Message: string;
   Rule: { Id: string; ShortDescription: string; Source: string };
@@ -97,13 +98,14 @@ async function install(): Promise<string> {
 }
 
 /**
- * cfn-lint's findings on `files`, checked in each of `regions`. Rejects when cfn-lint itself
- * fails (a file it cannot read, a crash), not when it finds something.
+ * cfn-lint's findings on `files`, checked in each of `regions`. A file it cannot find or parse is
+ * a finding too (E0003, E0000); it rejects only when cfn-lint does not finish (a crash).
  */
 export async function lintTemplates(
   files: readonly string[],
   regions: readonly string[],
 ): Promise<CfnLintMatch[]> {
+  if (files.length === 0) return []; // with none, cfn-lint would read a template from stdin
   const python = await ensureCfnLint();
   const { code, stdout, stderr } = await capture(python, [
     ...CFN_LINT,
@@ -133,7 +135,7 @@ async function checkPython(): Promise<void> {
     '-c',
     'import sys; print("%d.%d" % sys.version_info[:2])',
   ]).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'ENOENT' ? new Error(`${python3} was not found on PATH`) : error;
+    throw error.code === 'ENOENT' ? new Error(`${python3} was not found`) : error;
   });
   const [major = 0, minor = 0] = version.trim().split('.').map(Number);
   if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1]))

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CFN_LINT_VERSION,
   type CfnLintMatch,
-  ensureCfnLint,
   formatMatch,
   lintTemplates,
 } from '../infra/cfn-lint.ts';
@@ -231,7 +230,7 @@ const LINT_REGIONS = ['us-east-1', 'eu-west-1'];
  */
 const CFN_LINT_ALLOWED: Record<string, string> = {};
 
-/** The template a run left: `--package <dir>` moves it from .serverless/ to that folder. */
+/** The template a run left: with `--package <dir>`, the copy in that folder, which deploy reads. */
 const templateFile = (name: string, run: Run) =>
   join(
     run.dir,
@@ -239,7 +238,7 @@ const templateFile = (name: string, run: Run) =>
     'cloudformation-template-update-stack.json',
   );
 
-/** cfn-lint's findings per run, or why it could not run (an install that failed). */
+/** cfn-lint's findings on every packaged template, or why it could not run (a failed install). */
 let lint: { matches: CfnLintMatch[]; ms: number } | { error: Error };
 
 beforeAll(async () => {
@@ -338,8 +337,6 @@ beforeAll(async () => {
       service.dir = await copy(`msk-ref-${service.framework}`, fixture('msk-ref'), example);
     }
   }
-  // A first install (pip, some 20 s) overlaps the packaging; lintTemplates awaits it.
-  ensureCfnLint().catch(() => {});
   const results = await pool(
     services.map((s) => () => frameworkPackage(s.framework, s.dir, s.env, s.args)),
     3,
@@ -348,7 +345,8 @@ beforeAll(async () => {
   process.stderr.write(
     `package: ${[...runs].map(([name, run]) => `${name} ${run.ms} ms`).join(', ')}\n`,
   );
-  // One cfn-lint process for every template: most of its time is loading its schemas.
+  // One cfn-lint process for every template: most of its time is loading its schemas. The
+  // first run installs it (some 20 s), after the packaging: both want the CPU.
   const linted = PACKAGED.filter((name) => runs.get(name)?.code === 0).map((name) =>
     templateFile(name, runs.get(name)!),
   );
