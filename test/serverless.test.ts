@@ -6,6 +6,12 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CFN_LINT_VERSION,
+  type CfnLintMatch,
+  formatMatch,
+  lintTemplates,
+} from '../infra/cfn-lint.ts';
 import { ACCOUNT, type FakeMskApi, startFakeMskApi } from './fixtures/msk-api.ts';
 import { readZip } from './fixtures/serverless/zip-reader.ts';
 
@@ -205,6 +211,36 @@ const BAD = {
 /** `package --package <dir>`: the artifacts' folder, under the service. */
 const PACKAGE_DIR = 'build/artifacts';
 
+/** The runs that package: each one's template is linted with cfn-lint. */
+const PACKAGED = [
+  'osls:example',
+  'v3:example',
+  'osls:kafka-vpc',
+  'v3:kafka-vpc',
+  'osls:msk-ref',
+  'osls:msk-by-name',
+  'osls:package-dir',
+  'v3:package-dir',
+] as const;
+/** Where the services deploy (kafka-vpc: eu-west-1): every template is checked in both. */
+const LINT_REGIONS = ['us-east-1', 'eu-west-1'];
+/**
+ * cfn-lint findings that are the framework's, not dogear's: rule id → why it is left alone.
+ * Informational rules (I…) are off by default and not checked.
+ */
+const CFN_LINT_ALLOWED: Record<string, string> = {};
+
+/** The template a run left: with `--package <dir>`, the copy in that folder, which deploy reads. */
+const templateFile = (name: string, run: Run) =>
+  join(
+    run.dir,
+    name.endsWith(':package-dir') ? PACKAGE_DIR : '.serverless',
+    'cloudformation-template-update-stack.json',
+  );
+
+/** cfn-lint's findings on every packaged template, or why it could not run (a failed install). */
+let lint: { matches: CfnLintMatch[]; ms: number } | { error: Error };
+
 beforeAll(async () => {
   const plugin = join(ROOT, 'dist/serverless/index.js');
   if (!existsSync(plugin))
@@ -309,6 +345,17 @@ beforeAll(async () => {
   process.stderr.write(
     `package: ${[...runs].map(([name, run]) => `${name} ${run.ms} ms`).join(', ')}\n`,
   );
+  // One cfn-lint process for every template: most of its time is loading its schemas. The
+  // first run installs it (some 20 s), after the packaging: both want the CPU.
+  const linted = PACKAGED.filter((name) => runs.get(name)?.code === 0).map((name) =>
+    templateFile(name, runs.get(name)!),
+  );
+  const linting = performance.now();
+  lint = await lintTemplates(linted, LINT_REGIONS).then(
+    (matches) => ({ matches, ms: Math.round(performance.now() - linting) }),
+    (error: Error) => ({ error }),
+  );
+  if ('ms' in lint) process.stderr.write(`cfn-lint ${CFN_LINT_VERSION}: ${lint.ms} ms\n`);
 }, 300_000);
 
 afterAll(async () => {
@@ -713,4 +760,25 @@ describe('bad input', () => {
       expect(run.output).not.toMatch(/^\s+at /m);
     });
   }
+});
+
+describe(`cfn-lint ${CFN_LINT_VERSION}`, () => {
+  it('lints every run that packages, and reports on those templates only', () => {
+    const packaged = [...runs].filter(([, run]) => run.code === 0).map(([name]) => name);
+    expect(packaged.sort()).toEqual([...PACKAGED].sort());
+    if ('error' in lint) throw lint.error;
+    // A finding filed under another name would slip past the per-template checks below.
+    const files = PACKAGED.map((name) => templateFile(name, runs.get(name)!));
+    for (const match of lint.matches) expect(files).toContain(match.Filename);
+  });
+
+  it.each(PACKAGED)('%s: the template has no cfn-lint error or warning', (name) => {
+    const run = succeeded(name);
+    if ('error' in lint) throw lint.error;
+    const file = templateFile(name, run);
+    const findings = lint.matches.filter(
+      (m) => m.Filename === file && m.Level !== 'Informational' && !CFN_LINT_ALLOWED[m.Rule.Id],
+    );
+    expect(findings.map(formatMatch), file).toEqual([]);
+  });
 });
