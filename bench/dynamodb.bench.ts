@@ -30,7 +30,6 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { freePort, startDynamoDbLocal } from '../infra/dynamodb-local.ts';
 import { type EventRecord, eventRecordOf, eventsOf, type KafkaEvent } from '../src/event/index.ts';
-import { lambdaContext } from '../src/local/lambda-context.ts';
 import {
   type ConsumerDefinition,
   consumerOf,
@@ -38,6 +37,7 @@ import {
   createLogger,
   type InvocationReport,
 } from '../src/runtime/index.ts';
+import { lambdaContext } from '../src/runtime/lambda-context.ts';
 import { type DynamoApi, DynamoStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';

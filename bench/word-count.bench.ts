@@ -6,7 +6,6 @@
 import { strict as assert } from 'node:assert';
 import { WordCount } from '../functions/word-count.ts';
 import { type EventRecord, eventRecordOf, eventsOf, type KafkaEvent } from '../src/event/index.ts';
-import { lambdaContext } from '../src/local/lambda-context.ts';
 import {
   type ConsumerDefinition,
   consumerOf,
@@ -14,6 +13,7 @@ import {
   createLogger,
   type InvocationReport,
 } from '../src/runtime/index.ts';
+import { lambdaContext } from '../src/runtime/lambda-context.ts';
 import { MemoryStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
 import {

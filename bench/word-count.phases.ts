@@ -17,7 +17,7 @@ import { resolveDogearToSource } from './source-tree.ts';
 resolveDogearToSource();
 const { WordCount } = await import('../functions/word-count.ts');
 const { decodeRecord, eventRecordOf, eventsOf } = await import('../src/event/index.ts');
-const { lambdaContext } = await import('../src/local/lambda-context.ts');
+const { lambdaContext } = await import('../src/runtime/lambda-context.ts');
 const runtime = await import('../src/runtime/index.ts');
 const { DYNAMODB_LIMITS, MemoryStateStore, StateCache } = await import('../src/state/index.ts');
 const { bookPages } = await import('../test/fixtures/book.ts');

@@ -12,7 +12,6 @@ import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import { Thermometer } from '../functions/thermometer.ts';
 import { WordCount } from '../functions/word-count.ts';
 import { eventRecordOf, eventsOf, type KafkaEvent, type NdjsonRecord } from '../src/event/index.ts';
-import { lambdaContext } from '../src/local/index.ts';
 import {
   BatchFailedError,
   type ConsumerDefinition,
@@ -20,6 +19,7 @@ import {
   createHandler,
   createLogger,
   type InvocationReport,
+  lambdaContext,
 } from '../src/runtime/index.ts';
 import { type DynamoStateStore, openDynamoStateStore } from '../src/state/index.ts';
 import { shortPages, temperatureReadings } from './fixtures/book.ts';

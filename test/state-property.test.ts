@@ -28,7 +28,6 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, describe, inject, test } from 'vitest';
 import { type EventRecord, eventOf, eventRecordOf, type KafkaRecord } from '../src/event/index.ts';
-import { lambdaContext } from '../src/local/index.ts';
 import {
   BatchFailedError,
   type ConsumerDefinition,
@@ -37,6 +36,7 @@ import {
   createLogger,
   defineConsumer,
   type InvocationReport,
+  lambdaContext,
   RecordFailedError,
 } from '../src/runtime/index.ts';
 import {

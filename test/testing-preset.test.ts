@@ -137,7 +137,7 @@ function regionOf(source: string, name: string, file: string): string {
 }
 
 describe('dogear/testing without vitest', () => {
-  test('loads neither vitest nor esbuild', async () => {
+  test('loads neither vitest, esbuild nor the Kafka client', async () => {
     // A resolve hook sees every specifier the import pulls in, however deep.
     const script = `
       import { registerHooks } from 'node:module';
@@ -145,7 +145,7 @@ describe('dogear/testing without vitest', () => {
       registerHooks({ resolve(specifier, context, next) { seen.add(specifier); return next(specifier, context); } });
       const { invoke } = await import('dogear/testing');
       if (typeof invoke !== 'function') throw new Error('no invoke');
-      console.log(JSON.stringify([...seen].filter((s) => /^(vitest|vite|esbuild)(\\/|$)/.test(s))));
+      console.log(JSON.stringify([...seen].filter((s) => /^(vitest|vite|esbuild|@platformatic\\/kafka)(\\/|$)/.test(s))));
     `;
     const child = spawn(NODE, ['--input-type=module', '-e', script], {
       cwd: ROOT,

@@ -12,6 +12,7 @@ import {
   type DeployOptions,
   type InvocationReport,
   type KafkaHandler,
+  lambdaContext,
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
 import {
@@ -21,7 +22,6 @@ import {
 } from './connection.ts';
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
-import { lambdaContext } from './lambda-context.ts';
 import { timestampOf } from './record.ts';
 
 /**

@@ -19,8 +19,6 @@ export {
   readTable,
   type StoreLocation,
 } from './invoke.ts';
-export { lambdaContext } from './lambda-context.ts';
-export { failedRecords, retriesOf, retryEventOf, unlimited } from './partial-batch.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
 export {
   ndjsonRecordOf,

@@ -6,14 +6,17 @@ import {
   BatchFailedError,
   createHandler,
   createLogger,
+  failedRecords,
   type InvocationReport,
   type KafkaBatchResponse,
+  lambdaContext,
+  retriesOf,
+  retryEventOf,
+  unlimited,
 } from '../runtime/index.ts';
 import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
 import { InvokeFailedError } from './errors.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
-import { lambdaContext } from './lambda-context.ts';
-import { failedRecords, retriesOf, retryEventOf, unlimited } from './partial-batch.ts';
 
 /** Where a local command keeps state: files under a folder, or a DynamoDB table. */
 export interface StoreLocation {

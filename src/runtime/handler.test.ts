@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { eventOf, eventRecordOf } from '../event/index.ts';
-import { lambdaContext } from '../local/index.ts';
 import { MemoryStateStore } from '../state/index.ts';
 import { defineConsumer } from './consumer.ts';
 import { BatchFailedError } from './errors.ts';
 import { createHandler } from './handler.ts';
+import { lambdaContext } from './lambda-context.ts';
 import { createLogger } from './logger.ts';
 
 const records = [0, 1].flatMap((partition) =>

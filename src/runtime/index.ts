@@ -26,7 +26,9 @@ export {
   type InvocationReport,
   type KafkaHandler,
 } from './handler.ts';
+export { lambdaContext } from './lambda-context.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './logger.ts';
+export { failedRecords, retriesOf, retryEventOf, unlimited } from './partial-batch.ts';
 export type { SliceReport } from './slice.ts';
 export type {
   BatchHandler,

@@ -5,12 +5,12 @@
 import type { Context as LambdaContext } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
 import { eventOf, eventRecordOf, type KafkaEvent, type KafkaRecord } from '../event/index.ts';
-import { lambdaContext } from '../local/index.ts';
 import { MemoryStateStore, StateCache, type StateStore } from '../state/index.ts';
 import { invoke } from '../testing/index.ts';
 import { consumer, defineConsumer, onBatch } from './consumer.ts';
 import { OnceInBatchError, OnceInProgressError, OnceInterruptedError } from './errors.ts';
 import { createHandler } from './handler.ts';
+import { lambdaContext } from './lambda-context.ts';
 import { createLogger } from './logger.ts';
 import type { ConsumerDefinition, Context } from './types.ts';
 

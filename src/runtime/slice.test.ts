@@ -7,12 +7,12 @@ import {
   type KafkaRecord,
   type NdjsonRecord,
 } from '../event/index.ts';
-import { lambdaContext } from '../local/index.ts';
 import { MemoryStateStore, StateCache } from '../state/index.ts';
 import { invoke } from '../testing/index.ts';
 import { consumer, defineConsumer, onBatch } from './consumer.ts';
 import { BatchFailedError, RecordFailedError, TopicRecreatedError } from './errors.ts';
 import { createHandler, type InvocationReport } from './handler.ts';
+import { lambdaContext } from './lambda-context.ts';
 import { createLogger } from './logger.ts';
 import type { ConsumerDefinition, Context } from './types.ts';
 

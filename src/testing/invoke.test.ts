@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { defineConsumer } from '../runtime/index.ts';
+import { BatchFailedError, defineConsumer } from '../runtime/index.ts';
 import { InjectedFaultError, TestingOptionError } from './errors.ts';
 import { invoke } from './invoke.ts';
 import type { InvokeOptions } from './types.ts';
@@ -139,6 +139,7 @@ describe('invoke() with a partial batch response, as Lambda retries it', () => {
     const { definition, failTimes } = failing(2);
     failTimes(5);
     const run = await invoke(definition, records);
+    expect(run.error).toBeInstanceOf(BatchFailedError);
     expect(run.error?.message).toContain('words-0@1');
     expect(run.error?.message).toContain('offset 1 is not ready');
     expect(run.total.events).toBe(3);

@@ -1,4 +1,4 @@
-import type { ConsumerDefinition } from '../runtime/index.ts';
+import type { ConsumerDefinition } from './types.ts';
 
 /** The parts of Lambda's context a local run can honestly fill in. */
 export function lambdaContext(consumer: ConsumerDefinition) {
