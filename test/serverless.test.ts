@@ -115,14 +115,21 @@ function statements(t: Template): Array<{ Sid?: string; Action: string[]; Resour
   );
 }
 
-/** The framework's statement for the ENIs of Lambda's pollers: the one `*` (see src/serverless/iam.ts). */
-const NETWORK_INTERFACE_ACTIONS = new Set([
+/**
+ * The actions with no resource-level permissions, the only ones on `*` (see src/serverless/iam.ts):
+ * the network interfaces of Lambda's pollers and of functions in a VPC, and X-Ray's.
+ */
+const UNSCOPED_ACTIONS = new Set([
   'ec2:CreateNetworkInterface',
   'ec2:DescribeNetworkInterfaces',
   'ec2:DescribeVpcs',
   'ec2:DeleteNetworkInterface',
   'ec2:DescribeSubnets',
   'ec2:DescribeSecurityGroups',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
 ]);
 
 function expectNamedResources(t: Template): void {
@@ -130,7 +137,7 @@ function expectNamedResources(t: Template): void {
     const resources = [statement.Resource].flat();
     if (resources.includes('*')) {
       expect(
-        statement.Action.every((a) => NETWORK_INTERFACE_ACTIONS.has(a)),
+        statement.Action.every((a) => UNSCOPED_ACTIONS.has(a)),
         JSON.stringify(statement),
       ).toBe(true);
     }
@@ -511,6 +518,22 @@ describe.each(['osls', 'v3'] as const)('the example service (serverless.yml), %s
     }
     expect(roles.size).toBe(EXAMPLE.length);
   });
+
+  it("keeps each role's inline policies far under IAM's 10,240 characters", async () => {
+    const t = await template(run());
+    const sizes = EXAMPLE.map((c) => {
+      const fn = functionNamed(t, `dogear-example-test-${c.name}`);
+      const role = roleOf(t, fn.id);
+      const policies = t.Resources[role.id]!.Properties.Policies as Array<{ PolicyDocument: Json }>;
+      // As IAM counts them: JSON without whitespace (src/serverless/iam.ts policySize).
+      const size = policies.reduce((sum, p) => sum + JSON.stringify(p.PolicyDocument).length, 0);
+      return [c.name, size] as const;
+    });
+    process.stderr.write(
+      `${framework}: role policy sizes: ${sizes.map(([name, size]) => `${name} ${size}`).join(', ')}\n`,
+    );
+    for (const [name, size] of sizes) expect(size, name).toBeLessThan(4_000);
+  });
 });
 
 describe('fixture services', () => {
@@ -658,7 +681,9 @@ describe('fixture services', () => {
   );
 
   it('MSK by { Ref } to a cluster in the stack, with a table ARN from another stack', async () => {
-    const t = await template(succeeded('osls:msk-ref'));
+    const run = succeeded('osls:msk-ref');
+    expect(run.output).not.toMatch(/warning|deprecat/i);
+    const t = await template(run);
     expect(t.Resources.Cluster?.Type).toBe('AWS::MSK::ServerlessCluster');
     const sensors = functionNamed(t, 'dogear-ref-test-sensors');
     const tableArn = { 'Fn::ImportValue': 'dogear-state-StateTableArn' };
@@ -692,6 +717,38 @@ describe('fixture services', () => {
         ],
       },
     ]);
+  });
+
+  it("provider.iam.role as an object: each consumer's own role, with the user's statements, policies, boundary and path", async () => {
+    const t = await template(succeeded('osls:msk-ref'));
+    const sensors = functionNamed(t, 'dogear-ref-test-sensors');
+    const role = roleOf(t, sensors.id);
+    expect(role.id).toBe('DogearSensorsRole');
+    // dogear's own statements, as without provider.iam.role…
+    expect(role.bySid.DogearStateTable?.Resource).toEqual([
+      { 'Fn::ImportValue': 'dogear-state-StateTableArn' },
+    ]);
+    expect(role.bySid.DogearKafkaGroup).toBeDefined();
+    // …the user's, for the handlers…
+    expect(role.bySid.ReadCalibration).toEqual({
+      Sid: 'ReadCalibration',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: 'arn:aws:s3:::dogear-ref-calibration/*',
+    });
+    // …and X-Ray's, since provider.tracing.lambda traces every function.
+    expect(sensors.properties.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(role.bySid.DogearXRay?.Action).toEqual([
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+    ]);
+    expect(t.Resources.DogearSensorsRole!.Properties).toMatchObject({
+      PermissionsBoundary: 'arn:aws:iam::123456789012:policy/org-boundary',
+      Path: '/teams/sensors/',
+      ManagedPolicyArns: ['arn:aws:iam::aws:policy/CloudWatchLambdaInsightsExecutionRolePolicy'],
+    });
+    // Every function has a role of dogear's: the framework makes none of its own.
+    expect(t.Resources.IamRoleLambdaExecution).toBeUndefined();
   });
 
   it('MSK by name: looked up with the MSK API, which picks SASL/SCRAM', async () => {

@@ -1,12 +1,15 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { describe, expect, it } from 'vitest';
+import { pkOf } from '../state/index.ts';
 import { ServerlessConfigError } from './errors.ts';
 import {
   checkPolicySize,
   consumerStatements,
   mskResourceArn,
+  providerRoleOf,
   ROLE_POLICY_LIMIT,
   roleLogicalId,
+  stateKeyPatterns,
 } from './iam.ts';
 
 const ARN =
@@ -123,6 +126,154 @@ describe('consumerStatements', () => {
   });
 });
 
+describe('consumerStatements for what the provider section adds to every function', () => {
+  const msk = { kind: 'msk', arn: ARN, auth: 'IAM' } as const;
+
+  it('lets a function that provider.vpc puts in a VPC manage its network interfaces', () => {
+    const statements = consumerStatements({ ...wordCount, vpc: true }, msk, TABLE);
+    // What the framework's AWSLambdaVPCAccessExecutionRole grants, without its logs:* on *.
+    expect(bySid(statements).DogearFunctionNetwork).toEqual({
+      Sid: 'DogearFunctionNetwork',
+      Effect: 'Allow',
+      Action: [
+        'ec2:CreateNetworkInterface',
+        'ec2:DescribeNetworkInterfaces',
+        'ec2:DescribeSubnets',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+      ],
+      Resource: ['*'],
+    });
+    expect(bySid(consumerStatements(wordCount, msk, TABLE)).DogearFunctionNetwork).toBeUndefined();
+  });
+
+  it('lets a function that provider.tracing.lambda traces send its segments to X-Ray', () => {
+    const statements = consumerStatements({ ...wordCount, tracing: true }, msk, TABLE);
+    expect(bySid(statements).DogearXRay).toEqual({
+      Sid: 'DogearXRay',
+      Effect: 'Allow',
+      Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+      Resource: ['*'],
+    });
+    expect(bySid(consumerStatements(wordCount, msk, TABLE)).DogearXRay).toBeUndefined();
+  });
+});
+
+describe('providerRoleOf', () => {
+  it('reads a role the framework takes as an existing one as yours: a string or an intrinsic', () => {
+    for (const role of [
+      'arn:aws:iam::123456789012:role/consumers',
+      'consumers',
+      { 'Fn::GetAtt': ['ConsumersRole', 'Arn'] },
+      { 'Fn::ImportValue': 'shared-ConsumersRoleArn' },
+      { 'Fn::Sub': 'arn:aws:iam::${AWS::AccountId}:role/consumers' },
+    ]) {
+      expect(providerRoleOf({ iam: { role } }).existing, JSON.stringify(role)).toBe(true);
+    }
+    expect(providerRoleOf({ role: 'arn:aws:iam::123456789012:role/consumers' }).existing).toBe(
+      true,
+    );
+  });
+
+  it("reads provider.iam.role's object form as settings for dogear's roles, which it carries over", () => {
+    const statements = [
+      { Effect: 'Allow', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::inputs/*' },
+    ];
+    const boundary = 'arn:aws:iam::123456789012:policy/boundary';
+    const role = providerRoleOf({
+      iam: {
+        role: {
+          statements,
+          managedPolicies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+          permissionsBoundary: boundary,
+          path: '/teams/orders/',
+          name: 'orders-role',
+          tags: { team: 'orders' },
+        },
+      },
+    });
+    expect(role).toEqual({
+      existing: false,
+      statements,
+      managedPolicies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+      permissionsBoundary: boundary,
+      path: '/teams/orders/',
+      tags: { team: 'orders' },
+      vpc: false,
+      tracing: false,
+    });
+    // The framework's older spellings, which it still reads.
+    expect(
+      providerRoleOf({
+        iam: { role: { permissionBoundary: boundary } },
+        iamRoleStatements: statements,
+        iamManagedPolicies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+      }),
+    ).toMatchObject({
+      existing: false,
+      statements,
+      managedPolicies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+      permissionsBoundary: boundary,
+    });
+    expect(providerRoleOf({ rolePermissionsBoundary: boundary }).permissionsBoundary).toBe(
+      boundary,
+    );
+    expect(providerRoleOf({})).toEqual({
+      existing: false,
+      statements: [],
+      managedPolicies: [],
+      vpc: false,
+      tracing: false,
+    });
+  });
+
+  it('reads provider.vpc and provider.tracing.lambda as the framework applies them to every function', () => {
+    const vpc = { subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] };
+    expect(providerRoleOf({ vpc }).vpc).toBe(true);
+    // Without both lists the framework gives the functions no VpcConfig.
+    expect(providerRoleOf({ vpc: { subnetIds: ['subnet-1'] } }).vpc).toBe(false);
+    expect(providerRoleOf({ tracing: { lambda: true } }).tracing).toBe(true);
+    expect(providerRoleOf({ tracing: { lambda: 'PassThrough' } }).tracing).toBe(true);
+    expect(providerRoleOf({ tracing: { apiGateway: true } }).tracing).toBe(false);
+  });
+});
+
+describe('stateKeyPatterns', () => {
+  /** IAM's StringLike: `*` matches any run of characters, `?` any one, the rest itself. */
+  const stringLike = (pattern: string, value: string) => {
+    const literal = (c: string) => c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+    const wildcard = (c: string) => (c === '*' ? '.*' : c === '?' ? '.' : literal(c));
+    return new RegExp(`^${[...pattern].map(wildcard).join('')}$`, 's').test(value);
+  };
+  /** Every kind of key the state store writes for `group` (src/state/dynamo/items.ts). */
+  const keysOf = (group: string) => [
+    pkOf.checkpoint({ group, topic: 'orders', partition: 7 }),
+    pkOf.item(group, 'totals', 'eu|north'),
+    pkOf.item(group, 'totals', ''),
+    pkOf.once({ group, topic: 'orders', partition: 7, offset: 42, name: 'email' }),
+  ];
+  const allowed = (group: string, key: string) =>
+    stateKeyPatterns(group).some((pattern) => stringLike(pattern, key));
+
+  it("matches every key the state store writes for the group, and no similar group's", () => {
+    expect(stringLike('c|a?|*', 'c|ab|x|1')).toBe(true);
+    expect(stringLike('c|a?|*', 'c|abc|x')).toBe(false);
+    for (const [group, similar] of [
+      ['orders', 'orders-v2'],
+      ['orders', 'order'],
+      ['orders-v2', 'orders'],
+      ['a.b', 'a'],
+      ['team/orders', 'team'],
+    ] as const) {
+      for (const key of keysOf(group)) expect(allowed(group, key), `${group}: ${key}`).toBe(true);
+      for (const key of keysOf(similar)) {
+        expect(allowed(group, key), `${group} must not reach ${key}`).toBe(false);
+      }
+    }
+  });
+});
+
 describe('roleLogicalId', () => {
   it('gives distinct consumers distinct ids', () => {
     expect(roleLogicalId('word-count')).toBe('DogearWordDashcountRole');
@@ -137,6 +288,9 @@ describe('checkPolicySize', () => {
     expect(() => checkPolicySize('word-count', document)).toThrow(
       /Consumer word-count: its role's policy is 10,273 characters, over IAM's 10,240/,
     );
+    expect(() => checkPolicySize('word-count', document)).toThrow(/Did you name many secrets/);
+    // Filter patterns go to the mapping, not to the role.
+    expect(() => checkPolicySize('word-count', document)).not.toThrow(/filter patterns/);
     expect(() => checkPolicySize('word-count', { Statement: [] })).not.toThrow();
   });
 });

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
+import { groupKeyPrefixes } from '../state/index.ts';
 import { ServerlessConfigError } from './errors.ts';
-import type { CfnValue, IamStatement, ResolvedSource } from './types.ts';
+import type { CfnValue, IamStatement, ProviderRole, ResolvedSource } from './types.ts';
 
 /**
  * What the state store calls (src/state/dynamo/): GetItem, TransactWriteItems of Update
@@ -18,13 +19,13 @@ export const STATE_TABLE_ACTIONS = [
 ] as const;
 
 /**
- * The prefixes of a group's keys in the state table (src/state/dynamo/items.ts): checkpoints
- * `c|<group>|…`, state items `s|<group>|…`, once records `o|<group>|…`. A group name holds
- * neither `|` nor IAM's wildcards `*` and `?` (CONSUMER_GROUP_PATTERN), so each pattern matches
- * that group's keys and no other group's.
+ * The patterns of a group's keys in the state table: each prefix the state store writes under
+ * (`groupKeyPrefixes`: checkpoints `c|<group>|…`, state items `s|<group>|…`, once records
+ * `o|<group>|…`) followed by `*`. A group name holds neither `|` nor IAM's wildcards `*` and `?`
+ * (CONSUMER_GROUP_PATTERN), so each pattern matches that group's keys and no other group's.
  */
 export function stateKeyPatterns(group: string): string[] {
-  return ['c', 's', 'o'].map((kind) => `${kind}|${group}|*`);
+  return groupKeyPrefixes(group).map((prefix) => `${prefix}*`);
 }
 
 /** IAM's limit on the inline policies of one role, in characters without whitespace. */
@@ -38,6 +39,10 @@ export interface ConsumerGrant {
   readonly topic: string;
   readonly group: string;
   readonly onFailure?: string;
+  /** `provider.vpc` puts the function in a VPC. */
+  readonly vpc?: boolean;
+  /** `provider.tracing.lambda` traces the function. */
+  readonly tracing?: boolean;
 }
 
 /** The ENI actions of Lambda's pollers in a VPC: the only `*`, since Describe* has no resource-level permissions. */
@@ -51,10 +56,25 @@ const NETWORK_INTERFACE_ACTIONS = [
 ];
 
 /**
- * The statements of one consumer's own execution role, every one on named resources but the
- * pollers' network interfaces: its log group, its keys in the state table, the cluster, its
- * topic and its group, the secrets (and their KMS key) the mapping authenticates with, and its
- * on-failure destination.
+ * What a function in a VPC needs for its own network interfaces: the EC2 actions of the managed
+ * policy AWSLambdaVPCAccessExecutionRole, which the framework attaches to its own role for
+ * `provider.vpc`, without that policy's `logs:*` on every log group.
+ */
+const FUNCTION_NETWORK_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+/**
+ * The statements of one consumer's own execution role, every one on named resources but those
+ * whose actions have no resource-level permissions (network interfaces, X-Ray): its log group,
+ * its keys in the state table, the cluster, its topic and its group, the secrets (and their KMS
+ * key) the mapping authenticates with, its on-failure destination, and what the provider section
+ * adds to every function (a VPC, tracing).
  */
 export function consumerStatements(
   consumer: ConsumerGrant,
@@ -139,6 +159,24 @@ export function consumerStatements(
     });
   }
 
+  if (consumer.vpc) {
+    statements.push({
+      Sid: 'DogearFunctionNetwork',
+      Effect: 'Allow',
+      Action: FUNCTION_NETWORK_ACTIONS,
+      Resource: ['*'],
+    });
+  }
+  if (consumer.tracing) {
+    // What the framework adds to its own role when it traces the functions.
+    statements.push({
+      Sid: 'DogearXRay',
+      Effect: 'Allow',
+      Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+      Resource: ['*'],
+    });
+  }
+
   const secrets = source ? secretsOf(source) : [];
   if (secrets.length) {
     statements.push({
@@ -217,15 +255,124 @@ export function policySize(document: unknown): number {
   return JSON.stringify(document).length;
 }
 
-/** Fails at package time, naming the consumer, where IAM would fail at deploy time. */
-export function checkPolicySize(consumer: string, document: unknown): void {
-  const size = policySize(document);
+/**
+ * Fails at package time, naming the consumer, where IAM would fail at deploy time. IAM limits
+ * the sum of a role's inline policies, so every document counts.
+ */
+export function checkPolicySize(consumer: string, ...documents: unknown[]): void {
+  const size = documents.reduce<number>((sum, document) => sum + policySize(document), 0);
   if (size > ROLE_POLICY_LIMIT) {
     throw new ServerlessConfigError(
-      `Consumer ${consumer}: its role's policy is ${size.toLocaleString('en')} characters, over IAM's ${ROLE_POLICY_LIMIT.toLocaleString('en')} for a role's inline policies; Did you give it many filter patterns, secrets or long intrinsics? Shorten them, or give the ARNs as strings`,
+      `Consumer ${consumer}: its role's policy is ${size.toLocaleString('en')} characters, over IAM's ${ROLE_POLICY_LIMIT.toLocaleString('en')} for a role's inline policies; Did you name many secrets, long intrinsics or many provider.iam.role.statements? Shorten them, give the ARNs as strings, or move your statements to a managed policy (provider.iam.role.managedPolicies)`,
       { option: 'role', consumer },
     );
   }
+}
+
+interface PolicyDocument {
+  readonly Version: '2012-10-17';
+  readonly Statement: readonly unknown[];
+}
+
+/**
+ * One consumer's own role: dogear's statements in one inline policy, the provider's
+ * `provider.iam.role.statements` as written in another (their Sids are the user's, so the two
+ * never clash), and the managed policies, boundary, path and tags the framework would have given
+ * its own role. Not the role's name: one name cannot serve several roles.
+ */
+export function consumerRole(
+  consumer: { readonly name: string; readonly topic: string; readonly group: string },
+  statements: readonly IamStatement[],
+  provider: ProviderRole,
+): { Type: 'AWS::IAM::Role'; Properties: Record<string, unknown> } {
+  const policies: Array<{ PolicyName: string; PolicyDocument: PolicyDocument }> = [
+    {
+      PolicyName: `dogear-${consumer.name}`,
+      PolicyDocument: { Version: '2012-10-17', Statement: statements },
+    },
+  ];
+  if (provider.statements.length) {
+    policies.push({
+      PolicyName: `dogear-${consumer.name}-provider`,
+      PolicyDocument: { Version: '2012-10-17', Statement: provider.statements },
+    });
+  }
+  checkPolicySize(consumer.name, ...policies.map((p) => p.PolicyDocument));
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      Description: `dogear consumer ${consumer.name}: topic ${consumer.topic}, group ${consumer.group}`,
+      AssumeRolePolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: ['lambda.amazonaws.com'] },
+            Action: ['sts:AssumeRole'],
+          },
+        ],
+      },
+      Policies: policies,
+      ...(provider.managedPolicies.length
+        ? { ManagedPolicyArns: [...provider.managedPolicies] }
+        : {}),
+      ...(provider.permissionsBoundary !== undefined
+        ? { PermissionsBoundary: provider.permissionsBoundary }
+        : {}),
+      ...(provider.path !== undefined ? { Path: provider.path } : {}),
+      ...(provider.tags
+        ? { Tags: Object.entries(provider.tags).map(([Key, Value]) => ({ Key, Value })) }
+        : {}),
+    },
+  };
+}
+
+/** The parts of serverless.yml's `provider` section that shape the functions' role. */
+export interface ProviderSection {
+  readonly role?: unknown;
+  readonly iam?: { readonly role?: unknown } | undefined;
+  readonly iamRoleStatements?: unknown;
+  readonly iamManagedPolicies?: unknown;
+  readonly rolePermissionsBoundary?: unknown;
+  readonly vpc?: unknown;
+  readonly tracing?: unknown;
+}
+
+/**
+ * Reads `provider` as the framework does. An existing role is what its `isExistingRoleProvided`
+ * accepts (osls `lib/plugins/aws/provider.js`, Serverless v3 the same file): a string, or an
+ * object with a key holding `::` (`Fn::GetAtt`, `Fn::ImportValue`, `Fn::Sub`, …); `provider.role`
+ * counts too. Any other object is the role the framework builds itself
+ * (`lib/plugins/aws/package/lib/merge-iam-templates.js`), from these settings, which dogear's
+ * roles then carry over, older spellings included.
+ */
+export function providerRoleOf(provider: ProviderSection): ProviderRole {
+  const role = provider.iam?.role;
+  const existing =
+    typeof role === 'string' ||
+    (isRecord(role) && Object.keys(role).some((key) => key.includes('::'))) ||
+    provider.role !== undefined;
+  const settings = isRecord(role) && !existing ? role : {};
+  const list = (value: unknown) => (Array.isArray(value) ? value : []);
+  const boundary =
+    settings.permissionsBoundary ?? settings.permissionBoundary ?? provider.rolePermissionsBoundary;
+  const vpc = isRecord(provider.vpc) ? provider.vpc : {};
+  const tracing = isRecord(provider.tracing) ? provider.tracing : {};
+  return {
+    existing,
+    statements: list(settings.statements ?? provider.iamRoleStatements),
+    managedPolicies: list(settings.managedPolicies ?? provider.iamManagedPolicies),
+    ...(boundary !== undefined ? { permissionsBoundary: boundary as CfnValue } : {}),
+    ...(settings.path !== undefined ? { path: settings.path as CfnValue } : {}),
+    ...(isRecord(settings.tags) ? { tags: settings.tags as Record<string, CfnValue> } : {}),
+    // The framework gives a function a VpcConfig only with both lists (compile/functions.js).
+    vpc: Boolean(vpc.subnetIds && vpc.securityGroupIds),
+    tracing: Boolean(tracing.lambda),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -13,9 +13,12 @@ export { ServerlessConfigError, ServerlessPluginError, ServerlessTemplateError }
 export {
   type ConsumerGrant,
   checkPolicySize,
+  consumerRole,
   consumerStatements,
   mskResourceArn,
+  type ProviderSection,
   policySize,
+  providerRoleOf,
   ROLE_POLICY_LIMIT,
   roleLogicalId,
   STATE_TABLE_ACTIONS,

@@ -1,6 +1,8 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { describe, expect, it } from 'vitest';
 import type { BuiltConsumer } from '../build/index.ts';
 import { ServerlessConfigError } from './errors.ts';
+import { providerRoleOf } from './iam.ts';
 import { planService } from './plan.ts';
 import type { ResolvedSource, ServiceContext } from './types.ts';
 
@@ -90,17 +92,93 @@ describe('planService', () => {
     ]);
   });
 
-  it("adds no roles with roles: 'yours' (provider.iam.role), and leaves functions to it", () => {
+  it('adds no roles when provider.iam.role names an existing role, and leaves functions to it', () => {
     const plan = planService({
       manifest: { runtime: 'nodejs24.x', consumers: [built('word-count')] },
       options: { msk: { arn: ARN } },
       source: msk,
       service,
-      roles: 'yours',
+      providerRole: providerRoleOf({ iam: { role: { 'Fn::GetAtt': ['Consumers', 'Arn'] } } }),
     });
     expect(Object.keys(plan.resources)).toEqual(['DogearStateTable']);
     expect(plan.consumers[0]!.function.role).toBeUndefined();
     expect(plan.consumers[0]!.statements.length).toBeGreaterThan(0);
+  });
+
+  it("carries provider.iam.role's statements, policies, boundary, path and tags to each role", () => {
+    const statements = [
+      { Effect: 'Allow', Action: ['s3:GetObject'], Resource: 'arn:aws:s3:::inputs/*' },
+    ];
+    const boundary = { 'Fn::Sub': 'arn:aws:iam::${AWS::AccountId}:policy/boundary' };
+    const plan = planService({
+      manifest: { runtime: 'nodejs24.x', consumers: [built('word-count'), built('thermometer')] },
+      options: { msk: { arn: ARN } },
+      source: msk,
+      service,
+      providerRole: providerRoleOf({
+        iam: {
+          role: {
+            statements,
+            managedPolicies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+            permissionsBoundary: boundary,
+            path: '/teams/books/',
+            tags: { team: 'books' },
+          },
+        },
+        tracing: { lambda: true },
+        vpc: { subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] },
+      }),
+    });
+    for (const consumer of plan.consumers) {
+      const role = plan.resources[consumer.roleLogicalId]!;
+      expect(consumer.function.role).toBe(consumer.roleLogicalId);
+      expect(role.Properties).toMatchObject({
+        ManagedPolicyArns: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess'],
+        PermissionsBoundary: boundary,
+        Path: '/teams/books/',
+        Tags: [{ Key: 'team', Value: 'books' }],
+      });
+      const policies = role.Properties!.Policies as Array<{
+        PolicyName: string;
+        PolicyDocument: { Statement: Array<{ Sid?: string }> };
+      }>;
+      expect(policies.map((p) => p.PolicyName)).toEqual([
+        `dogear-${consumer.name}`,
+        `dogear-${consumer.name}-provider`,
+      ]);
+      expect(policies[0]!.PolicyDocument.Statement.map((s) => s.Sid)).toEqual(
+        expect.arrayContaining(['DogearStateTable', 'DogearFunctionNetwork', 'DogearXRay']),
+      );
+      // The user's own, as written: the framework's role would have held them.
+      expect(policies[1]!.PolicyDocument.Statement).toEqual(statements);
+    }
+  });
+
+  it('leaves the provisioned-only properties out of an on-demand mapping', () => {
+    const plan = planService({
+      manifest: {
+        runtime: 'nodejs24.x',
+        consumers: [
+          built('tally', {
+            // The values that ask for nothing pass the config check without pollers.
+            deploy: {
+              maximumRetryAttempts: -1,
+              maximumRecordAgeInSeconds: -1,
+              bisectBatchOnError: false,
+            },
+          }),
+        ],
+      },
+      options: { msk: { arn: ARN } },
+      source: msk,
+      service,
+    });
+    const mapping = plan.consumers[0]!.mapping;
+    expect(mapping).not.toHaveProperty('ProvisionedPollerConfig');
+    expect(mapping).not.toHaveProperty('MaximumRetryAttempts');
+    expect(mapping).not.toHaveProperty('MaximumRecordAgeInSeconds');
+    expect(mapping).not.toHaveProperty('BisectBatchOnFunctionError');
+    expect(mapping).not.toHaveProperty('FunctionResponseTypes');
   });
 
   it('sets what the framework event lacks on the mapping', () => {

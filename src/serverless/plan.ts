@@ -7,7 +7,7 @@ import {
   resolveDeploy,
 } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
-import { checkPolicySize, consumerStatements, roleLogicalId } from './iam.ts';
+import { consumerRole, consumerStatements, providerRoleOf, roleLogicalId } from './iam.ts';
 import { planTable } from './table.ts';
 import type {
   CfnValue,
@@ -16,6 +16,7 @@ import type {
   DogearServerlessOptions,
   FunctionDefinition,
   KafkaOptions,
+  ProviderRole,
   ResolvedDeploy,
   ResolvedSource,
   ServiceContext,
@@ -34,10 +35,12 @@ export interface PlanInput {
   /** Functions serverless.yml declares itself: a consumer may not take one's name. */
   readonly existingFunctions?: readonly string[];
   /**
-   * `'per-consumer'` (the default) gives each consumer a role of its own; `'yours'` leaves the
-   * functions to the role serverless.yml names (provider.iam.role), and adds none.
+   * What serverless.yml's provider section asks of the functions' role (`providerRoleOf`). By
+   * default, and unless it names an existing role (which the functions are then left to), each
+   * consumer gets a role of its own, carrying over the provider's statements, managed policies,
+   * boundary, path and tags, and what a VPC or tracing needs.
    */
-  readonly roles?: 'per-consumer' | 'yours';
+  readonly providerRole?: ProviderRole;
 }
 
 /**
@@ -75,12 +78,18 @@ export function planService(input: PlanInput): ServicePlan {
   );
 
   const table = planTable(options.table, service);
-  const ownRoles = (input.roles ?? 'per-consumer') === 'per-consumer';
+  const provider = input.providerRole ?? providerRoleOf({});
   const resources: CloudFormationTemplate['Resources'] = { ...table.resources };
+  const logRetentionInDays = options.logRetentionInDays ?? DEFAULT_LOG_RETENTION_DAYS;
   const plans = consumers.map((consumer): ConsumerPlan => {
     const deploy = resolveDeploy(consumer, options);
-    const fn = functionDefinition(consumer, deploy, manifest.runtime, table.name, source, service);
-    fn.logRetentionInDays = options.logRetentionInDays ?? DEFAULT_LOG_RETENTION_DAYS;
+    const fn = functionDefinition(consumer, deploy, {
+      runtime: manifest.runtime,
+      tableName: table.name,
+      source,
+      service,
+      logRetentionInDays,
+    });
     const statements = consumerStatements(
       {
         name: consumer.name,
@@ -88,32 +97,16 @@ export function planService(input: PlanInput): ServicePlan {
         topic: consumer.topic,
         group: consumer.group,
         ...(deploy.onFailure !== undefined ? { onFailure: deploy.onFailure } : {}),
+        vpc: provider.vpc,
+        tracing: provider.tracing,
       },
       source,
       table.arn,
     );
     const roleId = roleLogicalId(consumer.name);
-    if (ownRoles) {
-      const document = { Version: '2012-10-17', Statement: statements };
-      checkPolicySize(consumer.name, document);
+    if (!provider.existing) {
+      resources[roleId] = consumerRole(consumer, statements, provider);
       fn.role = roleId;
-      resources[roleId] = {
-        Type: 'AWS::IAM::Role',
-        Properties: {
-          Description: `dogear consumer ${consumer.name}: topic ${consumer.topic}, group ${consumer.group}`,
-          AssumeRolePolicyDocument: {
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { Service: ['lambda.amazonaws.com'] },
-                Action: ['sts:AssumeRole'],
-              },
-            ],
-          },
-          Policies: [{ PolicyName: `dogear-${consumer.name}`, PolicyDocument: document }],
-        },
-      };
     }
     return {
       name: consumer.name,
@@ -129,13 +122,19 @@ export function planService(input: PlanInput): ServicePlan {
   return { consumers: plans, resources, outputs: table.outputs };
 }
 
+/** What every consumer's function shares. */
+interface FunctionContext {
+  readonly runtime: string;
+  readonly tableName: CfnValue;
+  readonly source: ResolvedSource | undefined;
+  readonly service: ServiceContext;
+  readonly logRetentionInDays: number;
+}
+
 function functionDefinition(
   consumer: BuiltConsumer,
   deploy: ResolvedDeploy,
-  runtime: string,
-  tableName: CfnValue,
-  source: ResolvedSource | undefined,
-  service: ServiceContext,
+  { runtime, tableName, source, service, logRetentionInDays }: FunctionContext,
 ): FunctionDefinition {
   const dir = consumer.dir.split(sep).join(posix.sep);
   return {
@@ -154,7 +153,7 @@ function functionDefinition(
     },
     // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
     package: { individually: true, artifact: join(service.artifactDir, `${consumer.name}.zip`) },
-    logRetentionInDays: DEFAULT_LOG_RETENTION_DAYS,
+    logRetentionInDays,
     events: source ? [frameworkEvent(consumer, deploy, source)] : [],
   };
 }
@@ -251,14 +250,18 @@ export function mappingProperties(
   }
   if (deploy.reportBatchItemFailures)
     properties.FunctionResponseTypes = ['ReportBatchItemFailures'];
-  if (deploy.bisectBatchOnError !== undefined) {
-    properties.BisectBatchOnFunctionError = deploy.bisectBatchOnError;
-  }
-  if (deploy.maximumRetryAttempts !== undefined) {
-    properties.MaximumRetryAttempts = deploy.maximumRetryAttempts;
-  }
-  if (deploy.maximumRecordAgeInSeconds !== undefined) {
-    properties.MaximumRecordAgeInSeconds = deploy.maximumRecordAgeInSeconds;
+  // Lambda takes these for Kafka in provisioned mode only. Without pollers, config lets through
+  // only the values that ask for nothing (-1, false), which are Lambda's defaults: leave them out.
+  if (pollers) {
+    if (deploy.bisectBatchOnError !== undefined) {
+      properties.BisectBatchOnFunctionError = deploy.bisectBatchOnError;
+    }
+    if (deploy.maximumRetryAttempts !== undefined) {
+      properties.MaximumRetryAttempts = deploy.maximumRetryAttempts;
+    }
+    if (deploy.maximumRecordAgeInSeconds !== undefined) {
+      properties.MaximumRecordAgeInSeconds = deploy.maximumRecordAgeInSeconds;
+    }
   }
   return properties;
 }

@@ -5,6 +5,7 @@ import type { BuildManifest } from '../build/index.ts';
 import { DogearError } from '../errors.ts';
 import { parseOptions } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
+import { type ProviderSection, providerRoleOf } from './iam.ts';
 import { planService } from './plan.ts';
 import { patchTemplate } from './template.ts';
 import type {
@@ -24,11 +25,9 @@ export interface Serverless {
   config?: { servicePath?: string };
   service: {
     service: string;
-    provider: {
+    provider: ProviderSection & {
       name: string;
       runtime?: string;
-      role?: unknown;
-      iam?: { role?: unknown };
       logRetentionInDays?: unknown;
       compiledCloudFormationTemplate: CloudFormationTemplate;
     };
@@ -156,7 +155,7 @@ export class DogearServerlessPlugin {
         source,
         service,
         existingFunctions: this.userFunctions(),
-        roles: this.userRole() ? 'yours' : 'per-consumer',
+        providerRole: providerRoleOf(this.serverless.service.provider),
       });
       progress?.update('dogear: zipping bundles');
       await mkdir(service.artifactDir, { recursive: true });
@@ -301,12 +300,6 @@ export class DogearServerlessPlugin {
     if (options.logRetentionInDays === undefined && typeof providerRetention === 'number')
       return { ...options, logRetentionInDays: providerRetention };
     return options;
-  }
-
-  /** Whether serverless.yml names one role for every function. */
-  private userRole(): boolean {
-    const provider = this.serverless.service.provider;
-    return provider.iam?.role !== undefined || provider.role !== undefined;
   }
 
   private userFunctions(): string[] {

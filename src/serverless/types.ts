@@ -195,6 +195,32 @@ export interface IamStatement {
   Condition?: Record<string, Record<string, CfnValue | CfnValue[]>>;
 }
 
+/**
+ * What serverless.yml's provider section asks of the functions' execution role, read the way the
+ * framework reads it (`providerRoleOf`), so dogear's roles give its functions the same.
+ */
+export interface ProviderRole {
+  /**
+   * `provider.iam.role` names an existing role (a string, or an object with an `Fn::…` key), or
+   * `provider.role` is set: every function runs on it, and dogear adds no role.
+   */
+  readonly existing: boolean;
+  /** `provider.iam.role.statements` (or `provider.iamRoleStatements`), as written. */
+  readonly statements: readonly Readonly<Record<string, unknown>>[];
+  /** `provider.iam.role.managedPolicies` (or `provider.iamManagedPolicies`). */
+  readonly managedPolicies: readonly CfnValue[];
+  /** `provider.iam.role.permissionsBoundary` (or its older spellings). */
+  readonly permissionsBoundary?: CfnValue;
+  /** `provider.iam.role.path`. */
+  readonly path?: CfnValue;
+  /** `provider.iam.role.tags`. */
+  readonly tags?: Readonly<Record<string, CfnValue>>;
+  /** `provider.vpc` puts every function in a VPC: their network interfaces need EC2 actions. */
+  readonly vpc: boolean;
+  /** `provider.tracing.lambda` traces every function: its segments go to X-Ray. */
+  readonly tracing: boolean;
+}
+
 /** A CloudFormation template, as far as the plugin reads and writes it. */
 export interface CloudFormationTemplate {
   Resources: Record<

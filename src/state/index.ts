@@ -7,6 +7,7 @@ export {
   type FetchDynamoApiOptions,
   fetchDynamoApi,
 } from './dynamo/api.ts';
+export { groupKeyPrefixes, pkOf } from './dynamo/items.ts';
 export {
   type DynamoLocation,
   DynamoStateStore,

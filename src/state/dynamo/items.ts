@@ -11,10 +11,28 @@ import { decimalText, numberFields, parseDecimal } from '../decimal.ts';
 import type { Change, OnceKey, PartitionRef, StoredItem } from '../types.ts';
 import { setOwn } from '../write-rules.ts';
 
+/** The start of each kind of key a group's items have. */
+export const groupKeyPrefix = {
+  checkpoint: (group: string) => `c|${group}|`,
+  item: (group: string) => `s|${group}|`,
+  once: (group: string) => `o|${group}|`,
+};
+
+/**
+ * The prefixes every key of a group's items starts with, one per kind: what `reset` deletes, and
+ * what each consumer's IAM role is limited to (src/serverless/iam.ts), so the two cannot drift
+ * from the keys `pkOf` writes.
+ */
+export function groupKeyPrefixes(group: string): string[] {
+  return Object.values(groupKeyPrefix).map((prefix) => prefix(group));
+}
+
 export const pkOf = {
-  checkpoint: (p: PartitionRef) => `c|${p.group}|${p.topic}|${p.partition}`,
-  item: (group: string, table: string, key: string) => `s|${group}|${table}|${key}`,
-  once: (k: OnceKey) => `o|${k.group}|${k.topic}|${k.partition}|${k.offset}|${k.name}`,
+  checkpoint: (p: PartitionRef) => `${groupKeyPrefix.checkpoint(p.group)}${p.topic}|${p.partition}`,
+  item: (group: string, table: string, key: string) =>
+    `${groupKeyPrefix.item(group)}${table}|${key}`,
+  once: (k: OnceKey) =>
+    `${groupKeyPrefix.once(k.group)}${k.topic}|${k.partition}|${k.offset}|${k.name}`,
 };
 
 /**

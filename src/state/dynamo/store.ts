@@ -29,7 +29,7 @@ import {
   UpdateItem,
 } from './api.ts';
 import { type IntentWrite, intentOf, intentUpdate } from './intent.ts';
-import { itemUpdate, pkOf, storedItemOf } from './items.ts';
+import { groupKeyPrefix, groupKeyPrefixes, itemUpdate, pkOf, storedItemOf } from './items.ts';
 import {
   addedToNonNumber,
   cancellationReasons,
@@ -236,7 +236,12 @@ export class DynamoStateStore implements StateStore {
 
   async scanCheckpoints(group: string): Promise<Array<PartitionRef & Checkpoint>> {
     const found: Array<PartitionRef & Checkpoint> = [];
-    for await (const item of scanPrefix(this.api, this.call, this.table, `c|${group}|`)) {
+    for await (const item of scanPrefix(
+      this.api,
+      this.call,
+      this.table,
+      groupKeyPrefix.checkpoint(group),
+    )) {
       const [, , topic, partition] = item.pk!.S!.split('|');
       found.push({ group, topic: topic!, partition: Number(partition), ...checkpointOf(item) });
     }
@@ -244,11 +249,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async reset(group: string): Promise<void> {
-    await deletePrefixes(this.api, this.call, this.table, [
-      `c|${group}|`,
-      `s|${group}|`,
-      `o|${group}|`,
-    ]);
+    await deletePrefixes(this.api, this.call, this.table, groupKeyPrefixes(group));
   }
 
   async claimOnce(key: OnceKey, expiresAt: number, lease: OnceLease): Promise<OnceClaim> {
