@@ -257,3 +257,30 @@ function apiOf() {
     credentials: async () => ({ accessKeyId: 'dogear', secretAccessKey: 'local' }),
   });
 }
+
+describe('reset', () => {
+  test("forgets the group's checkpoints, items and once records, and no similar group's", async () => {
+    const s = await fresh();
+    const lease = { startedAt: Date.now(), leaseUntil: Date.now() + 60_000 };
+    const expires = Date.now() + 3_600_000;
+    for (const group of ['orders', 'orders-v2']) {
+      const partition = { group, topic: 't', partition: 0 };
+      await s.commit({
+        partition,
+        checkpoint: { expectedVersion: 0, offset: 4 },
+        writes: [{ table: 'totals', key: 'k', change: { op: 'put', value: 1 } }],
+      });
+      await s.claimOnce({ ...partition, offset: 4, name: 'email' }, expires, lease);
+    }
+    await s.reset('orders');
+    expect(await s.scanCheckpoints('orders')).toEqual([]);
+    expect((await s.scanTable('orders', 'totals')).size).toBe(0);
+    const once = { group: 'orders', topic: 't', partition: 0, offset: 4, name: 'email' };
+    expect(await s.claimOnce(once, expires, lease)).toEqual({ claimed: true });
+    expect(await s.scanCheckpoints('orders-v2')).toHaveLength(1);
+    expect(await s.scanTable('orders-v2', 'totals')).toEqual(new Map([['k', 1]]));
+    expect(await s.claimOnce({ ...once, group: 'orders-v2' }, expires, lease)).toMatchObject({
+      claimed: false,
+    });
+  });
+});

@@ -43,6 +43,6 @@ export function patchTemplate(
   const roleless = plan.consumers.filter((c) => !template.Resources[c.roleLogicalId]);
   if (roleless.length === 0) return [];
   return [
-    `dogear: the functions use a role of your own (provider.iam.role), so dogear added no IAM statements; give that role these: ${JSON.stringify(Object.fromEntries(roleless.map((c) => [c.name, c.statements])))}`,
+    `dogear: the functions use a role of your own (provider.iam.role names an existing one), so dogear added no roles; give that role these statements: ${JSON.stringify(Object.fromEntries(roleless.map((c) => [c.name, c.statements])))}`,
   ];
 }

@@ -246,7 +246,10 @@ export interface ConsumerPlan {
   readonly mapping: Record<string, unknown>;
   /** The logical id of the consumer's own execution role. */
   readonly roleLogicalId: string;
-  /** What its role allows, each on named resources: only this consumer's topic, group and keys. */
+  /**
+   * dogear's statements for its role: only this consumer's topic, group and keys, each on named
+   * resources but for actions that have no resource-level permissions (network interfaces, X-Ray).
+   */
   readonly statements: readonly IamStatement[];
 }
 
