@@ -628,15 +628,12 @@ async function commitOffsets(batch: KafkaMessage[]): Promise<void> {
  */
 export function eventRecordOfMessage(message: KafkaMessage): EventRecord {
   const stamped = message.metadata?.[BROKER_TIME] as ReturnType<typeof timestampOf> | undefined;
-  const timestamp = Number(message.timestamp);
   return {
     topic: message.topic,
     partition: message.partition,
     offset: Number(message.offset),
-    ...(stamped ?? {
-      timestamp,
-      timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME',
-    }),
+    // Unstamped, the batch's attributes are unknown: the producer's time, as in most topics.
+    ...(stamped ?? { timestamp: Number(message.timestamp), timestampType: 'CREATE_TIME' }),
     // No key, or a tombstone, leaves the field out, as Lambda's events and `dogear events` do.
     ...(message.key ? { key: message.key.toString('base64') } : {}),
     ...(message.value ? { value: message.value.toString('base64') } : {}),
