@@ -50,8 +50,10 @@ export async function produceRecords(
           // An empty key or value ('' in base64) is one, not none: only null and absent are.
           ...(r.key != null ? { key: Buffer.from(r.key, 'base64') } : {}),
           ...(r.value != null ? { value: Buffer.from(r.value, 'base64') } : {}),
-          // A record without a timestamp (-1) is stamped by the client, as a producer stamps it.
-          ...(r.timestamp > 0 ? { timestamp: BigInt(r.timestamp) } : {}),
+          // A record without a timestamp (-1) is stamped by the client, as a producer stamps it;
+          // 0 is a time, the epoch. A time before it is stamped anew too: the client's record
+          // encoding is not trusted with negative times.
+          ...(r.timestamp >= 0 ? { timestamp: BigInt(r.timestamp) } : {}),
           headers: new Map(
             r.headers
               .flatMap((h) => Object.entries(h))
