@@ -567,7 +567,13 @@ describe.concurrent('dogear invoke, as Lambda delivers', () => {
     expect(errorLine(run)).toMatch(
       /names partial-0@99, other-7@0, which the batch does not hold; Lambda takes such a response for a failed batch/,
     );
-    expect(summary).toMatchObject({ invocations: 1, records: 6, processed: 2, failed: 1, notRun: 3 });
+    expect(summary).toMatchObject({
+      invocations: 1,
+      records: 6,
+      processed: 2,
+      failed: 1,
+      notRun: 3,
+    });
     expectCountsAddUp(summary);
   });
 

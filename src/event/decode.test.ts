@@ -94,7 +94,9 @@ describe('parseEvent', () => {
     ['NO_TIMESTAMP_TYPE', 1_764_000_000_000],
     ['CREATE_TIME', 2 ** 63],
   ])('an event with timestampType %s and timestamp %d is taken as it is', (type, timestamp) => {
-    const event = mskEvent([record({ timestamp, timestampType: type as EventRecord['timestampType'] })]);
+    const event = mskEvent([
+      record({ timestamp, timestampType: type as EventRecord['timestampType'] }),
+    ]);
     const raw = parseEvent(event).records['orders-2']![0]!;
     expect(decodeRecord(raw)).toMatchObject({ timestamp, timestampType: type });
   });

@@ -5,8 +5,8 @@ import { type KafkaEvent, slicesOf } from '../event/index.ts';
 import {
   BatchFailedError,
   createHandler,
-  type DeployOptions,
   createLogger,
+  type DeployOptions,
   failedRecords,
   formatAnswered,
   type InvocationReport,

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { decodeRecord, EventFormatError, eventRecordOf } from '../event/index.ts';
-import { LocalInputError } from './errors.ts';
 import { eventRecordOfMessage } from './dev.ts';
+import { LocalInputError } from './errors.ts';
 import { ndjsonRecordOf, recordTopic, timestampOf, type WireRecord } from './record.ts';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
