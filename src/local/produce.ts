@@ -70,17 +70,24 @@ export async function produceRecords(
   return { records: options.records.length, topics: [...partitions.keys()] };
 }
 
+/** The time a record goes out with: its own, or now for one the client stamps. */
+function sentTime(record: EventRecord, now: number): number {
+  return record.timestamp >= 0 ? record.timestamp : now;
+}
+
 /**
- * Chunks of at most 500 records whose timestamps lie within 2^31 ms of the chunk's first: the
- * client encodes a record's timestamp delta as a varint that is wrong from 2^31 on.
+ * Chunks of at most 500 records whose times (as sent: see `sentTime`) lie within 2^31 ms of the
+ * chunk's first: the client encodes a record's timestamp delta as a varint that is wrong from
+ * 2^31 on.
  */
 function* sendable(records: readonly EventRecord[]): Generator<EventRecord[]> {
   let chunk: EventRecord[] = [];
+  const now = Date.now();
   for (const record of records) {
     const first = chunk[0];
     if (
       chunk.length === 500 ||
-      (first && Math.abs(record.timestamp - first.timestamp) >= 2 ** 31)
+      (first && Math.abs(sentTime(record, now) - sentTime(first, now)) >= 2 ** 31)
     ) {
       yield chunk;
       chunk = [];
