@@ -235,14 +235,18 @@ describe.concurrent('dogear', () => {
     expect(printed).toEqual(
       byPartition.map(([p, offset]) => [`book-pages-${p}`, String(offset + 1), String(offset)]),
     );
-    expect(json).toEqual(
-      byPartition.map(([partition, offset]) => ({
+    expect(json).toEqual({
+      version: 1,
+      consumer: 'word-count',
+      group: 'word-count',
+      topic: 'book-pages',
+      partitions: byPartition.map(([partition, offset]) => ({
         topic: 'book-pages',
         partition,
         nextOffset: offset + 1,
         lastProcessedOffset: offset,
       })),
-    );
+    });
   }, 180_000); // ten processes one after another, on a loaded machine
 
   test('events output fed back to invoke gives the same state as the NDJSON', async () => {
@@ -395,9 +399,10 @@ describe.concurrent('dogear', () => {
     expect(JSON.parse(failed.stdout)).toMatchObject({ failed: 1 });
 
     const before = records.filter((r) => r.partition !== 1 || r.offset < bad.offset);
-    const offsets = await okJson('state', 'word-count', '--offsets', '--state-dir', dir);
+    const { partitions } = await okJson('state', 'word-count', '--offsets', '--state-dir', dir);
     const at = (p: number) =>
-      offsets.find((c: { partition: number }) => c.partition === p)?.lastProcessedOffset as number;
+      partitions.find((c: { partition: number }) => c.partition === p)
+        ?.lastProcessedOffset as number;
     expect(at(1)).toBe(records.filter((r) => r.partition === 1)[3]!.offset);
     for (const p of [0, 2])
       expect(at(p)).toBe(
@@ -490,7 +495,9 @@ describe.concurrent('dogear invoke, as Lambda delivers', () => {
         },
       },
     ]);
-    const [offsets] = await state('--offsets');
+    const {
+      partitions: [offsets],
+    } = await state('--offsets');
     expect(offsets).toMatchObject({ partition: 0, nextOffset: 6, lastProcessedOffset: 5 });
     // The retry is a line of its own on stderr.
     expect(run.stderr).toMatch(/batch 1\/3, retry 1 from partial-0@1: 1 records, 1 processed/);
@@ -523,7 +530,9 @@ describe.concurrent('dogear invoke, as Lambda delivers', () => {
         error: 'Record partial-0@2 failed in consumer partial-two-retries: always fails at 0@2',
       },
     ]);
-    const [offsets] = await state('--offsets');
+    const {
+      partitions: [offsets],
+    } = await state('--offsets');
     expect(offsets).toMatchObject({ nextOffset: 2, lastProcessedOffset: 1 });
   });
 
@@ -535,6 +544,37 @@ describe.concurrent('dogear invoke, as Lambda delivers', () => {
     expect(errorLine(run)).toMatch(/partial-0@2.*still failed after 1 retry/);
     expect(summary.responses.map((r: { attempt: number }) => r.attempt)).toEqual([0, 1]);
     expect(summary).toMatchObject({ invocations: 3, processed: 2, failed: 1, notRun: 3 });
+  });
+
+  test('with an on-failure destination and no maximumRetryAttempts, a failing record is retried 10 times, as Lambda caps it', async () => {
+    const { run, summary } = await invokePartial(
+      'partial-destination',
+      partialRecords({ 2: 'fail-always' }),
+    );
+    expect(errorLine(run)).toMatch(
+      /partial-0@2.*still failed after 10 retries \(maximumRetryAttempts is unset or -1 with an on-failure destination, which Lambda caps at 10 retries; Lambda would now send the batch to arn:aws:sqs:us-east-1:123456789012:partial-failed\)/,
+    );
+    expect(summary).toMatchObject({ invocations: 12, processed: 2, failed: 1, notRun: 3 });
+    expectCountsAddUp(summary);
+  });
+
+  test('a response naming records the batch does not hold is a failed batch, and the counts still add up', async () => {
+    // Offset 2 fails; the response names partial-0@99 and other-7@0 instead.
+    const { run, summary } = await invokePartial(
+      'partial-stranger',
+      partialRecords({ 2: 'fail-always' }),
+    );
+    expect(errorLine(run)).toMatch(
+      /names partial-0@99, other-7@0, which the batch does not hold; Lambda takes such a response for a failed batch/,
+    );
+    expect(summary).toMatchObject({
+      invocations: 1,
+      records: 6,
+      processed: 2,
+      failed: 1,
+      notRun: 3,
+    });
+    expectCountsAddUp(summary);
   });
 
   test('every failed partition is named with its error, and the counts add up', async () => {
@@ -614,7 +654,13 @@ describe.concurrent('dogear state --offsets', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/word-count: no checkpoints for group word-count/);
-    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual([]);
+    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual({
+      version: 1,
+      consumer: 'word-count',
+      group: 'word-count',
+      topic: 'book-pages',
+      partitions: [],
+    });
   });
 
   test('prints the next offset to read and the last processed, partitions in numeric order', async () => {
@@ -641,11 +687,17 @@ describe.concurrent('dogear state --offsets', () => {
       ['book-pages-2', '8', '7'],
       ['book-pages-10', '6', '5'],
     ]);
-    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual([
-      { topic: 'book-pages', partition: 1, nextOffset: 1, lastProcessedOffset: 0 },
-      { topic: 'book-pages', partition: 2, nextOffset: 8, lastProcessedOffset: 7 },
-      { topic: 'book-pages', partition: 10, nextOffset: 6, lastProcessedOffset: 5 },
-    ]);
+    expect(await okJson('state', 'word-count', '--offsets', '--state-dir', dir)).toEqual({
+      version: 1,
+      consumer: 'word-count',
+      group: 'word-count',
+      topic: 'book-pages',
+      partitions: [
+        { topic: 'book-pages', partition: 1, nextOffset: 1, lastProcessedOffset: 0 },
+        { topic: 'book-pages', partition: 2, nextOffset: 8, lastProcessedOffset: 7 },
+        { topic: 'book-pages', partition: 10, nextOffset: 6, lastProcessedOffset: 5 },
+      ],
+    });
   });
 });
 

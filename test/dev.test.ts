@@ -17,7 +17,7 @@ import {
 import { afterEach, expect, inject, test } from 'vitest';
 import { describeConsumerGroup, startKafka } from '../infra/kafka.ts';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../src/event/index.ts';
-import { dev, produceRecords } from '../src/local/index.ts';
+import { dev, produceRecords, recordTopic } from '../src/local/index.ts';
 import { FileStateStore } from '../src/state/index.ts';
 import { bookPages, temperatureReadings } from './fixtures/book.ts';
 import { killDogears, spawnDogear } from './fixtures/dogear-process.ts';
@@ -365,7 +365,8 @@ test('dogear dev hands over what the log holds: null headers, empty keys and val
     ['after', '79'],
   ]);
   expect(at(4).value).toBe(hexOf(Buffer.from('after it')));
-  expect(at(5)).toMatchObject({ timestamp: -1, timestampType: 'NO_TIMESTAMP_TYPE' });
+  // Sent without a time: -1, and CREATE_TIME as Java's client (and so Lambda) reports it.
+  expect(at(5)).toMatchObject({ timestamp: -1, timestampType: 'CREATE_TIME' });
   expect(at(6).timestampType).toBe('LOG_APPEND_TIME');
   expect(at(6).timestamp).toBeGreaterThanOrEqual(before); // the broker's, not the 5000 sent
   for (let offset = 0; offset < 5; offset++) {
@@ -544,3 +545,122 @@ test.skipIf(process.env.KAFKA_BROKERS)(
   },
   240_000,
 );
+
+/** `dogear dev` in this process on the consumers of test/fixtures/dev-responses. */
+function devResponses(consumer: string, maxRetryDelayMs: number) {
+  const lines: string[] = [];
+  const logs: string[] = [];
+  const stop = new AbortController();
+  const stateDir = mkdtempSync(join(tmpdir(), `dogear-${consumer}-`));
+  const running = dev({
+    brokers: [inject('kafkaBrokers')],
+    functions: 'test/fixtures/dev-responses/functions',
+    consumers: [consumer],
+    stateDir,
+    watch: false,
+    maxRetryDelayMs,
+    progress: (line) => lines.push(line),
+    log: (line) => logs.push(line),
+    signal: stop.signal,
+  });
+  const failing = (error: Error) => {
+    throw new Error(`${error.message}; dev said:\n${lines.join('\n')}`);
+  };
+  return { lines, logs, stateDir, running, stop, failing };
+}
+
+const pages = (topic: string, values: string[]) =>
+  values.map((value, offset) =>
+    eventRecordOf({ topic, partition: 0, offset, value }, `record ${offset}`),
+  );
+
+test('dogear dev reads a partial batch response as invoke and Lambda do: the lowest offset of a partition named twice', async () => {
+  // Offset 2 fails once; the response names twice-pages-0@2 and twice-pages-0@4.
+  await produceRecords({
+    brokers: [inject('kafkaBrokers')],
+    records: pages('twice-pages', ['a', 'b', 'fail-once', 'c', 'd', 'e']),
+  });
+  const run = devResponses('twice-pages', 20);
+  try {
+    await until(() => caughtUp(run.stateDir, 'twice-pages', new Map([[0, 5]])), 'the end').catch(
+      run.failing,
+    );
+  } finally {
+    run.stop.abort();
+    await run.running;
+  }
+  // Resumed from 2, so 2 and 3 ran; resuming from 4 would have committed them unrun.
+  const seen = await new FileStateStore(run.stateDir).scanTable('twice-pages', 'seen');
+  expect(Object.fromEntries(seen)).toEqual({ 0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1 });
+  expect(run.lines.join('\n')).toMatch(/twice-pages-0@2\.\.5: 4 records, 4 processed/);
+}, 120_000);
+
+test('dogear dev takes a partial batch response naming a record not in the batch for a failed batch, as Lambda does', async () => {
+  // Offset 1 always fails; the response names stranger-pages-0@99 instead.
+  await produceRecords({
+    brokers: [inject('kafkaBrokers')],
+    records: pages('stranger-pages', ['a', 'fail', 'b']),
+  });
+  const run = devResponses('stranger-pages', 20);
+  try {
+    await until(() => run.lines.some((l) => l.includes('retries exhausted')), 'the skip').catch(
+      run.failing,
+    );
+  } finally {
+    run.stop.abort();
+    await run.running;
+  }
+  const text = run.lines.join('\n');
+  // Tried once and retried maximumRetryAttempts (2) times, the whole batch each time.
+  expect(run.lines.filter((l) => /stranger-pages-0@0\.\.2: 3 records/.test(l))).toHaveLength(3);
+  expect(text).toMatch(/stranger-pages-0@99, which the batch does not hold/);
+  expect(text).toContain(
+    'stranger-pages: stranger-pages-0@0..2: 2 retries exhausted; skipping 3 records',
+  );
+  // Record 2 never ran: not committed as done after the first answer.
+  const seen = await new FileStateStore(run.stateDir).scanTable('stranger-pages', 'seen');
+  expect(Object.fromEntries(seen)).toEqual({ 0: 1 });
+}, 120_000);
+
+test('one Ctrl-C stops dogear dev at once while a failing batch runs, not after the next backoff', async () => {
+  await produceRecords({
+    brokers: [inject('kafkaBrokers')],
+    records: pages('slow-fail-pages', ['a']),
+  });
+  // Backoffs of 0.5, 1, 2 and 4 s, then the fifth delivery is slow; the next backoff is 8 s.
+  const run = devResponses('slow-fail-pages', 60_000);
+  let stoppedIn: number;
+  try {
+    await until(() => run.logs.some((l) => l.includes('slow delivery started')), 'the fifth').catch(
+      run.failing,
+    );
+  } finally {
+    const stopped = Date.now();
+    run.stop.abort();
+    await run.running;
+    stoppedIn = Date.now() - stopped;
+  }
+  // The handler's two seconds, and closing the client; the 8 s backoff would come on top.
+  expect(stoppedIn).toBeLessThan(6000);
+}, 120_000);
+
+test('dogear produce keeps a timestamp of 0, the epoch, and stamps a record without one', async () => {
+  const brokers = inject('kafkaBrokers');
+  const topic = 'epoch-pages';
+  const before = Date.now();
+  await produceRecords({
+    brokers: [brokers],
+    records: [
+      eventRecordOf({ topic, partition: 0, offset: 0, value: 'epoch', timestamp: 0 }, 'r 0'),
+      eventRecordOf({ topic, partition: 0, offset: 1, value: 'none' }, 'r 1'),
+    ],
+  });
+  const out = join(mkdtempSync(join(tmpdir(), 'dogear-epoch-')), 'epoch.ndjson');
+  await recordTopic({ brokers: [brokers], topic, out, idleMs: 2000 });
+  const [epoch, none] = (await readFile(out, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as NdjsonRecord);
+  expect(epoch).toMatchObject({ value: 'epoch', timestamp: 0, timestampType: 'CREATE_TIME' });
+  expect(none!.timestamp).toBeGreaterThanOrEqual(before);
+}, 60_000);

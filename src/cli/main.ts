@@ -329,25 +329,19 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
     },
 
     async state(consumer, flags) {
-      const { readCheckpoints, readTable } = await import('../local/index.ts');
+      const { readOffsets, readTable } = await import('../local/index.ts');
       const where = {
         consumer,
         ...storeFlags(flags),
         functions: flags.functions as string,
       };
       if (flags.offsets) {
-        const { group, topic, checkpoints } = await readCheckpoints(where);
-        // Kafka's committed offset is the next one to read; the checkpoint holds the last processed.
-        const rows = checkpoints.map((c) => ({
-          topic: c.topic,
-          partition: c.partition,
-          nextOffset: c.offset + 1,
-          lastProcessedOffset: c.offset,
-        }));
-        if (flags.json) return json(rows);
+        const offsets = await readOffsets(where);
+        if (flags.json) return json(offsets);
+        const rows = offsets.partitions;
         if (rows.length === 0) {
           stderr(
-            `${consumer}: no checkpoints for group ${group}: no record of ${topic} has been committed in this store yet`,
+            `${consumer}: no checkpoints for group ${offsets.group}: no record of ${offsets.topic} has been committed in this store yet`,
           );
           return;
         }

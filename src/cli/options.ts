@@ -85,7 +85,7 @@ export const COMMANDS = {
     summary:
       "run a consumer's Lambda handler locally on recorded events, with state on disk or in DynamoDB",
     example:
-      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(once when unset); a record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
+      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(10 when unset with an on-failure destination, as Lambda caps it; else once when unset);\na record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
     flags: [
       { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
       stateDir,
@@ -110,7 +110,7 @@ export const COMMANDS = {
     args: '<consumer>',
     summary: "print a table of a consumer's state (the table view of the stream), or its offsets",
     example:
-      'dogear state word-count --table counts --key the --json\ndogear state word-count --offsets',
+      'dogear state word-count --table counts --key the --json\ndogear state word-count --offsets\n\nWith --offsets --json it prints { version, consumer, group, topic, partitions }, each partition as { topic, partition, nextOffset, lastProcessedOffset }; partitions is [] before any checkpoint.',
     flags: [
       {
         flags: '--table <name>',

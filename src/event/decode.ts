@@ -1,6 +1,6 @@
 import type { RecordCoordinates } from '../errors.ts';
 import { EventFormatError, RecordDecodeError } from './errors.ts';
-import { TIMESTAMP_TYPES, timestampProblem } from './timestamp.ts';
+import { deliveredTimestampProblem } from './timestamp.ts';
 import type {
   DecodeOptions,
   EventRecord,
@@ -9,7 +9,6 @@ import type {
   KafkaRecord,
   PartitionSlice,
   RawHeader,
-  TimestampType,
 } from './types.ts';
 
 const UTF8 = new TextDecoder();
@@ -68,17 +67,19 @@ function checkEventRecord(record: unknown, where: string): void {
       );
     }
   }
-  if (!TIMESTAMP_TYPES.has(r.timestampType as TimestampType)) {
+  // Any type name and any integer time pass: they are what the broker stored (see
+  // `deliveredTimestampProblem`). Only a shape Lambda cannot send is an error.
+  if (typeof r.timestampType !== 'string') {
     throw new EventFormatError(
       `${where} has ${r.timestampType === undefined ? 'no timestampType' : `timestampType ${JSON.stringify(r.timestampType)}`}; Lambda sends CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE`,
     );
   }
   if (r.timestamp === undefined) {
     throw new EventFormatError(
-      `${where} has no timestamp; Lambda sends one with every record (-1 with NO_TIMESTAMP_TYPE)`,
+      `${where} has no timestamp; Lambda sends one with every record (-1 when there is none)`,
     );
   }
-  const problem = timestampProblem(r.timestamp, r.timestampType as TimestampType);
+  const problem = deliveredTimestampProblem(r.timestamp);
   if (problem) throw new EventFormatError(`${where} has ${problem}`);
   for (const field of ['key', 'value'] as const) {
     const value = r[field];

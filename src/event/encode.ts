@@ -14,7 +14,7 @@ export interface NdjsonRecord {
   topic: string;
   partition: number;
   offset: number;
-  /** Milliseconds since the epoch. Absent: -1, with `timestampType` `NO_TIMESTAMP_TYPE`. */
+  /** Milliseconds since the epoch, an integer (negative as brokers store it). Absent: -1, with `timestampType` `NO_TIMESTAMP_TYPE`. */
   timestamp?: number;
   /** @default 'CREATE_TIME' when there is a timestamp */
   timestampType?: TimestampType;

@@ -2,8 +2,10 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 
 /**
  * How Kafka stamped the record's timestamp: the producer's clock (`CREATE_TIME`), the broker's
- * (`LOG_APPEND_TIME`), or none at all (`NO_TIMESTAMP_TYPE`, with timestamp -1, as Kafka's
- * clients report a record stored without one).
+ * (`LOG_APPEND_TIME`), or none at all (`NO_TIMESTAMP_TYPE`, timestamp -1: Kafka's old v0
+ * message format). A record sent without a time in today's format is `CREATE_TIME` with -1, as
+ * Java's client (and so Lambda) reports it. Lambda's events are taken as they come: a type name
+ * outside these three would reach the handler unchanged.
  */
 export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME' | 'NO_TIMESTAMP_TYPE';
 
@@ -28,7 +30,10 @@ export interface KafkaRecord<V = unknown, K = string> {
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
-  /** Milliseconds since the epoch; -1 when `timestampType` is `NO_TIMESTAMP_TYPE`. */
+  /**
+   * Milliseconds since the epoch, as the broker stored it: -1 for a record sent without a time
+   * (with `CREATE_TIME`, or `NO_TIMESTAMP_TYPE`), and negative for a producer's time before 1970.
+   */
   readonly timestamp: number;
   readonly timestampType: TimestampType;
   /** The decoded key, or `null` when the record has none. */

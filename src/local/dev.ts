@@ -10,9 +10,12 @@ import {
   createHandler,
   createLogger,
   type DeployOptions,
+  formatAnswered,
   type InvocationReport,
   type KafkaHandler,
   lambdaContext,
+  lambdaRetryLimit,
+  resumeOffsets,
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
 import {
@@ -24,11 +27,6 @@ import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { timestampOf } from './record.ts';
 
-/**
- * Lambda's retries when `maximumRetryAttempts` is infinite and an on-failure destination is set:
- * https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html
- */
-const RETRIES_WITH_DESTINATION = 10;
 /** Closing a client whose broker went away must not hold up Ctrl-C. */
 const CLOSE_TIMEOUT_MS = 5000;
 
@@ -231,13 +229,13 @@ class ConsumerLoop {
   /** `word-count: book-pages as group word-count; batches of 500 within 5 s; …` */
   describe(): string {
     const { name, topic, group, batchSize, deploy } = this.definition;
-    const retries = retriesOf(deploy);
+    const retries = lambdaRetryLimit(deploy);
     const maxAge = deploy.maximumRecordAgeInSeconds ?? -1;
     return [
       `${name}: ${topic} as group ${group}`,
       `batches of up to ${batchSize} within ${deploy.batchingWindow ?? 0} s`,
       `from ${deploy.startingPosition === 'LATEST' ? 'latest' : 'earliest'}`,
-      retries < 0
+      !Number.isFinite(retries)
         ? 'retried until it succeeds'
         : `retried ${retries} times${deploy.maximumRetryAttempts === undefined || deploy.maximumRetryAttempts < 0 ? " (Lambda's limit with an on-failure destination)" : ''}`,
       ...(maxAge >= 0 ? [`records older than ${maxAge} s skipped`] : []),
@@ -411,7 +409,9 @@ class ConsumerLoop {
     return Math.min(this.options.maxRetryDelayMs ?? 30_000, 500 * 2 ** attempt);
   }
 
+  /** Resolves after `ms`, or when woken; at once when stopping, so Ctrl-C never waits a backoff. */
   private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -436,11 +436,12 @@ class ConsumerLoop {
       const live = this.unexpired(pending);
       if (live.length === 0) return this.commit(pending);
       const outcome = await this.invoke(live);
-      if (outcome.failed.length === 0) return this.commit(pending);
-      const failedAt = new Map(outcome.failed.map((f) => [f.partition, f.offset]));
-      if (outcome.partial) {
+      if (outcome.ok) return this.commit(pending);
+      if (outcome.resumeAt) {
+        // The rule `dogear invoke` and `dogear/testing` follow (runtime/partial-batch.ts).
+        const from = outcome.resumeAt;
         const done = pending.filter((m) => {
-          const at = failedAt.get(`${m.topic}-${m.partition}`);
+          const at = from.get(`${m.topic}-${m.partition}`);
           return at === undefined || m.offset < BigInt(at);
         });
         await this.commit(done);
@@ -450,17 +451,19 @@ class ConsumerLoop {
         await this.deliver(pending.slice(0, half));
         return this.deliver(pending.slice(half));
       }
-      const retries = retriesOf(deploy);
-      if (retries >= 0 && attempt >= retries) {
+      const retries = lambdaRetryLimit(deploy);
+      if (attempt >= retries) {
         this.options.progress(
           `${this.definition.name}: ${formatRange(live.map(eventRecordOfMessage))}: ${retries} retries exhausted; skipping ${live.length} records (${lambdaWould(deploy)})`,
         );
         return this.commit(pending);
       }
+      // Not committed: the next run, or the reconnected member, gets these records again. Checked
+      // before the backoff too, since a stop or a lost session during the handler woke no sleep.
+      if (this.stopping || this.lost) return;
       const delay = this.retryDelay(attempt);
       this.options.progress(`${this.definition.name}: retrying in ${delay} ms`);
       await this.sleep(delay);
-      // Not committed: the next run, or the reconnected member, gets these records again.
       if (this.stopping || this.lost) return;
     }
   }
@@ -499,8 +502,14 @@ class ConsumerLoop {
     }
   }
 
-  /** One invocation, logged as one line; what failed, by partition and offset. */
-  private async invoke(batch: KafkaMessage[]) {
+  /**
+   * One invocation, logged as one line: whether it succeeded and, for a partial batch response
+   * that names records of the batch, where each named partition resumes. A response naming
+   * records the batch does not hold is a failed batch, as Lambda takes it.
+   */
+  private async invoke(
+    batch: KafkaMessage[],
+  ): Promise<{ ok: boolean; resumeAt?: Map<string, number> }> {
     const records = batch.map(eventRecordOfMessage);
     const event = eventOf(records, {
       eventSource: 'SelfManagedKafka',
@@ -509,21 +518,20 @@ class ConsumerLoop {
     const range = formatRange(records);
     const started = performance.now();
     this.reports = [];
-    let failed: Array<{ partition: string; offset: number }> = [];
-    let partial = false;
+    let outcome: { ok: boolean; resumeAt?: Map<string, number> } = { ok: true };
     let problem = '';
     try {
       const response = await this.handler(event, lambdaContext(this.definition));
-      if (response?.batchItemFailures.length) {
-        partial = true;
-        failed = response.batchItemFailures.map((f) => f.itemIdentifier);
-        problem = `partial batch response: resume ${failed.map((f) => `${f.partition}@${f.offset}`).join(', ')}`;
+      const answered = response?.batchItemFailures ?? [];
+      if (answered.length > 0) {
+        const resumeAt = resumeOffsets(event, answered);
+        outcome = resumeAt ? { ok: false, resumeAt } : { ok: false };
+        problem = resumeAt
+          ? `partial batch response: resume ${formatAnswered(answered)}`
+          : `partial batch response: ${formatAnswered(answered)}, which the batch does not hold; Lambda takes such a response for a failed batch`;
       }
     } catch (error) {
-      failed = [...new Set(records.map((r) => `${r.topic}-${r.partition}`))].map((partition) => ({
-        partition,
-        offset: -1,
-      }));
+      outcome = { ok: false };
       problem =
         error instanceof BatchFailedError
           ? error.message
@@ -533,7 +541,7 @@ class ConsumerLoop {
     this.options.progress(
       `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped (${Math.round(performance.now() - started)} ms)${problem ? `; failed: ${problem}` : ''}`,
     );
-    return { failed, partial };
+    return outcome;
   }
 }
 
@@ -568,16 +576,6 @@ async function closeQuietly(close: () => unknown): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * Retries of a failing batch as Lambda bounds them, -1 for no bound: infinite retries become 10
- * when an on-failure destination is set
- * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html).
- */
-function retriesOf(deploy: DeployOptions): number {
-  const retries = deploy.maximumRetryAttempts ?? -1;
-  return retries < 0 && deploy.onFailure ? RETRIES_WITH_DESTINATION : retries;
 }
 
 /** What Lambda does with records it gives up on, for the line that says dev skipped them. */
@@ -628,15 +626,12 @@ async function commitOffsets(batch: KafkaMessage[]): Promise<void> {
  */
 export function eventRecordOfMessage(message: KafkaMessage): EventRecord {
   const stamped = message.metadata?.[BROKER_TIME] as ReturnType<typeof timestampOf> | undefined;
-  const timestamp = Number(message.timestamp);
   return {
     topic: message.topic,
     partition: message.partition,
     offset: Number(message.offset),
-    ...(stamped ?? {
-      timestamp,
-      timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME',
-    }),
+    // Unstamped, the batch's attributes are unknown: the producer's time, as in most topics.
+    ...(stamped ?? { timestamp: Number(message.timestamp), timestampType: 'CREATE_TIME' }),
     // No key, or a tombstone, leaves the field out, as Lambda's events and `dogear events` do.
     ...(message.key ? { key: message.key.toString('base64') } : {}),
     ...(message.value ? { value: message.value.toString('base64') } : {}),

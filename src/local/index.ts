@@ -15,8 +15,10 @@ export {
   type InvokeSummary,
   invokeLocal,
   openStore,
-  readCheckpoints,
+  type PartitionOffsets,
+  readOffsets,
   readTable,
+  type StateOffsetsJsonResult,
   type StoreLocation,
 } from './invoke.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';

@@ -6,13 +6,15 @@ import {
   BatchFailedError,
   createHandler,
   createLogger,
+  type DeployOptions,
   failedRecords,
+  formatAnswered,
   type InvocationReport,
   type KafkaBatchResponse,
   lambdaContext,
-  retriesOf,
+  lambdaRetryLimit,
+  replayRetryLimit,
   retryEventOf,
-  unlimited,
 } from '../runtime/index.ts';
 import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
 import { InvokeFailedError } from './errors.ts';
@@ -125,7 +127,7 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
     log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
     onReport: (report) => reports.push(report),
   });
-  const retries = retriesOf(definition);
+  const retries = replayRetryLimit(definition.deploy);
   const totals = { batches: 0, invocations: 0, processed: 0, duplicates: 0, failed: 0 };
   const responses: InvokeResponse[] = [];
   let error: Error | undefined;
@@ -151,13 +153,15 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
         records: recordsIn(delivery),
         processed: report?.processed ?? 0,
         duplicates: report?.duplicates ?? 0,
-        failed: error ? (report?.failed ?? 0) : answered.length,
+        // The partitions the handler saw fail: a response may name more, or records not in the
+        // batch, which never ran and so are not run either.
+        failed: report?.failed ?? 0,
       };
       totals.processed += ran.processed;
       totals.duplicates += ran.duplicates;
       const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
       options.progress?.(
-        `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ')}` : ''}`,
+        `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
       );
       if (error) {
         totals.failed = ran.failed;
@@ -171,12 +175,8 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
         failures = failedRecords(report, answered);
         const headline =
           next === undefined
-            ? `the partial batch response names ${answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ')}, which the batch does not hold; Lambda takes such a response for a failed batch`
-            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${
-                unlimited(definition)
-                  ? 'maximumRetryAttempts is unset or -1, so dogear invoke retries once; Lambda would retry until the records expire'
-                  : `maximumRetryAttempts: ${retries}; Lambda would now discard the batch, to the on-failure destination if there is one`
-              })`;
+            ? `the partial batch response names ${formatAnswered(answered)}, which the batch does not hold; Lambda takes such a response for a failed batch`
+            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${retryLimitReason(definition.deploy)})`;
         error = new InvokeFailedError(headline, failures);
         break deliveries;
       }
@@ -203,6 +203,20 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
     },
     ...(error ? { error } : {}),
   };
+}
+
+/** Why the retries stopped where they did, and what Lambda would do then. */
+function retryLimitReason(deploy: DeployOptions): string {
+  const lambda = lambdaRetryLimit(deploy);
+  if (!Number.isFinite(lambda)) {
+    return 'maximumRetryAttempts is unset or -1, so dogear invoke retries once, since a recorded file does not expire; Lambda would retry until the records expire';
+  }
+  const discard = deploy.onFailure
+    ? `Lambda would now send the batch to ${deploy.onFailure}`
+    : 'Lambda would now discard the batch: no on-failure destination';
+  return deploy.maximumRetryAttempts === undefined || deploy.maximumRetryAttempts < 0
+    ? `maximumRetryAttempts is unset or -1 with an on-failure destination, which Lambda caps at ${lambda} retries; ${discard}`
+    : `maximumRetryAttempts: ${lambda}; ${discard}`;
 }
 
 function recordsIn(event: KafkaEvent): number {
@@ -243,18 +257,50 @@ export async function readTable(
   return Object.fromEntries([...rows].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** One partition's place in `dogear state --offsets`. */
+export interface PartitionOffsets {
+  topic: string;
+  partition: number;
+  /** The next offset to read: what Kafka calls the committed offset. */
+  nextOffset: number;
+  /** The last offset processed: the checkpoint dogear keeps. */
+  lastProcessedOffset: number;
+}
+
+/** What `dogear state <consumer> --offsets --json` prints. */
+export interface StateOffsetsJsonResult {
+  version: 1;
+  consumer: string;
+  group: string;
+  /** The consumer's topic. */
+  topic: string;
+  /** Each partition with a checkpoint, by topic and partition number; empty before any. */
+  partitions: PartitionOffsets[];
+}
+
 /**
- * A consumer group's checkpoints, where each partition's dog-ear is, by topic and partition
- * number: each holds the last processed offset (Kafka would commit the one after it).
+ * Where a consumer group's dog-ears are: per partition, the last processed offset (the
+ * checkpoint) and the next offset to read (Kafka's committed offset, the one after it).
  */
-export async function readCheckpoints(
+export async function readOffsets(
   options: StoreLocation & { consumer: string; functions?: string },
-) {
+): Promise<StateOffsetsJsonResult> {
   const { definition } = await findConsumer(options.consumer, options.functions);
   const store = await openStore(options);
   const checkpoints = await store.scanCheckpoints(definition.group);
   checkpoints.sort(
     (a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0) || a.partition - b.partition,
   );
-  return { group: definition.group, topic: definition.topic, checkpoints };
+  return {
+    version: 1,
+    consumer: definition.name,
+    group: definition.group,
+    topic: definition.topic,
+    partitions: checkpoints.map((c) => ({
+      topic: c.topic,
+      partition: c.partition,
+      nextOffset: c.offset + 1,
+      lastProcessedOffset: c.offset,
+    })),
+  };
 }

@@ -50,8 +50,10 @@ export async function produceRecords(
           // An empty key or value ('' in base64) is one, not none: only null and absent are.
           ...(r.key != null ? { key: Buffer.from(r.key, 'base64') } : {}),
           ...(r.value != null ? { value: Buffer.from(r.value, 'base64') } : {}),
-          // A record without a timestamp (-1) is stamped by the client, as a producer stamps it.
-          ...(r.timestamp > 0 ? { timestamp: BigInt(r.timestamp) } : {}),
+          // A record without a timestamp (-1) is stamped by the client, as a producer stamps it;
+          // 0 is a time, the epoch. A time before it is stamped anew too: the client's record
+          // encoding is not trusted with negative times.
+          ...(r.timestamp >= 0 ? { timestamp: BigInt(r.timestamp) } : {}),
           headers: new Map(
             r.headers
               .flatMap((h) => Object.entries(h))
@@ -68,17 +70,24 @@ export async function produceRecords(
   return { records: options.records.length, topics: [...partitions.keys()] };
 }
 
+/** The time a record goes out with: its own, or now for one the client stamps. */
+function sentTime(record: EventRecord, now: number): number {
+  return record.timestamp >= 0 ? record.timestamp : now;
+}
+
 /**
- * Chunks of at most 500 records whose timestamps lie within 2^31 ms of the chunk's first: the
- * client encodes a record's timestamp delta as a varint that is wrong from 2^31 on.
+ * Chunks of at most 500 records whose times (as sent: see `sentTime`) lie within 2^31 ms of the
+ * chunk's first: the client encodes a record's timestamp delta as a varint that is wrong from
+ * 2^31 on.
  */
 function* sendable(records: readonly EventRecord[]): Generator<EventRecord[]> {
   let chunk: EventRecord[] = [];
+  const now = Date.now();
   for (const record of records) {
     const first = chunk[0];
     if (
       chunk.length === 500 ||
-      (first && Math.abs(record.timestamp - first.timestamp) >= 2 ** 31)
+      (first && Math.abs(sentTime(record, now) - sentTime(first, now)) >= 2 ** 31)
     ) {
       yield chunk;
       chunk = [];

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { decodeRecord, EventFormatError, eventRecordOf } from '../event/index.ts';
+import { eventRecordOfMessage } from './dev.ts';
 import { LocalInputError } from './errors.ts';
-import { ndjsonRecordOf, recordTopic, type WireRecord } from './record.ts';
+import { ndjsonRecordOf, recordTopic, timestampOf, type WireRecord } from './record.ts';
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 const text = (s: string) => new TextEncoder().encode(s);
@@ -51,6 +52,42 @@ function expectSameBytes(record: WireRecord): void {
     record.timestampType,
   ]);
 }
+
+// A v2 batch (every batch a client of Kafka 0.11 on writes) says CREATE_TIME or LOG_APPEND_TIME,
+// also for a record without a timestamp: NO_TIMESTAMP_TYPE belongs to magic v0 messages, and
+// Java's client (so Lambda) reports CREATE_TIME with -1.
+describe('timestampOf', () => {
+  const batch = (attributes: number, firstTimestamp: bigint) => ({
+    attributes,
+    firstTimestamp,
+    maxTimestamp: firstTimestamp,
+  });
+  test.each([
+    [-1n, -1],
+    [-62_135_596_800_000n, -62_135_596_800_000],
+    [1_700_000_000_000n, 1_700_000_000_000],
+  ])('a producer time of %d is CREATE_TIME', (first, timestamp) => {
+    expect(timestampOf(batch(0, first), { timestampDelta: 0n })).toEqual({
+      timestamp,
+      timestampType: 'CREATE_TIME',
+    });
+  });
+
+  test('a batch the broker stamped is LOG_APPEND_TIME', () => {
+    expect(timestampOf(batch(1 << 3, 5n), { timestampDelta: 3n })).toEqual({
+      timestamp: 5,
+      timestampType: 'LOG_APPEND_TIME',
+    });
+  });
+
+  test('a message dev fetched without its batch attributes is CREATE_TIME, -1 too', () => {
+    const message = { topic: 't', partition: 0, offset: 3n, timestamp: -1n, headerEntries: [] };
+    expect(eventRecordOfMessage(message as never)).toMatchObject({
+      timestamp: -1,
+      timestampType: 'CREATE_TIME',
+    });
+  });
+});
 
 describe('ndjsonRecordOf', () => {
   test('text stays text, other bytes become base64, null stays null', () => {

@@ -413,10 +413,12 @@ function takeRecords(
 }
 
 /**
- * A record's time as the broker stamped it, read as Java's client reads it: under LogAppendTime
- * (a batch attribute, set by the broker) the batch's max timestamp, which the broker overwrote
- * with its own clock; else the producer's, the batch's first timestamp plus the record's delta.
- * A record without a timestamp (-1) has no type.
+ * A record's time and its type as Java's client reads them from a v2 record batch (Lambda's
+ * event carries what that client reports): under LogAppendTime (a batch attribute, set by the
+ * broker) the batch's max timestamp, which the broker overwrote with its own clock; else
+ * `CREATE_TIME`, the producer's, the batch's first timestamp plus the record's delta, even when
+ * that is -1 (sent without a time) or negative. `NO_TIMESTAMP_TYPE` belongs to v0 messages,
+ * which a v2 batch cannot hold (`DefaultRecordBatch.timestampType()`).
  */
 export function timestampOf(
   batch: Pick<RecordsBatch, 'attributes' | 'firstTimestamp' | 'maxTimestamp'>,
@@ -425,8 +427,10 @@ export function timestampOf(
   if (batch.attributes & LOG_APPEND_TIME) {
     return { timestamp: Number(batch.maxTimestamp), timestampType: 'LOG_APPEND_TIME' };
   }
-  const timestamp = Number(batch.firstTimestamp + record.timestampDelta);
-  return { timestamp, timestampType: timestamp < 0 ? 'NO_TIMESTAMP_TYPE' : 'CREATE_TIME' };
+  return {
+    timestamp: Number(batch.firstTimestamp + record.timestampDelta),
+    timestampType: 'CREATE_TIME',
+  };
 }
 
 /** A record as it is on the wire. */

@@ -28,7 +28,14 @@ export {
 } from './handler.ts';
 export { lambdaContext } from './lambda-context.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './logger.ts';
-export { failedRecords, retriesOf, retryEventOf, unlimited } from './partial-batch.ts';
+export {
+  failedRecords,
+  formatAnswered,
+  lambdaRetryLimit,
+  replayRetryLimit,
+  resumeOffsets,
+  retryEventOf,
+} from './partial-batch.ts';
 export type { SliceReport } from './slice.ts';
 export type {
   BatchHandler,

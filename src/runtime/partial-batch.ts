@@ -1,46 +1,86 @@
 import type { EventRecord, KafkaEvent } from '../event/index.ts';
-import type { ConsumerDefinition, InvocationReport, KafkaBatchResponse } from '../runtime/index.ts';
+import type { InvocationReport } from './handler.ts';
+import type { DeployOptions, KafkaBatchResponse } from './types.ts';
 
 /*
- * What Lambda's event-source mapping does with a partial batch response, for every local
- * delivery (`dogear invoke` and `dogear/testing`): the named partitions again, from the named
- * offsets, a bounded number of times.
+ * What Lambda's event-source mapping does with a failed batch and with a partial batch
+ * response, for every local delivery (`dogear dev`, `dogear invoke` and `dogear/testing`): the
+ * named partitions again, from the named offsets, a bounded number of times.
  */
 
-/** Retries of a partial batch response: `maximumRetryAttempts`, or one when it is unset or infinite. */
-export function retriesOf(consumer: ConsumerDefinition): number {
-  return unlimited(consumer) ? 1 : consumer.deploy.maximumRetryAttempts!;
-}
-
-/** Lambda retries until the records expire: no `maximumRetryAttempts`, or -1. */
-export function unlimited(consumer: ConsumerDefinition): boolean {
-  const retries = consumer.deploy.maximumRetryAttempts;
-  return retries === undefined || retries < 0;
+/**
+ * Lambda's retries of a failing batch: `maximumRetryAttempts` when it is finite; 10 when it is
+ * unset or -1 (infinite) and an on-failure destination is set; else `Infinity`, until the
+ * records expire (https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html).
+ */
+export function lambdaRetryLimit(deploy: DeployOptions): number {
+  const retries = deploy.maximumRetryAttempts ?? -1;
+  if (retries >= 0) return retries;
+  return deploy.onFailure ? RETRIES_WITH_DESTINATION : Number.POSITIVE_INFINITY;
 }
 
 /**
- * The event Lambda delivers after a partial batch response: each named partition's records
- * from the named offset on (the lowest, if a partition is named twice); the other partitions
- * succeeded. Undefined when that leaves no record: the response names records not in the batch.
+ * Retries when replaying recorded records (`dogear invoke`, `dogear/testing`): Lambda's limit,
+ * except that an infinite one becomes 1. Records in a file never expire, so a deterministic
+ * failure retried until they do would never end.
+ */
+export function replayRetryLimit(deploy: DeployOptions): number {
+  const limit = lambdaRetryLimit(deploy);
+  return Number.isFinite(limit) ? limit : 1;
+}
+
+/** Infinite retries with an on-failure destination become these many. */
+const RETRIES_WITH_DESTINATION = 10;
+
+/**
+ * Where each partition a partial batch response names resumes: the named offset (the lowest, if
+ * a partition is named twice); the partitions not named succeeded. Undefined when the response
+ * names a partition the event does not hold, or an offset past its last record: Lambda takes
+ * such a response for a failed batch.
+ */
+export function resumeOffsets(
+  event: KafkaEvent,
+  answered: KafkaBatchResponse['batchItemFailures'],
+): Map<string, number> | undefined {
+  const last = new Map<string, number>();
+  for (const list of Object.values(event.records)) {
+    for (const r of list) {
+      const id = `${r.topic}-${r.partition}`;
+      last.set(id, Math.max(r.offset, last.get(id) ?? -1));
+    }
+  }
+  const from = new Map<string, number>();
+  for (const { itemIdentifier: at } of answered) {
+    const end = last.get(at?.partition);
+    if (end === undefined || !Number.isSafeInteger(at.offset) || at.offset > end) return undefined;
+    from.set(at.partition, Math.min(at.offset, from.get(at.partition) ?? Number.POSITIVE_INFINITY));
+  }
+  return from;
+}
+
+/**
+ * The event Lambda delivers after a partial batch response: each named partition's records from
+ * where it resumes (`resumeOffsets`). Undefined when the response names records not in the batch.
  */
 export function retryEventOf(
   event: KafkaEvent,
   answered: KafkaBatchResponse['batchItemFailures'],
 ): KafkaEvent | undefined {
-  const from = new Map<string, number>();
-  for (const { itemIdentifier: at } of answered) {
-    from.set(at.partition, Math.min(at.offset, from.get(at.partition) ?? Number.POSITIVE_INFINITY));
-  }
+  const from = resumeOffsets(event, answered);
+  if (!from) return undefined;
   const records: Record<string, EventRecord[]> = {};
-  let kept = 0;
   for (const [id, list] of Object.entries(event.records)) {
     const retried = list.filter(
       (r) => r.offset >= (from.get(`${r.topic}-${r.partition}`) ?? Number.POSITIVE_INFINITY),
     );
     if (retried.length > 0) records[id] = retried;
-    kept += retried.length;
   }
-  return kept > 0 ? { ...event, records } : undefined;
+  return { ...event, records };
+}
+
+/** `orders-0@3, orders-2@7`: the records a partial batch response names. */
+export function formatAnswered(answered: KafkaBatchResponse['batchItemFailures']): string {
+  return answered.map((f) => `${f.itemIdentifier.partition}@${f.itemIdentifier.offset}`).join(', ');
 }
 
 /** The errors behind a partial batch response: each named partition's failed record. */

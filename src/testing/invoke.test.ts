@@ -34,7 +34,8 @@ describe('invoke() faults', () => {
     expect(run.injected).toHaveLength(1);
     expect(run.injected[0]).toBeInstanceOf(InjectedFaultError);
     expect(run.injected[0]).toMatchObject({ topic: 'words', partition: 0, offset: 2 });
-    expect(await run.offsets()).toEqual({ 'words-0': 1 });
+    // Kafka's committed offset: the next to read, one past the last processed (offset 1).
+    expect(await run.committedOffsets()).toEqual({ 'words-0': 2 });
 
     const second = await run.redeliver();
     expect(second.error?.message).toContain('words-0@2');
@@ -105,7 +106,7 @@ describe('invoke() refuses what would test nothing', () => {
 });
 
 describe('invoke() with a partial batch response, as Lambda retries it', () => {
-  const failing = (retries?: number) => {
+  const failing = (retries?: number, onFailure?: string) => {
     let failuresLeft = 0;
     const definition = defineConsumer(
       {
@@ -115,6 +116,7 @@ describe('invoke() with a partial batch response, as Lambda retries it', () => {
           reportBatchItemFailures: true,
           provisionedPollers: { minimum: 1 },
           ...(retries !== undefined ? { maximumRetryAttempts: retries } : {}),
+          ...(onFailure ? { onFailure } : {}),
         },
       },
       (record, ctx) => {
@@ -131,7 +133,7 @@ describe('invoke() with a partial batch response, as Lambda retries it', () => {
     const run = await invoke(definition, records);
     expect(run.error).toBeUndefined();
     expect(Object.keys(await run.table('seen'))).toEqual(['0', '1', '2', '3']);
-    expect(await run.offsets()).toEqual({ 'words-0': 3 });
+    expect(await run.committedOffsets()).toEqual({ 'words-0': 4 });
     expect(run.total).toMatchObject({ events: 2, processed: 4, failed: 1 });
   });
 
@@ -144,5 +146,16 @@ describe('invoke() with a partial batch response, as Lambda retries it', () => {
     expect(run.error?.message).toContain('offset 1 is not ready');
     expect(run.total.events).toBe(3);
     expect(Object.keys(await run.table('seen'))).toEqual(['0']);
+  });
+
+  test('unset maximumRetryAttempts retries once, or 10 times with an on-failure destination, as Lambda caps it', async () => {
+    const alone = failing();
+    alone.failTimes(20);
+    expect((await invoke(alone.definition, records)).total.events).toBe(2);
+    const withDestination = failing(undefined, 'arn:aws:sqs:us-east-1:123456789012:words-failed');
+    withDestination.failTimes(20);
+    const run = await invoke(withDestination.definition, records);
+    expect(run.error).toBeInstanceOf(BatchFailedError);
+    expect(run.total.events).toBe(11);
   });
 });

@@ -8,7 +8,7 @@ import {
   type InvocationReport,
   type KafkaBatchResponse,
   lambdaContext,
-  retriesOf,
+  replayRetryLimit,
   retryEventOf,
 } from '../runtime/index.ts';
 import { MemoryStateStore } from '../state/index.ts';
@@ -30,7 +30,8 @@ const OPTIONS: ReadonlyArray<keyof InvokeOptions> = [
  * Runs a consumer on records the way Lambda would: cut into events of its batch size, each
  * event through the generated handler, with state in memory unless `store` says otherwise.
  * A partial batch response is retried as Lambda retries it: the named partitions from the named
- * offsets, up to `maximumRetryAttempts` (once when it is unset or -1). Stops at the first event
+ * offsets, up to Lambda's retry limit, except that an infinite one becomes once (records in a
+ * test never expire; see `replayRetryLimit`). Stops at the first event
  * that still fails, as the event-source mapping does until a retry succeeds.
  */
 export async function invoke(
@@ -77,7 +78,7 @@ export async function invoke(
     reports = [];
     const events = eventsOf(given.map(eventRecord), batchSize, options);
     let error: Error | undefined;
-    const retries = retriesOf(definition);
+    const retries = replayRetryLimit(definition.deploy);
     deliveries: for (const event of events) {
       let delivery = event;
       for (let attempt = 0; ; attempt++) {
@@ -109,11 +110,12 @@ export async function invoke(
       store,
       table: async <T>(name: string) =>
         Object.fromEntries(await store.scanTable(definition.group, name)) as Record<string, T>,
-      offsets: async () =>
+      // The checkpoint holds the last processed offset; Kafka commits the one after it.
+      committedOffsets: async () =>
         Object.fromEntries(
           (await store.scanCheckpoints(definition.group))
             .filter((c) => c.offset >= 0)
-            .map((c) => [`${c.topic}-${c.partition}`, c.offset]),
+            .map((c) => [`${c.topic}-${c.partition}`, c.offset + 1]),
         ),
       redeliver: (again = given) => deliver(again),
     };

@@ -76,8 +76,12 @@ export interface InvokeResult {
   readonly store: StateStore;
   /** A table's items as a plain object. */
   table<T = unknown>(name: string): Promise<Record<string, T>>;
-  /** The committed offset of each partition, by `<topic>-<partition>`. */
-  offsets(): Promise<Record<string, number>>;
+  /**
+   * Each partition's committed offset, by `<topic>-<partition>`, as Kafka counts it: the next
+   * offset to read, one past the last record processed (`nextOffset` of
+   * `dogear state --offsets`). Partitions with no processed record are left out.
+   */
+  committedOffsets(): Promise<Record<string, number>>;
   /**
    * Delivers `records` (by default the same ones) again to the same warm handler and store, as
    * Lambda does after a failed batch or a lost commit; faults not yet used still apply.
