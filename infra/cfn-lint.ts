@@ -9,10 +9,9 @@
  *          when missing, then lints the templates given, printing cfn-lint's own report.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fillOnce } from './stamped-folder.ts';
 
 /** The release on PyPI (https://pypi.org/project/cfn-lint/); a new pin installs a new venv. */
 export const CFN_LINT_VERSION = '1.58.0';
@@ -21,7 +20,6 @@ const MIN_PYTHON = [3, 10] as const;
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const venvDir = join(repoRoot, '.dogear', 'tools', 'cfn-lint');
-const STAMP = '.installed';
 const python3 = process.env.DOGEAR_PYTHON ?? 'python3';
 /** cfn-lint's console script, run by the venv's python: the script's #! line names the venv's old path. */
 const CFN_LINT = ['-c', 'import sys; from cfnlint.runner import main; sys.exit(main())'];
@@ -54,43 +52,34 @@ export function ensureCfnLint(): Promise<string> {
 let installing: Promise<string> | undefined;
 
 async function install(): Promise<string> {
-  if ((await readStamp(venvDir)) === CFN_LINT_VERSION) return venvPython(venvDir);
-
   const started = performance.now();
-  // Install into a private folder and swap it in, so an interrupted run or a parallel test run
-  // never sees a half-made venv. A venv survives the move: its python finds pyvenv.cfg beside
-  // itself, and cfn-lint is started by that python (CFN_LINT), not by its script's #! line.
-  const staging = `${venvDir}.${process.pid}.tmp`;
-  await rm(staging, { recursive: true, force: true });
+  // A venv survives the rename: its python finds pyvenv.cfg beside itself, and cfn-lint is
+  // started by that python (CFN_LINT), not by its script's #! line.
+  let installed: boolean;
   try {
-    await checkPython();
-    await run(python3, ['-m', 'venv', staging]);
-    await run(venvPython(staging), [
-      '-m',
-      'pip',
-      'install',
-      '--disable-pip-version-check',
-      '--no-input',
-      '--quiet',
-      `cfn-lint==${CFN_LINT_VERSION}`,
-    ]);
-    const version = await run(venvPython(staging), [...CFN_LINT, '--version']);
-    if (!version.includes(CFN_LINT_VERSION))
-      throw new Error(`the venv's cfn-lint reports ${version.trim()}`);
+    installed = await fillOnce(venvDir, CFN_LINT_VERSION, async (staging) => {
+      await checkPython();
+      await run(python3, ['-m', 'venv', staging]);
+      await run(venvPython(staging), [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        '--no-input',
+        '--quiet',
+        `cfn-lint==${CFN_LINT_VERSION}`,
+      ]);
+      const version = await run(venvPython(staging), [...CFN_LINT, '--version']);
+      if (!version.includes(CFN_LINT_VERSION))
+        throw new Error(`the venv's cfn-lint reports ${version.trim()}`);
+    });
   } catch (error) {
-    await rm(staging, { recursive: true, force: true });
     throw new Error(
       `Could not install cfn-lint ${CFN_LINT_VERSION} into ${relative(process.cwd(), venvDir)}: ${(error as Error).message}\n${HOW_TO_INSTALL}`,
       { cause: error },
     );
   }
-  await writeFile(join(staging, STAMP), CFN_LINT_VERSION);
-  if ((await readStamp(venvDir)) === CFN_LINT_VERSION) {
-    await rm(staging, { recursive: true, force: true }); // another process won the race
-  } else {
-    await rm(venvDir, { recursive: true, force: true });
-    await rename(staging, venvDir);
-  }
+  if (!installed) return venvPython(venvDir);
   process.stderr.write(
     `[cfn-lint] installed cfn-lint ${CFN_LINT_VERSION} from PyPI in ${((performance.now() - started) / 1000).toFixed(1)}s (${relative(process.cwd(), venvDir)})\n`,
   );
@@ -140,11 +129,6 @@ async function checkPython(): Promise<void> {
   const [major = 0, minor = 0] = version.trim().split('.').map(Number);
   if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1]))
     throw new Error(`${python3} is Python ${version.trim()}`);
-}
-
-async function readStamp(dir: string): Promise<string | undefined> {
-  if (!existsSync(venvPython(dir))) return undefined;
-  return readFile(join(dir, STAMP), 'utf8').catch(() => undefined);
 }
 
 function capture(

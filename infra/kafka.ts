@@ -11,13 +11,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fillOnce } from './stamped-folder.ts';
 
 export interface KafkaOptions {
   /** PLAINTEXT listener for clients; a free port when omitted. */
@@ -84,7 +85,6 @@ const STACK_FRAME = /^\s+(at |\.\.\. \d+ more)/;
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const pomFile = join(repoRoot, 'infra', 'kafka', 'pom.xml');
 const libDir = join(repoRoot, '.dogear', 'kafka', 'lib');
-const STAMP = '.pom.sha256';
 
 // Root at WARN keeps test output clean; KafkaRaftServer stays at INFO only so that the
 // "Kafka Server started" line, our readiness signal, still gets printed.
@@ -240,37 +240,24 @@ export async function ensureKafkaJars(): Promise<string> {
   const pomHash = createHash('sha256')
     .update(await readFile(pomFile))
     .digest('hex');
-  if ((await readStamp(libDir)) === pomHash) return libDir;
-
   const started = performance.now();
-  // Resolve into a private folder and swap it in, so an interrupted run or a parallel test run
-  // never sees a half-filled lib folder.
-  const staging = `${libDir}.${process.pid}.tmp`;
-  await rm(staging, { recursive: true, force: true });
-  await run('mvn', [
-    '-q',
-    '-B',
-    '-f',
-    pomFile,
-    'dependency:copy-dependencies',
-    '-DincludeScope=runtime',
-    `-DoutputDirectory=${staging}`,
-  ]);
-  await writeFile(join(staging, STAMP), pomHash);
-  if ((await readStamp(libDir)) === pomHash) {
-    await rm(staging, { recursive: true, force: true }); // another process won the race
-  } else {
-    await rm(libDir, { recursive: true, force: true });
-    await rename(staging, libDir);
+  const resolved = await fillOnce(libDir, pomHash, async (staging) => {
+    await run('mvn', [
+      '-q',
+      '-B',
+      '-f',
+      pomFile,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${staging}`,
+    ]);
+  });
+  if (resolved) {
+    process.stderr.write(
+      `[kafka] resolved broker jars with Maven in ${secondsSince(started)} (${relative(process.cwd(), libDir)})\n`,
+    );
   }
-  process.stderr.write(
-    `[kafka] resolved broker jars with Maven in ${secondsSince(started)} (${relative(process.cwd(), libDir)})\n`,
-  );
   return libDir;
-}
-
-async function readStamp(dir: string): Promise<string | undefined> {
-  return readFile(join(dir, STAMP), 'utf8').catch(() => undefined);
 }
 
 async function choosePorts(

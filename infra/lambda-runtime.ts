@@ -13,12 +13,13 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { accepts, freePort } from './dynamodb-local.ts';
+import { fillOnce } from './stamped-folder.ts';
 
 const run = promisify(execFile);
 
@@ -126,7 +127,7 @@ export async function installLambdaRuntime(
 
   if (!existsSync(join(parts.headers, 'include/node/node_api.h'))) {
     await step(progress, `Node ${parts.nodeVersion} headers`, () =>
-      into(dir, parts.headers, async (scratch) => {
+      fillOnce(parts.headers, parts.nodeVersion, async (scratch) => {
         const pkg = `node-${process.platform}-${process.arch}@${parts.nodeVersion.slice(1)}`;
         const { stdout } = await command('npm', ['pack', pkg, '--silent'], { cwd: scratch });
         const tarball = stdout.trim().split('\n').at(-1) ?? '';
@@ -147,7 +148,7 @@ export async function installLambdaRuntime(
       }).then(() => {}),
     );
     await step(progress, `aws-lambda-ric ${RIC_VERSION} (native build)`, () =>
-      into(dir, parts.ricDir, async (scratch) => {
+      fillOnce(parts.ricDir, RIC_VERSION, async (scratch) => {
         await writeFile(
           join(scratch, 'package.json'),
           `${JSON.stringify({ name: 'dogear-lambda-runtime', private: true })}\n`,
@@ -191,7 +192,7 @@ export async function installLambdaRuntime(
 
   if (!existsSync(parts.rie)) {
     await step(progress, `aws-lambda-rie ${RIE_VERSION} (go install)`, () =>
-      into(dir, dirname(parts.rie), (scratch) =>
+      fillOnce(dirname(parts.rie), RIE_VERSION, (scratch) =>
         command(goBinary(), ['install', `${RIE_MODULE}@${RIE_VERSION}`], {
           cwd: scratch,
           env: { ...process.env, GOBIN: scratch },
@@ -211,23 +212,11 @@ function goBinary(): string {
   return onPath || !existsSync(fallback) ? 'go' : fallback;
 }
 
-async function step(progress: (line: string) => void, what: string, work: () => Promise<void>) {
+async function step(progress: (line: string) => void, what: string, work: () => Promise<unknown>) {
   const started = performance.now();
   progress(`installing ${what}…`);
   await work();
   progress(`installed ${what} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-
-/** Fills a scratch folder beside `target`, then renames it to `target`. */
-async function into(dir: string, target: string, fill: (scratch: string) => Promise<void>) {
-  const scratch = await mkdtemp(join(dir, '.partial-'));
-  try {
-    await fill(scratch);
-    await rm(target, { recursive: true, force: true });
-    await rename(scratch, target);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
 }
 
 /** Runs a command; on failure, the error carries the end of its output and the install hint. */
