@@ -216,6 +216,8 @@ type Action =
 interface Case {
   readonly partitions: Rec[][];
   readonly schedule: Action[];
+  /** The warm caches' byte budget (`maxBytes`); the default when absent. */
+  readonly cacheBytes?: number;
 }
 
 /** What numbers and map keys a property's values hold, so each kind of failure has its own name. */
@@ -364,6 +366,7 @@ interface RawRec {
 interface RawCase {
   partitions: Array<{ first: number; records: RawRec[] }>;
   schedule: Action[];
+  cacheBytes: number | undefined;
 }
 
 const via = fc.constantFrom<Via>('warm', 'warm', 'other', 'cold');
@@ -391,6 +394,8 @@ function rawCaseArb(cfg: Cfg): fc.Arbitrary<RawCase> {
       { minLength: 1, maxLength: 3 },
     ),
     schedule: fc.array(actionArb, { maxLength: 10 }),
+    // Nothing kept, a few entries kept (evicting all the time), or the default.
+    cacheBytes: fc.constantFrom(undefined, undefined, 0, 1000),
   });
 }
 
@@ -423,6 +428,7 @@ function toCase(raw: RawCase): Case {
       });
     }),
     schedule: raw.schedule,
+    ...(raw.cacheBytes === undefined ? {} : { cacheBytes: raw.cacheBytes }),
   };
 }
 
@@ -594,11 +600,11 @@ async function storeFor(kind: StoreKind) {
 }
 
 /** One Lambda process: a handler with its warm cache. */
-function instanceOf(consumer: ConsumerDefinition, store: StateStore) {
+function instanceOf(consumer: ConsumerDefinition, store: StateStore, cacheBytes?: number) {
   const reports: InvocationReport[] = [];
   const handler = createHandler(consumer, {
     store,
-    cache: new StateCache(),
+    cache: new StateCache(cacheBytes === undefined ? {} : { maxBytes: cacheBytes }),
     log: quiet,
     onReport: (r) => {
       reports.push(r);
@@ -628,8 +634,8 @@ async function runCase(kind: StoreKind, c: Case): Promise<Observed> {
   const consumer = consumerFor(group, thrown);
   const context = lambdaContext(consumer);
   const stores = await storeFor(kind);
-  let warm = instanceOf(consumer, stores.current());
-  let other = instanceOf(consumer, stores.current());
+  let warm = instanceOf(consumer, stores.current(), c.cacheBytes);
+  let other = instanceOf(consumer, stores.current(), c.cacheBytes);
 
   const records = c.partitions.map((rs, partition) =>
     rs.map((r) =>
@@ -717,7 +723,7 @@ async function runCase(kind: StoreKind, c: Case): Promise<Observed> {
     }
   };
 
-  const fresh = () => instanceOf(consumer, stores.current());
+  const fresh = () => instanceOf(consumer, stores.current(), c.cacheBytes);
   const pick = (v: Via) => (v === 'warm' ? warm : v === 'other' ? other : fresh());
 
   for (const action of c.schedule) {
