@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -42,6 +42,7 @@ export interface BuiltConsumer {
   readonly handler: string;
   readonly bytes: number;
   readonly gzipBytes: number;
+  /** The esbuild build's time; one build writes every bundle, so each consumer shows the same. */
   readonly durationMs: number;
 }
 
@@ -118,45 +119,69 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
   progress(`found ${found.length} consumers in ${Math.round(performance.now() - started)} ms`);
 
   const { build } = await import('esbuild');
-  const consumers: BuiltConsumer[] = [];
-  for (const consumer of found) {
-    const began = performance.now();
-    const dir = join(outDir, consumer.definition.name);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    const entry = join(dir, 'entry.mjs');
-    await writeFile(entry, entrySource(consumer, root, dir));
-    const result = await build({
+  const began = performance.now();
+  const entries = new Map<DiscoveredConsumer, string>();
+  await Promise.all(
+    found.map(async (consumer) => {
+      const dir = join(outDir, consumer.definition.name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const entry = join(dir, 'entry.mjs');
+      await writeFile(entry, entrySource(consumer, root, dir));
+      entries.set(consumer, entry);
+    }),
+  );
+  const bundleOne = (consumer: DiscoveredConsumer) =>
+    build({
       ...esbuildOptions(runtime, sdk),
-      entryPoints: [entry],
-      outfile: join(dir, 'index.mjs'),
+      entryPoints: [entries.get(consumer)!],
+      outfile: join(outDir, consumer.definition.name, 'index.mjs'),
     }).catch((error: Error) => {
       throw new BuildError(
         `Bundling consumer ${consumer.definition.name} (${consumer.file}) failed: ${error.message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     });
-    await rm(entry);
-    const bytes = outputBytes(result.metafile);
-    const code = await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'index.mjs')));
-    const built: BuiltConsumer = {
-      name: consumer.definition.name,
-      group: consumer.definition.group,
-      topic: consumer.definition.topic,
-      batchSize: consumer.definition.batchSize,
-      deploy: consumer.definition.deploy,
-      source: consumer.file,
-      dir: relative(root, dir),
-      handler: 'index.handler',
-      bytes,
-      gzipBytes: gzipSync(code).length,
-      durationMs: Math.round(performance.now() - began),
-    };
-    consumers.push(built);
-    progress(`bundled ${built.name} (${kb(built.bytes)}, ${built.durationMs} ms)`);
-  }
+  // One esbuild build for every consumer: esbuild parses a module they share once, and links
+  // each entry on its own (no code splitting), so each bundle is what a build of it alone
+  // writes. If that build fails, each consumer is built alone, so the error names the one.
+  const metafile = await build({
+    ...esbuildOptions(runtime, sdk),
+    entryPoints: found.map((consumer) => entries.get(consumer)!),
+    outdir: outDir,
+    outbase: outDir,
+    entryNames: '[dir]/index',
+    outExtension: { '.js': '.mjs' },
+  }).then(
+    (result) => result.metafile,
+    async (error: Error) => {
+      for (const consumer of found) await bundleOne(consumer);
+      throw new BuildError(`Bundling consumers failed: ${error.message}`, { cause: error });
+    },
+  );
+  const bundleMs = Math.round(performance.now() - began);
+  const consumers = await Promise.all(
+    found.map(async (consumer): Promise<BuiltConsumer> => {
+      const dir = join(outDir, consumer.definition.name);
+      await rm(entries.get(consumer)!);
+      const code = await readFile(join(dir, 'index.mjs'));
+      return {
+        name: consumer.definition.name,
+        group: consumer.definition.group,
+        topic: consumer.definition.topic,
+        batchSize: consumer.definition.batchSize,
+        deploy: consumer.definition.deploy,
+        source: consumer.file,
+        dir: relative(root, dir),
+        handler: 'index.handler',
+        bytes: outputBytes(metafile, relative(process.cwd(), join(dir, 'index.mjs'))),
+        gzipBytes: gzipSync(code).length,
+        durationMs: bundleMs,
+      };
+    }),
+  );
+  for (const built of consumers) progress(`bundled ${built.name} (${kb(built.bytes)})`);
+  progress(`bundled ${consumers.length} consumers in one esbuild build in ${bundleMs} ms`);
   const manifest: BuildManifest = {
     version: 1,
     runtime,
@@ -179,10 +204,14 @@ function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): s
   ].join('\n');
 }
 
-function outputBytes(metafile: Metafile): number {
-  return Object.entries(metafile.outputs)
-    .filter(([file]) => file.endsWith('.mjs'))
-    .reduce((sum, [, output]) => sum + output.bytes, 0);
+/** The bytes of one output of the build; the metafile names outputs relative to the working directory. */
+function outputBytes(metafile: Metafile, output: string): number {
+  const entry = metafile.outputs[output.replaceAll('\\', '/')];
+  if (!entry)
+    throw new BuildError(
+      `esbuild wrote no ${output}; it wrote ${Object.keys(metafile.outputs).join(', ')}`,
+    );
+  return entry.bytes;
 }
 
 export function kb(bytes: number): string {
