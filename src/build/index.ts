@@ -3,6 +3,7 @@ export {
   type BuildOptions,
   type BuiltConsumer,
   buildConsumers,
+  entrySource,
   esbuildOptions,
   kb,
   type LambdaRuntime,
