@@ -25,6 +25,7 @@ import {
   entrySource,
   esbuildOptions,
   REQUIRE_SHIM,
+  skipCliOnlyImports,
 } from '../src/build/index.ts';
 import { eventOf, eventRecordOf } from '../src/event/index.ts';
 import { openDynamoStateStore } from '../src/state/index.ts';
@@ -161,7 +162,7 @@ function buildNote(
   options: BenchOptions,
   builds: { consumers: number; generated: number; warmupMs: number[] },
 ): string {
-  return `build: buildConsumers({ root, outDir: <temp dir> }) (discovery included) on the example service (${builds.consumers} consumers in functions/, both SDK modes) and on ${builds.generated} generated consumers (the examples copied in turn, classes renamed, under .dogear/bench-build-*/functions/; sdk: 'bundle'), each beside esbuild alone: one build() of the same generated entries with esbuildOptions(), its service already running, no discovery. 'vs' is esbuild alone's median ms ÷ dogear's (1 would be no overhead). Rounds alternate which goes first; ${options.warmups} untimed warm-up each (the first build in a process also starts esbuild's service: ${builds.warmupMs.map((ms) => `${Math.round(ms)} ms`).join(', ') || 'none'}). Targets: under 1 s for the ${builds.consumers} examples, under 5 s for ${GENERATED}.`;
+  return `build: buildConsumers({ root, outDir: <temp dir> }) (discovery included) on the example service (${builds.consumers} consumers in functions/, both SDK modes) and on ${builds.generated} generated consumers (the examples copied in turn, classes renamed, under .dogear/bench-build-*/functions/; sdk: 'bundle'), each beside esbuild alone: one build() of the same generated entries with esbuildOptions() and skipCliOnlyImports (without it esbuild also parses the SDK's credential chain, which tree shaking then drops), its service already running, no discovery. 'vs' is esbuild alone's median ms ÷ dogear's (1 would be no overhead). Rounds alternate which goes first; ${options.warmups} untimed warm-up each (the first build in a process also starts esbuild's service: ${builds.warmupMs.map((ms) => `${Math.round(ms)} ms`).join(', ') || 'none'}). Targets: under 1 s for the ${builds.consumers} examples, under 5 s for ${GENERATED}.`;
 }
 
 /**
@@ -256,6 +257,7 @@ async function timeBuildsOf(
       const started = performance.now();
       await build({
         ...esbuildOptions('nodejs24.x', sdk),
+        plugins: [skipCliOnlyImports],
         entryPoints: entries,
         outdir: outDir,
         outbase: outDir,

@@ -8,6 +8,7 @@ export {
   kb,
   type LambdaRuntime,
   REQUIRE_SHIM,
+  skipCliOnlyImports,
 } from './bundle.ts';
 export {
   consumerFiles,
