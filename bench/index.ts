@@ -5,6 +5,7 @@
  *   npm run bench -- --json               only the JSON line
  *   npm run bench -- --rounds 9           more timed rounds (median reported)
  *   npm run bench -- --only word-count    one benchmark
+ *   npm run bench -- --only build         build times only (part of `bundle`)
  *
  * Progress goes to stderr. Benchmarks are imported one by one after `'dogear'` points at
  * `src/`, so each measures the working tree and a later one (DynamoDB, bundles) costs nothing
@@ -31,6 +32,8 @@ const BENCHMARKS: ReadonlyArray<{ name: string; load: () => Promise<Benchmark> }
     },
   },
   { name: 'bundle', load: async () => (await import('./bundle.bench.ts')).bundleBench },
+  // The bundle benchmark's build-time rows alone, without its sizes and cold starts.
+  { name: 'build', load: async () => (await import('./bundle.bench.ts')).buildBench },
 ];
 
 const { values } = parseArgs({

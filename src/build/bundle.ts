@@ -1,8 +1,9 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import type { BuildOptions as EsbuildOptions, Metafile } from 'esbuild';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { BuildOptions as EsbuildOptions, Plugin as EsbuildPlugin, Metafile } from 'esbuild';
 import type { DeployOptions } from '../runtime/index.ts';
 import { type DiscoveredConsumer, discoverConsumers } from './discover.ts';
 import { BuildError } from './errors.ts';
@@ -42,6 +43,7 @@ export interface BuiltConsumer {
   readonly handler: string;
   readonly bytes: number;
   readonly gzipBytes: number;
+  /** The esbuild build's time; one build writes every bundle, so each consumer shows the same. */
   readonly durationMs: number;
 }
 
@@ -56,6 +58,8 @@ export interface BuildManifest {
 
 /** The folder dogear itself is installed in, so bundles use this copy of its runtime. */
 const DOGEAR_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const gzipAsync = promisify(gzip);
 
 /** Lambda's Node runtimes that dogear builds for. */
 export type LambdaRuntime = 'nodejs22.x' | 'nodejs24.x';
@@ -84,6 +88,29 @@ export function esbuildOptions(runtime: LambdaRuntime, sdk: 'bundle' | 'runtime'
   } satisfies EsbuildOptions;
 }
 
+/**
+ * dogear's runtime reaches the SDK's credential chain by a dynamic import that only the CLI
+ * calls (src/state/dynamo/store.ts), and tree shaking drops it from every bundle; left to
+ * esbuild, it would still read and parse some 650 SDK files per build to find that out (about
+ * 0.45 s of the 0.5 s a bundle takes). External, it costs nothing, and the bytes are the same
+ * (src/build/bundle.test.ts compares them with a build without this plugin). Exported so the
+ * build benchmark's esbuild-alone baseline does the same work.
+ */
+const CLI_ONLY_IMPORTS = new Set(['@aws-sdk/credential-providers']);
+const DOGEAR_DIST = join(DOGEAR_ROOT, 'dist');
+export const skipCliOnlyImports: EsbuildPlugin = {
+  name: 'dogear-skip-cli-only-imports',
+  setup(build) {
+    build.onResolve({ filter: /^@aws-sdk\/credential-providers$/ }, (args) =>
+      args.kind === 'dynamic-import' &&
+      CLI_ONLY_IMPORTS.has(args.path) &&
+      !relative(DOGEAR_DIST, args.importer).startsWith('..')
+        ? { path: args.path, external: true }
+        : undefined,
+    );
+  },
+};
+
 /** Defines `require` in an ESM bundle, for dependencies that still call it. */
 export const REQUIRE_SHIM =
   "import{createRequire as __dogearRequire}from'node:module';const require=__dogearRequire(import.meta.url);";
@@ -100,6 +127,12 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
   const sdk = options.sdk ?? 'bundle';
   const progress = options.progress ?? (() => {});
 
+  // esbuild's service (a child process) starts while discovery imports the consumers.
+  const esbuild = import('esbuild').then(async (module) => {
+    await module.transform('');
+    return module;
+  });
+  esbuild.catch(() => {}); // a failure shows at the build, after discovery's errors
   let found = await discoverConsumers(options.functions ?? 'functions', root);
   if (found.length === 0) {
     throw new BuildError(
@@ -117,46 +150,73 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
   }
   progress(`found ${found.length} consumers in ${Math.round(performance.now() - started)} ms`);
 
-  const { build } = await import('esbuild');
-  const consumers: BuiltConsumer[] = [];
-  for (const consumer of found) {
-    const began = performance.now();
-    const dir = join(outDir, consumer.definition.name);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    const entry = join(dir, 'entry.mjs');
-    await writeFile(entry, entrySource(consumer, root, dir));
-    const result = await build({
+  const { build } = await esbuild;
+  const began = performance.now();
+  const entries = new Map<DiscoveredConsumer, string>();
+  await Promise.all(
+    found.map(async (consumer) => {
+      const dir = join(outDir, consumer.definition.name);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const entry = join(dir, 'entry.mjs');
+      await writeFile(entry, entrySource(consumer, root, dir));
+      entries.set(consumer, entry);
+    }),
+  );
+  const bundleOne = (consumer: DiscoveredConsumer) =>
+    build({
       ...esbuildOptions(runtime, sdk),
-      entryPoints: [entry],
-      outfile: join(dir, 'index.mjs'),
+      plugins: [skipCliOnlyImports],
+      entryPoints: [entries.get(consumer)!],
+      outfile: join(outDir, consumer.definition.name, 'index.mjs'),
     }).catch((error: Error) => {
       throw new BuildError(
         `Bundling consumer ${consumer.definition.name} (${consumer.file}) failed: ${error.message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     });
-    await rm(entry);
-    const bytes = outputBytes(result.metafile);
-    const code = await import('node:fs/promises').then((fs) => fs.readFile(join(dir, 'index.mjs')));
-    const built: BuiltConsumer = {
-      name: consumer.definition.name,
-      group: consumer.definition.group,
-      topic: consumer.definition.topic,
-      batchSize: consumer.definition.batchSize,
-      deploy: consumer.definition.deploy,
-      source: consumer.file,
-      dir: relative(root, dir),
-      handler: 'index.handler',
-      bytes,
-      gzipBytes: gzipSync(code).length,
-      durationMs: Math.round(performance.now() - began),
-    };
-    consumers.push(built);
-    progress(`bundled ${built.name} (${kb(built.bytes)}, ${built.durationMs} ms)`);
-  }
+  // One esbuild build for every consumer: esbuild parses a module they share once, and links
+  // each entry on its own (no code splitting), so each bundle is what a build of it alone
+  // writes. If that build fails, each consumer is built alone, so the error names the one.
+  const metafile = await build({
+    ...esbuildOptions(runtime, sdk),
+    plugins: [skipCliOnlyImports],
+    entryPoints: found.map((consumer) => entries.get(consumer)!),
+    outdir: outDir,
+    outbase: outDir,
+    entryNames: '[dir]/index',
+    outExtension: { '.js': '.mjs' },
+  }).then(
+    (result) => result.metafile,
+    async (error: Error) => {
+      for (const consumer of found) await bundleOne(consumer);
+      throw new BuildError(`Bundling consumers failed: ${error.message}`, { cause: error });
+    },
+  );
+  const bundleMs = Math.round(performance.now() - began);
+  const consumers = await Promise.all(
+    found.map(async (consumer): Promise<BuiltConsumer> => {
+      const dir = join(outDir, consumer.definition.name);
+      await rm(entries.get(consumer)!);
+      const code = await readFile(join(dir, 'index.mjs'));
+      return {
+        name: consumer.definition.name,
+        group: consumer.definition.group,
+        topic: consumer.definition.topic,
+        batchSize: consumer.definition.batchSize,
+        deploy: consumer.definition.deploy,
+        source: consumer.file,
+        dir: relative(root, dir),
+        handler: 'index.handler',
+        bytes: outputBytes(metafile, relative(process.cwd(), join(dir, 'index.mjs'))),
+        // On libuv's thread pool, so bundles are compressed in parallel.
+        gzipBytes: (await gzipAsync(code)).length,
+        durationMs: bundleMs,
+      };
+    }),
+  );
+  for (const built of consumers) progress(`bundled ${built.name} (${kb(built.bytes)})`);
+  progress(`bundled ${consumers.length} consumers in one esbuild build in ${bundleMs} ms`);
   const manifest: BuildManifest = {
     version: 1,
     runtime,
@@ -168,8 +228,11 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
   return manifest;
 }
 
-/** The generated entry: the consumer's module and the Lambda glue, nothing else. */
-function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): string {
+/**
+ * The generated entry in `dir`: the consumer's module and the Lambda glue, nothing else.
+ * Exported so the build benchmark gives esbuild alone exactly these entries.
+ */
+export function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): string {
   const from = relative(dir, resolve(root, consumer.file)).replaceAll('\\', '/');
   return [
     `import { ${consumer.exportName} as consumer } from ${JSON.stringify(from.startsWith('.') ? from : `./${from}`)};`,
@@ -179,10 +242,14 @@ function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): s
   ].join('\n');
 }
 
-function outputBytes(metafile: Metafile): number {
-  return Object.entries(metafile.outputs)
-    .filter(([file]) => file.endsWith('.mjs'))
-    .reduce((sum, [, output]) => sum + output.bytes, 0);
+/** The bytes of one output of the build; the metafile names outputs relative to the working directory. */
+function outputBytes(metafile: Metafile, output: string): number {
+  const entry = metafile.outputs[output.replaceAll('\\', '/')];
+  if (!entry)
+    throw new BuildError(
+      `esbuild wrote no ${output}; it wrote ${Object.keys(metafile.outputs).join(', ')}`,
+    );
+  return entry.bytes;
 }
 
 export function kb(bytes: number): string {

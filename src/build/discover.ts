@@ -13,6 +13,8 @@ export interface DiscoveredConsumer {
   readonly exportName: string;
 }
 
+let discoveries = 0;
+
 /** Files under `dir` that may declare consumers: TypeScript, not tests, not declarations. */
 export async function consumerFiles(dir: string): Promise<string[]> {
   let entries: string[];
@@ -40,17 +42,26 @@ export async function discoverConsumers(
   dir = 'functions',
   root = process.cwd(),
 ): Promise<DiscoveredConsumer[]> {
-  const { tsImport } = await import('tsx/esm/api');
+  const files = await consumerFiles(resolve(root, dir));
+  const { register } = await import('tsx/esm/api');
+  // One loader for the whole discovery, not tsImport's one per file: each of those adds a
+  // loader hook for the rest of the process and imports 'dogear' and its dependencies afresh.
+  // A namespace of its own per call, so a later discovery (dogear dev) sees edited files.
+  const loader = register({ namespace: `dogear-discover-${process.pid}-${++discoveries}` });
   const found: DiscoveredConsumer[] = [];
-  for (const file of await consumerFiles(resolve(root, dir))) {
-    const module = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<
-      string,
-      unknown
-    >;
-    for (const [exportName, value] of Object.entries(module)) {
-      const definition = consumerOf(value);
-      if (definition) found.push({ definition, file: relative(root, file), exportName });
+  try {
+    for (const file of files) {
+      const module = (await loader.import(pathToFileURL(file).href, import.meta.url)) as Record<
+        string,
+        unknown
+      >;
+      for (const [exportName, value] of Object.entries(module)) {
+        const definition = consumerOf(value);
+        if (definition) found.push({ definition, file: relative(root, file), exportName });
+      }
     }
+  } finally {
+    await loader.unregister();
   }
   for (const key of ['name', 'group'] as const) {
     const seen = new Map<string, DiscoveredConsumer>();

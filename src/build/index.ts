@@ -3,10 +3,12 @@ export {
   type BuildOptions,
   type BuiltConsumer,
   buildConsumers,
+  entrySource,
   esbuildOptions,
   kb,
   type LambdaRuntime,
   REQUIRE_SHIM,
+  skipCliOnlyImports,
 } from './bundle.ts';
 export {
   consumerFiles,
