@@ -13,8 +13,8 @@ import {
   type KafkaBatchResponse,
   lambdaContext,
   lambdaRetryLimit,
+  replayEvent,
   replayRetryLimit,
-  retryEventOf,
 } from '../runtime/index.ts';
 import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
 import { InvokeFailedError } from './errors.ts';
@@ -133,55 +133,54 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
   let error: Error | undefined;
   let failures: Error[] = [];
 
-  deliveries: for (const [index, event] of events.entries()) {
+  for (const [index, event] of events.entries()) {
     totals.batches++;
-    let delivery = event;
-    for (let attempt = 0; ; attempt++) {
-      const invocationStarted = performance.now();
-      reports.length = 0;
-      totals.invocations++;
-      let response: KafkaBatchResponse | undefined;
-      try {
-        response = await handler(delivery, lambdaContext(definition));
-      } catch (e) {
-        failures = e instanceof BatchFailedError ? [...e.failures] : [e as Error];
-        error = failures.length === 1 ? failures[0]! : (e as Error);
-      }
-      const answered = response?.batchItemFailures ?? [];
-      const report = reports.at(-1);
-      const ran = {
-        records: recordsIn(delivery),
-        processed: report?.processed ?? 0,
-        duplicates: report?.duplicates ?? 0,
-        // The partitions the handler saw fail: a response may name more, or records not in the
-        // batch, which never ran and so are not run either.
-        failed: report?.failed ?? 0,
-      };
-      totals.processed += ran.processed;
-      totals.duplicates += ran.duplicates;
-      const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
-      options.progress?.(
-        `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
-      );
-      if (error) {
+    let invocationStarted = 0;
+    let last: InvocationReport | undefined;
+    const ended = await replayEvent(
+      event,
+      retries,
+      (delivery) => {
+        invocationStarted = performance.now();
+        reports.length = 0;
+        totals.invocations++;
+        return handler(delivery, lambdaContext(definition));
+      },
+      ({ attempt, event: delivery, response }) => {
+        const answered = response?.batchItemFailures ?? [];
+        last = reports.at(-1);
+        const ran = {
+          records: recordsIn(delivery),
+          processed: last?.processed ?? 0,
+          duplicates: last?.duplicates ?? 0,
+          // The partitions the handler saw fail: a response may name more, or records not in
+          // the batch, which never ran and so are not run either.
+          failed: last?.failed ?? 0,
+        };
+        totals.processed += ran.processed;
+        totals.duplicates += ran.duplicates;
         totals.failed = ran.failed;
-        break deliveries;
-      }
-      if (answered.length === 0) break;
-      responses.push({ batch: index + 1, attempt, response: response! });
-      const next = retryEventOf(delivery, answered);
-      if (attempt >= retries || next === undefined) {
-        totals.failed = ran.failed;
-        failures = failedRecords(report, answered);
-        const headline =
-          next === undefined
-            ? `the partial batch response names ${formatAnswered(answered)}, which the batch does not hold; Lambda takes such a response for a failed batch`
-            : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${retryLimitReason(definition.deploy)})`;
-        error = new InvokeFailedError(headline, failures);
-        break deliveries;
-      }
-      delivery = next;
+        const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
+        options.progress?.(
+          `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
+        );
+        if (answered.length > 0) responses.push({ batch: index + 1, attempt, response: response! });
+      },
+    );
+    if (ended.end === 'succeeded') continue;
+    if (ended.end === 'threw') {
+      const e = ended.error;
+      failures = e instanceof BatchFailedError ? [...e.failures] : [e as Error];
+      error = failures.length === 1 ? failures[0]! : (e as Error);
+      break;
     }
+    failures = failedRecords(last, ended.answered);
+    const headline =
+      ended.end === 'not-in-batch'
+        ? `the partial batch response names ${formatAnswered(ended.answered)}, which the batch does not hold; Lambda takes such a response for a failed batch`
+        : `${failures.length === 1 ? 'it' : `${failures.length} partitions`} still failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} (${retryLimitReason(definition.deploy)})`;
+    error = new InvokeFailedError(headline, failures);
+    break;
   }
   if (failures.length > 1 && !(error instanceof InvokeFailedError)) {
     error = new InvokeFailedError(`${failures.length} partitions failed`, failures);

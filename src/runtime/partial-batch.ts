@@ -101,3 +101,51 @@ export function failedRecords(
           ),
       );
 }
+
+/** One delivery of a replayed event: the first (attempt 0) or a retry. */
+export interface ReplayAttempt {
+  readonly attempt: number;
+  readonly event: KafkaEvent;
+  /** What the handler answered; unset when it threw. */
+  readonly response?: KafkaBatchResponse | undefined;
+  readonly error?: unknown;
+}
+
+/** How the replay of one event ended. */
+export type ReplayEnd =
+  | { readonly end: 'succeeded' }
+  | { readonly end: 'threw'; readonly error: unknown }
+  /** The partial batch response still named records after `limit` retries. */
+  | { readonly end: 'exhausted'; readonly answered: KafkaBatchResponse['batchItemFailures'] }
+  /** The response named records the event does not hold: a failed batch, to Lambda. */
+  | { readonly end: 'not-in-batch'; readonly answered: KafkaBatchResponse['batchItemFailures'] };
+
+/**
+ * Delivers one recorded event as the event-source mapping would: after a partial batch response,
+ * again from the named offsets (`retryEventOf`), at most `limit` retries. A thrown error ends it
+ * at once: a replay has nothing to wait for. `onAttempt` sees every delivery, in order.
+ */
+export async function replayEvent(
+  event: KafkaEvent,
+  limit: number,
+  invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse | undefined | undefined>,
+  onAttempt: (attempt: ReplayAttempt) => void = () => {},
+): Promise<ReplayEnd> {
+  let delivery = event;
+  for (let attempt = 0; ; attempt++) {
+    let response: KafkaBatchResponse | undefined;
+    try {
+      response = (await invoke(delivery)) ?? undefined;
+    } catch (error) {
+      onAttempt({ attempt, event: delivery, error });
+      return { end: 'threw', error };
+    }
+    onAttempt({ attempt, event: delivery, response });
+    const answered = response?.batchItemFailures ?? [];
+    if (answered.length === 0) return { end: 'succeeded' };
+    const next = retryEventOf(delivery, answered);
+    if (next === undefined) return { end: 'not-in-batch', answered };
+    if (attempt >= limit) return { end: 'exhausted', answered };
+    delivery = next;
+  }
+}

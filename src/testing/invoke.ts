@@ -6,10 +6,9 @@ import {
   createLogger,
   failedRecords,
   type InvocationReport,
-  type KafkaBatchResponse,
   lambdaContext,
+  replayEvent,
   replayRetryLimit,
-  retryEventOf,
 } from '../runtime/index.ts';
 import { MemoryStateStore } from '../state/index.ts';
 import { TestingOptionError } from './errors.ts';
@@ -79,26 +78,18 @@ export async function invoke(
     const events = eventsOf(given.map(eventRecord), batchSize, options);
     let error: Error | undefined;
     const retries = replayRetryLimit(definition.deploy);
-    deliveries: for (const event of events) {
-      let delivery = event;
-      for (let attempt = 0; ; attempt++) {
-        let answered: KafkaBatchResponse['batchItemFailures'] = [];
-        try {
-          answered = (await handler(delivery, lambdaContext(definition)))?.batchItemFailures ?? [];
-        } catch (e) {
-          error = e as Error;
-          break deliveries;
-        }
-        if (answered.length === 0) break;
-        const next = retryEventOf(delivery, answered);
-        if (attempt >= retries || next === undefined) {
-          // The same error as without partial batch responses, so a test's assertions hold
-          // whichever way the consumer answers.
-          error = new BatchFailedError(failedRecords(reports.at(-1), answered), reports.at(-1));
-          break deliveries;
-        }
-        delivery = next;
-      }
+    for (const event of events) {
+      const ended = await replayEvent(event, retries, (delivery) =>
+        handler(delivery, lambdaContext(definition)),
+      );
+      if (ended.end === 'succeeded') continue;
+      // The same error as without partial batch responses, so a test's assertions hold
+      // whichever way the consumer answers.
+      error =
+        ended.end === 'threw'
+          ? (ended.error as Error)
+          : new BatchFailedError(failedRecords(reports.at(-1), ended.answered), reports.at(-1));
+      break;
     }
     delivering = false;
     const delivered = reports;
