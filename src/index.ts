@@ -30,6 +30,7 @@ export {
   OnceInterruptedError,
   onBatch,
   onRecord,
+  type Reads,
   RecordFailedError,
   type RecordHandler,
   type Table,

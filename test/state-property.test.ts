@@ -37,6 +37,7 @@ import {
   defineConsumer,
   type InvocationReport,
   lambdaContext,
+  type Reads,
   RecordFailedError,
 } from '../src/runtime/index.ts';
 import {
@@ -140,10 +141,36 @@ const SHARED = 'sum';
 const KEYS = ['a', 'b', 'ü🙂', 'x|y', ''] as const;
 const STATE_NAMES = ['a', 'b', 'é'] as const;
 
-/** The consumer: runs a record's operations; `throw` throws on the record's first attempt only. */
-function consumerFor(group: string, thrown: Set<string>): ConsumerDefinition {
+/**
+ * What a record's operations read, by table, for `reads`: every key they read, and one they do
+ * not (a key named and never read must not become a condition of the commit).
+ */
+function readsOf(tables: readonly string[]): Reads<unknown, string> {
+  const reads: Record<string, (record: KafkaRecord<unknown, string>) => string[]> = {};
+  for (const table of tables) {
+    reads[table] = (record) => {
+      const keys: string[] = [KEYS[record.offset % KEYS.length]!];
+      for (const op of record.value as Op[]) {
+        if ((op.op === 'get' || op.op === 'update') && op.table === table) keys.push(op.key);
+        if (op.op === 'copy' && op.from[0] === table) keys.push(op.from[1]);
+      }
+      return keys;
+    };
+  }
+  return reads;
+}
+
+/**
+ * The consumer: runs a record's operations; `throw` throws on the record's first attempt only.
+ * With `tables`, it names what its records read (`reads`) for the slice to read ahead.
+ */
+function consumerFor(
+  group: string,
+  thrown: Set<string>,
+  tables?: readonly string[],
+): ConsumerDefinition {
   return defineConsumer(
-    { name: 'state-property', topic: TOPIC, group },
+    { name: 'state-property', topic: TOPIC, group, ...(tables ? { reads: readsOf(tables) } : {}) },
     async (record: KafkaRecord<unknown, string>, ctx: Context) => {
       for (const op of record.value as Op[]) {
         switch (op.op) {
@@ -218,6 +245,11 @@ interface Case {
   readonly schedule: Action[];
   /** The warm caches' byte budget (`maxBytes`); the default when absent. */
   readonly cacheBytes?: number;
+  /**
+   * Whether slices read ahead (`readAhead`, and `reads` naming what records read): the same
+   * records must end in the same state either way. @default true
+   */
+  readonly readAhead?: boolean;
 }
 
 /** What numbers and map keys a property's values hold, so each kind of failure has its own name. */
@@ -367,6 +399,7 @@ interface RawCase {
   partitions: Array<{ first: number; records: RawRec[] }>;
   schedule: Action[];
   cacheBytes: number | undefined;
+  readAhead: boolean;
 }
 
 const via = fc.constantFrom<Via>('warm', 'warm', 'other', 'cold');
@@ -396,6 +429,7 @@ function rawCaseArb(cfg: Cfg): fc.Arbitrary<RawCase> {
     schedule: fc.array(actionArb, { maxLength: 10 }),
     // Nothing kept, a few entries kept (evicting all the time), or the default.
     cacheBytes: fc.constantFrom(undefined, undefined, 0, 1000),
+    readAhead: fc.boolean(),
   });
 }
 
@@ -429,6 +463,7 @@ function toCase(raw: RawCase): Case {
     }),
     schedule: raw.schedule,
     ...(raw.cacheBytes === undefined ? {} : { cacheBytes: raw.cacheBytes }),
+    readAhead: raw.readAhead,
   };
 }
 
@@ -600,10 +635,16 @@ async function storeFor(kind: StoreKind) {
 }
 
 /** One Lambda process: a handler with its warm cache. */
-function instanceOf(consumer: ConsumerDefinition, store: StateStore, cacheBytes?: number) {
+function instanceOf(
+  consumer: ConsumerDefinition,
+  store: StateStore,
+  cacheBytes: number | undefined,
+  readAhead: boolean,
+) {
   const reports: InvocationReport[] = [];
   const handler = createHandler(consumer, {
     store,
+    readAhead,
     cache: new StateCache(cacheBytes === undefined ? {} : { maxBytes: cacheBytes }),
     log: quiet,
     onReport: (r) => {
@@ -631,11 +672,12 @@ async function runCase(kind: StoreKind, c: Case): Promise<Observed> {
   runs += 1;
   const group = `prop-${runs}`;
   const thrown = new Set<string>();
-  const consumer = consumerFor(group, thrown);
+  const readAhead = c.readAhead ?? true;
+  const consumer = consumerFor(group, thrown, readAhead ? tablesOf(c) : undefined);
   const context = lambdaContext(consumer);
   const stores = await storeFor(kind);
-  let warm = instanceOf(consumer, stores.current(), c.cacheBytes);
-  let other = instanceOf(consumer, stores.current(), c.cacheBytes);
+  let warm = instanceOf(consumer, stores.current(), c.cacheBytes, readAhead);
+  let other = instanceOf(consumer, stores.current(), c.cacheBytes, readAhead);
 
   const records = c.partitions.map((rs, partition) =>
     rs.map((r) =>
@@ -723,7 +765,7 @@ async function runCase(kind: StoreKind, c: Case): Promise<Observed> {
     }
   };
 
-  const fresh = () => instanceOf(consumer, stores.current(), c.cacheBytes);
+  const fresh = () => instanceOf(consumer, stores.current(), c.cacheBytes, readAhead);
   const pick = (v: Via) => (v === 'warm' ? warm : v === 'other' ? other : fresh());
 
   for (const action of c.schedule) {

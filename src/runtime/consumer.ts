@@ -1,5 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Format } from '../event/index.ts';
+import { TABLE_NAME } from './context.ts';
 import { ConsumerDefinitionError } from './errors.ts';
 import type {
   BatchHandler,
@@ -7,7 +8,9 @@ import type {
   ConsumerOptions,
   Decoded,
   DeployOptions,
+  Reads,
   RecordHandler,
+  ValueOf,
 } from './types.ts';
 
 /** Marks a class or object as a consumer; shared across copies of dogear in one process. */
@@ -30,6 +33,7 @@ const OPTION_KEYS = new Set([
   'middlewares',
   'deploy',
   'maxReadAgeMs',
+  'reads',
 ]);
 /** Every `deploy` option; serverless.yml's `custom.dogear` checks against the same list. */
 export const DEPLOY_OPTIONS = [
@@ -105,6 +109,7 @@ function definitionOf(
       `${where}: maxReadAgeMs ${maxReadAgeMs} must be a number of milliseconds, 0 or more`,
     );
   }
+  const reads = checkReads(options.reads, where);
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new ConsumerDefinitionError(
@@ -128,9 +133,33 @@ function definitionOf(
     middlewares: options.middlewares ?? [],
     deploy: options.deploy ?? {},
     maxReadAgeMs,
+    ...(reads ? { reads } : {}),
     mode,
     create,
   });
+}
+
+/** `reads` is a table name → function map; a table name as `ctx.table` takes it. */
+function checkReads(reads: unknown, where: string): Reads | undefined {
+  if (reads === undefined) return undefined;
+  if (typeof reads !== 'object' || reads === null || Array.isArray(reads)) {
+    throw new ConsumerDefinitionError(
+      `${where}: reads must map table names to functions of a record, e.g. { seen: (record) => record.value.id }`,
+    );
+  }
+  for (const [table, keysOf] of Object.entries(reads)) {
+    if (!TABLE_NAME.test(table)) {
+      throw new ConsumerDefinitionError(
+        `${where}: reads.${table}: a table name is 1 to 100 letters, digits, '_', '.' or '-'`,
+      );
+    }
+    if (typeof keysOf !== 'function') {
+      throw new ConsumerDefinitionError(
+        `${where}: reads.${table} must be a function of a record returning the keys it reads, got ${typeof keysOf}`,
+      );
+    }
+  }
+  return Object.freeze({ ...(reads as Reads) });
 }
 
 /** Lambda's limits, checked when the consumer is defined rather than when CloudFormation fails. */
@@ -183,10 +212,6 @@ function checkDeploy(deploy: DeployOptions, where: string): void {
     );
   }
 }
-
-type ValueOf<S, VF extends Format | undefined> = S extends StandardSchemaV1
-  ? StandardSchemaV1.InferOutput<S>
-  : Decoded<VF, unknown>;
 
 /**
  * Declares a consumer without decorators. The record's value type follows from `schema`, or

@@ -1,5 +1,6 @@
 import { type Format, type KafkaRecord, stateKeyOf } from '../event/index.ts';
 import {
+  type ItemRef,
   StateError,
   type StateStore,
   type StateTransaction,
@@ -7,10 +8,19 @@ import {
 } from '../state/index.ts';
 import { OnceInBatchError, OnceInProgressError, OnceInterruptedError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { Context, KeyedState, OnceOptions, Table } from './types.ts';
+import type { Context, KeyedState, OnceOptions, Reads, Table } from './types.ts';
 
 /** The table `ctx.state` reads and writes. */
 export const STATE_TABLE = 'state';
+
+/** What `ctx.table(name)` takes as a name. */
+export const TABLE_NAME = /^[\w.-]{1,100}$/;
+
+/**
+ * The records of the slice from the current one on, decoded: what the context reads ahead for.
+ * Records that fail to decode are left out (they fail when their turn comes).
+ */
+export type Upcoming = () => Promise<ReadonlyArray<KafkaRecord<unknown, unknown>>>;
 
 /**
  * The `ctx` a handler receives. One instance serves a whole slice: the runtime moves it from
@@ -25,6 +35,9 @@ export class SliceContext implements Context {
   /** The current record's `ctx.state` key, once computed. */
   private keyed: { record: KafkaRecord<unknown, unknown>; key: string } | undefined;
   readonly state: KeyedState;
+  /** Whether this slice read ahead what `reads` names, and the `ctx.state` items. */
+  private namedReadAhead = false;
+  private stateReadAhead = false;
 
   constructor(
     readonly consumer: string,
@@ -38,11 +51,61 @@ export class SliceContext implements Context {
     private readonly keyFormat: Format,
     /** Until when (epoch ms) this invocation can still be running: Lambda's deadline. */
     private readonly deadline: () => number,
+    /** The records still to run, for reading ahead; none when the handler does not read ahead. */
+    private readonly upcoming: Upcoming | undefined,
+    /** The items a record will read, by table (`ConsumerOptions.reads`). */
+    private readonly reads: Reads | undefined,
   ) {
     this.state = keyedState(
-      () => this.table(STATE_TABLE),
+      () => this.tableOf(STATE_TABLE, true),
       () => this.stateKey(),
     );
+  }
+
+  /**
+   * Before a slice's first read: reads ahead, in one batch, what `reads` names for the records
+   * still to run, and (for a `ctx.state` read) their `ctx.state` items. A consumer that never
+   * reads makes no read ahead, and one that writes blind (`add`, `set`) none either.
+   */
+  private async readAhead(state: boolean): Promise<void> {
+    const named = !this.namedReadAhead && this.reads !== undefined;
+    const keyed = state && !this.stateReadAhead;
+    if ((!named && !keyed) || !this.upcoming) return;
+    this.namedReadAhead = true;
+    if (keyed) this.stateReadAhead = true;
+    const refs: ItemRef[] = [];
+    for (const record of await this.upcoming()) {
+      if (named) refs.push(...this.namedReads(record));
+      if (keyed && record.key !== null && record.key !== undefined) {
+        try {
+          refs.push({ table: STATE_TABLE, key: stateKeyOf(record.key, this.keyFormat) });
+        } catch {
+          // Its own ctx.state read refuses the key, naming the record.
+        }
+      }
+    }
+    await this.txn.prefetch(refs);
+  }
+
+  /** What `reads` names for `record`; a function that throws names nothing, and is logged. */
+  private namedReads(record: KafkaRecord<unknown, unknown>): ItemRef[] {
+    const refs: ItemRef[] = [];
+    for (const [table, keysOf] of Object.entries(this.reads!)) {
+      let keys: string | readonly string[] | undefined;
+      try {
+        keys = keysOf(record);
+      } catch (error) {
+        this.log.warn(`reads.${table} threw; the record's reads are not read ahead`, {
+          offset: record.offset,
+          error: (error as Error)?.message ?? String(error),
+        });
+        continue;
+      }
+      for (const key of typeof keys === 'string' ? [keys] : (keys ?? [])) {
+        if (typeof key === 'string') refs.push({ table, key });
+      }
+    }
+    return refs;
   }
 
   /**
@@ -60,15 +123,21 @@ export class SliceContext implements Context {
   }
 
   table<T = unknown>(name: string): Table<T> {
-    let table = this.tables.get(name);
+    return this.tableOf<T>(name, false);
+  }
+
+  /** One `Table` per name, and one more for `ctx.state`, whose reads also read ahead its items. */
+  private tableOf<T>(name: string, forState: boolean): Table<T> {
+    const id = forState ? '' : name;
+    let table = this.tables.get(id);
     if (!table) {
-      if (!/^[\w.-]{1,100}$/.test(name)) {
+      if (!TABLE_NAME.test(name)) {
         throw new StateError(
           `Table name '${name}' must be 1 to 100 letters, digits, '_', '.' or '-'`,
         );
       }
-      table = tableOf(this.txn, name);
-      this.tables.set(name, table);
+      table = tableOf(this.txn, name, () => this.readAhead(forState));
+      this.tables.set(id, table);
     }
     return table as Table<T>;
   }
@@ -149,13 +218,21 @@ export class SliceContext implements Context {
   }
 }
 
-function tableOf(txn: StateTransaction, name: string): Table {
+function tableOf(txn: StateTransaction, name: string, readAhead: () => Promise<void>): Table {
   return {
-    get: (key) => txn.get(name, key),
+    async get(key) {
+      await readAhead();
+      return txn.get(name, key);
+    },
+    async getMany(keys) {
+      await readAhead();
+      return txn.getMany(name, keys);
+    },
     set: (key, value) => txn.put(name, key, value),
     delete: (key) => txn.delete(name, key),
     add: (key, n) => txn.add(name, key, n),
     async update(key, fn) {
+      await readAhead();
       const next = fn(await txn.get(name, key));
       if (next === undefined) txn.delete(name, key);
       else txn.put(name, key, next);

@@ -45,6 +45,13 @@ export interface HandlerOptions {
    * Unset, or resolving to undefined: only the record at the checkpoint's offset is compared.
    */
   topicId?: () => string | undefined | Promise<string | undefined>;
+  /**
+   * Whether a slice reads ahead, in one batch, the items its records will read (`ctx.state`'s,
+   * and those `reads` names) at its first read. False reads each item when a record reads it:
+   * one `GetItem` per item the cache does not hold (`getMany` still reads in one batch).
+   * @default true
+   */
+  readAhead?: boolean;
 }
 
 /** The generated Lambda handler: a middy handler, so `.use()` adds middlewares. */
@@ -86,6 +93,7 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
       maxReruns: options.maxReruns,
       deadline,
       topicId,
+      readAhead: options.readAhead ?? true,
     };
     const settled = await Promise.allSettled(
       slices.map((s) => processSlice(consumer, handler!, s, deps)),

@@ -49,6 +49,7 @@ export type {
   KafkaBatchResponse,
   KeyedState,
   OnceOptions,
+  Reads,
   RecordHandler,
   Table,
 } from './types.ts';

@@ -61,6 +61,8 @@ export interface SliceDeps {
    * another id belongs to a log that is gone, whatever offsets the slice holds.
    */
   readonly topicId?: string;
+  /** Whether the slice reads ahead what its records will read (`HandlerOptions.readAhead`). */
+  readonly readAhead?: boolean;
 }
 
 /**
@@ -115,7 +117,7 @@ async function runFrom(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  { store, log, deadline, topicId }: SliceDeps,
+  { store, log, deadline, topicId, readAhead = true }: SliceDeps,
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
@@ -140,6 +142,7 @@ async function runFrom(
   );
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
   report.duplicates = slice.records.length - fresh.length - report.processed;
+  const ahead = new RecordsAhead(consumer, fresh);
   const ctx = new SliceContext(
     consumer.name,
     consumer.group,
@@ -150,6 +153,8 @@ async function runFrom(
     log.with({ topic: slice.topic, partition: slice.partition }),
     consumer.key,
     deadline,
+    readAhead ? () => ahead.upcoming() : undefined,
+    consumer.reads,
   );
   const processedBefore = report.processed;
   const commit = async () => {
@@ -163,10 +168,11 @@ async function runFrom(
     // One record's lifecycle: begin, run the handler, then end it (its writes checked and
     // measured) or abort it (it threw: its writes are dropped, the earlier records commit).
     const last = unit[unit.length - 1]!;
+    ahead.from(unit[0]!);
     txn.beginRecord(last.offset, () => recordFingerprint(last));
     let end: RecordEnd;
     try {
-      await handleUnit(consumer, handler, slice, unit, ctx);
+      await handleUnit(consumer, handler, slice, unit, ctx, ahead);
       end = txn.endRecord();
     } catch (error) {
       txn.abortRecord();
@@ -206,15 +212,14 @@ async function handleUnit(
   slice: PartitionSlice<EventRecord>,
   unit: readonly EventRecord[],
   ctx: SliceContext,
+  ahead: RecordsAhead,
 ): Promise<void> {
   const records: KafkaRecord<unknown, unknown>[] = [];
   for (const raw of unit) {
-    const record = decodeRecord<unknown, unknown>(raw, consumer);
-    records.push(
-      consumer.schema && record.value !== null
-        ? { ...record, value: await validateValue(record, consumer.schema) }
-        : record,
-    );
+    const early = ahead.decoded(raw);
+    const record = early ?? decodeAndValidate(raw, consumer);
+    // Without a schema, decoding is synchronous: no await for the common case.
+    records.push(record instanceof Promise ? await record : record);
   }
   if (consumer.mode === 'record') {
     const record = records[0]!;
@@ -226,6 +231,55 @@ async function handleUnit(
       { topic: slice.topic, partition: slice.partition, records },
       ctx,
     );
+  }
+}
+
+/** A record as its handler gets it: decoded, and validated when the consumer has a schema. */
+function decodeAndValidate(
+  raw: EventRecord,
+  consumer: ConsumerDefinition,
+): KafkaRecord<unknown, unknown> | Promise<KafkaRecord<unknown, unknown>> {
+  const record = decodeRecord<unknown, unknown>(raw, consumer);
+  if (!consumer.schema || record.value === null) return record;
+  return validateValue(record, consumer.schema).then((value) => ({ ...record, value }));
+}
+
+/**
+ * The fresh records of one slice attempt, for reading ahead: the records from the current one
+ * on, each decoded once, when the first read of the slice asks for them; the handler then gets
+ * that decoding. Records that fail to decode are left out of the read-ahead, and fail when their
+ * turn comes, with the same error.
+ */
+class RecordsAhead {
+  private readonly early = new Map<EventRecord, Promise<KafkaRecord<unknown, unknown>>>();
+  private position = 0;
+
+  constructor(
+    private readonly consumer: ConsumerDefinition,
+    private readonly records: readonly EventRecord[],
+  ) {}
+
+  /** The record whose turn it is (the first of a unit). */
+  from(record: EventRecord): void {
+    this.position = this.records.indexOf(record, this.position);
+  }
+
+  /** The record's decoding, if a read-ahead made it. */
+  decoded(raw: EventRecord): Promise<KafkaRecord<unknown, unknown>> | undefined {
+    return this.early.get(raw);
+  }
+
+  async upcoming(): Promise<Array<KafkaRecord<unknown, unknown>>> {
+    const pending = this.records.slice(this.position).map((raw) => {
+      let early = this.early.get(raw);
+      if (!early) {
+        early = (async () => decodeAndValidate(raw, this.consumer))();
+        this.early.set(raw, early);
+      }
+      return early;
+    });
+    const settled = await Promise.allSettled(pending);
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
 }
 

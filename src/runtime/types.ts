@@ -48,7 +48,26 @@ export interface ConsumerOptions<
    * @default 1000
    */
   maxReadAgeMs?: number;
+  /**
+   * The items of `ctx.table(name)` a record will read, by table: a slice reads them for all its
+   * records in one batch (`BatchGetItem`) at its first read, instead of one `GetItem` each when
+   * each record runs. `ctx.state`'s items need no naming: they are read ahead at the first
+   * `ctx.state` read. An item named and never read costs a read and nothing else; a read not
+   * named still works. See "Batched reads" in docs/state.md.
+   * @example reads: { seen: (record) => record.value.id }
+   */
+  reads?: Reads<ValueOf<S, VF>, Decoded<KF, string>>;
 }
+
+/** The decoded (and validated) value type of a consumer's records. */
+export type ValueOf<S, VF extends Format | undefined> = S extends StandardSchemaV1
+  ? StandardSchemaV1.InferOutput<S>
+  : Decoded<VF, unknown>;
+
+/** For each table, the keys of it that a record will read (none: `undefined` or `[]`). */
+export type Reads<V = unknown, K = unknown> = {
+  readonly [table: string]: (record: KafkaRecord<V, K>) => string | readonly string[] | undefined;
+};
 
 /**
  * The Lambda function's and the event-source mapping's settings; `custom.dogear` in
@@ -101,6 +120,8 @@ export interface KafkaBatchResponse {
 /** A table of a consumer group's state: every key is a string, every value JSON. */
 export interface Table<T = unknown> {
   get(key: string): Promise<T | undefined>;
+  /** Reads several keys, in their order, as `get` reads each; those not held are read in one batch. */
+  getMany(keys: readonly string[]): Promise<Array<T | undefined>>;
   /** Buffers a write; it lands when the record's batch commits. */
   set(key: string, value: T): void;
   /** Reads, applies `fn`, writes its result (or deletes on `undefined`), and returns it. */
@@ -176,6 +197,8 @@ export interface ConsumerDefinition {
   readonly deploy: DeployOptions;
   /** How long a cached read of an item this process did not write is served (ms). */
   readonly maxReadAgeMs: number;
+  /** The items a record will read, by table (`ConsumerOptions.reads`). */
+  readonly reads?: Reads;
   /** Whether the handler takes one record or a partition slice. */
   readonly mode: 'record' | 'batch';
   /** Builds the handler; a class is instantiated once per process. */

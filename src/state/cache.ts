@@ -94,7 +94,7 @@ export class StateCache {
   item(id: string): StoredItem | undefined {
     const cached = this.items.get(id);
     if (!cached) return undefined;
-    if (cached.readAt !== undefined && this.now() - cached.readAt > this.maxReadAgeMs) {
+    if (cached.readAt !== undefined && !this.isFresh(cached.readAt)) {
       this.dropItem(id);
       return undefined;
     }
@@ -102,6 +102,16 @@ export class StateCache {
     this.items.delete(id);
     this.items.set(id, cached);
     return cached.item;
+  }
+
+  /** The cache's clock (ms): when a read is made, for `isFresh`. */
+  clock(): number {
+    return this.now();
+  }
+
+  /** Whether a read made at `readAt` may still be served: it is at most `maxReadAgeMs` old. */
+  isFresh(readAt: number): boolean {
+    return this.now() - readAt <= this.maxReadAgeMs;
   }
 
   /** Estimated bytes of the items kept now; never more than `maxBytes`. */

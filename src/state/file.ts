@@ -16,7 +16,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { StateError } from './errors.ts';
 import { type AppliedCommit, MemoryStateStore } from './memory.ts';
-import type { CommitLimits, OnceClaim, OnceKey, OnceLease, PartitionRef } from './types.ts';
+import type {
+  CommitLimits,
+  ItemRef,
+  OnceClaim,
+  OnceKey,
+  OnceLease,
+  PartitionRef,
+} from './types.ts';
 import { DYNAMODB_LIMITS } from './types.ts';
 
 export interface FileStateStoreOptions {
@@ -177,6 +184,11 @@ export class FileStateStore extends MemoryStateStore {
   override async readItem(group: string, table: string, key: string) {
     await this.load(group);
     return super.readItem(group, table, key);
+  }
+
+  override async readItems(group: string, refs: readonly ItemRef[]) {
+    await this.load(group);
+    return super.readItems(group, refs);
   }
 
   protected override async persist(applied: AppliedCommit): Promise<void> {

@@ -33,6 +33,7 @@ export {
   type Commit,
   type CommitLimits,
   DYNAMODB_LIMITS,
+  type ItemRef,
   type ItemWrite,
   NO_CHECKPOINT,
   type OnceClaim,

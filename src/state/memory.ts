@@ -6,6 +6,7 @@ import {
   type Commit,
   type CommitLimits,
   DYNAMODB_LIMITS,
+  type ItemRef,
   type ItemWrite,
   identityOf,
   NO_CHECKPOINT,
@@ -63,6 +64,11 @@ export class MemoryStateStore implements StateStore {
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
     return this.group(group).tables.get(table)?.get(key) ?? ABSENT;
+  }
+
+  async readItems(group: string, refs: readonly ItemRef[]): Promise<StoredItem[]> {
+    const tables = this.group(group).tables;
+    return refs.map(({ table, key }) => tables.get(table)?.get(key) ?? ABSENT);
   }
 
   commit(commit: Commit): Promise<void> {

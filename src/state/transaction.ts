@@ -19,6 +19,7 @@ import {
 import type {
   Change,
   Checkpoint,
+  ItemRef,
   ItemWrite,
   PartitionRef,
   StateStore,
@@ -108,6 +109,11 @@ export class StateTransaction {
   private finishedFingerprint: Fingerprint | undefined;
   private finishedRecords = 0;
   private checkpointNow: Checkpoint;
+  /**
+   * Items read ahead for this slice (`prefetch`), by cache id, with when they were read: kept
+   * here whatever the cache's budget, and served while `maxReadAgeMs` allows, as cached reads are.
+   */
+  private readonly fetched = new Map<string, { readonly item: StoredItem; readonly at: number }>();
 
   private constructor(
     private readonly store: StateStore,
@@ -229,6 +235,62 @@ export class StateTransaction {
     }
   }
 
+  /**
+   * Reads ahead, in one batch, the items of `refs` that neither the cache nor this transaction
+   * holds, so that the records which read them later find them here. Reading ahead is not a
+   * read: an item becomes a commit condition only when a record reads it (`get`), so it changes
+   * neither what a commit is conditioned on nor how many conditioned writes it holds. A stale
+   * item read ahead is fenced like any stale read: the commit's condition on its version fails
+   * and the slice reruns. Keys that are not valid are left for the read that names them to
+   * refuse. Returns how many items it read.
+   */
+  async prefetch(refs: Iterable<ItemRef>): Promise<number> {
+    const wanted: ItemRef[] = [];
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    for (const ref of refs) {
+      const id = `${this.partition.group}\u0000${itemId(ref.table, ref.key)}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (this.known(id) || keyProblem(this.partition.group, ref.table, ref.key)) continue;
+      wanted.push(ref);
+      ids.push(id);
+    }
+    if (wanted.length === 0) return 0;
+    const at = this.cache.clock();
+    const items = await this.store.readItems(this.partition.group, wanted);
+    items.forEach((item, i) => {
+      this.fetched.set(ids[i]!, { item, at });
+      this.cache.setRead(ids[i]!, item);
+    });
+    return wanted.length;
+  }
+
+  /** Whether a read of the item would be served without the store. */
+  private known(cacheId: string): boolean {
+    return this.cache.item(cacheId) !== undefined || this.fetchedItem(cacheId) !== undefined;
+  }
+
+  private fetchedItem(cacheId: string): StoredItem | undefined {
+    const fetched = this.fetched.get(cacheId);
+    if (fetched && this.cache.isFresh(fetched.at)) return fetched.item;
+    if (fetched) this.fetched.delete(cacheId);
+    return undefined;
+  }
+
+  /**
+   * Reads several keys of one table, as `get` reads each, with the ones not held read in one
+   * batch first.
+   */
+  async getMany(table: string, keys: readonly string[]): Promise<unknown[]> {
+    this.expect('running', 'getMany');
+    for (const key of keys) this.entry(table, key);
+    await this.prefetch(keys.map((key) => ({ table, key })));
+    const values: unknown[] = [];
+    for (const key of keys) values.push(await this.get(table, key));
+    return values;
+  }
+
   async get(table: string, key: string): Promise<unknown> {
     this.expect('running', 'get');
     const entry = this.entry(table, key);
@@ -246,7 +308,7 @@ export class StateTransaction {
 
   /** Reads the committed item, and makes the running record depend on the version it saw. */
   private async readCommitted(entry: Entry): Promise<StoredItem> {
-    let item = this.cache.item(entry.cacheId);
+    let item = this.cache.item(entry.cacheId) ?? this.fetchedItem(entry.cacheId);
     if (!item) {
       item = await this.store.readItem(this.partition.group, entry.table, entry.key);
       this.cache.setRead(entry.cacheId, item);
@@ -523,6 +585,8 @@ export class StateTransaction {
     };
     this.cache.setCheckpoint(checkpointId(this.partition), this.checkpointNow);
     for (const entry of dirty) {
+      // What was read ahead of this commit is not the item any more.
+      this.fetched.delete(entry.cacheId);
       this.remember(entry);
       entry.slice = undefined;
       entry.sliceValueBytes = 0;

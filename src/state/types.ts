@@ -91,11 +91,22 @@ export const DYNAMODB_LIMITS: CommitLimits = {
   maxItemBytes: 400 * 1024,
 };
 
+/** One item of a group's state: a table and a key in it. */
+export interface ItemRef {
+  readonly table: string;
+  readonly key: string;
+}
+
 /** Where a consumer group's checkpoints and tables live. */
 export interface StateStore {
   readonly limits: CommitLimits;
   readCheckpoint(ref: PartitionRef): Promise<Checkpoint>;
   readItem(group: string, table: string, key: string): Promise<StoredItem>;
+  /**
+   * Several items at once, each as `readItem` would read it (consistent), in the order of
+   * `refs`; a ref listed twice is read once. What a slice prefetches, and `table.getMany`.
+   */
+  readItems(group: string, refs: readonly ItemRef[]): Promise<StoredItem[]>;
   /** Applies all of `commit` or none of it; a version mismatch throws `StateConflictError`. */
   commit(commit: Commit): Promise<void>;
   /** Every live item of one table, for inspection (`dogear state`), not for handlers. */

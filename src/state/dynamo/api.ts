@@ -1,4 +1,6 @@
 import type {
+  BatchGetItemCommandInput,
+  BatchGetItemCommandOutput,
   BatchWriteItemCommandInput,
   BatchWriteItemCommandOutput,
   CreateTableCommandInput,
@@ -38,6 +40,10 @@ export const PutItem = operation<PutItemCommandInput>('PutItem');
 export const UpdateItem = operation<UpdateItemCommandInput>('UpdateItem');
 export const DeleteItem = operation<DeleteItemCommandInput>('DeleteItem');
 export const TransactWriteItems = operation<TransactWriteItemsCommandInput>('TransactWriteItems');
+export const BatchGetItem = operation<
+  BatchGetItemCommandInput,
+  Pick<BatchGetItemCommandOutput, 'Responses' | 'UnprocessedKeys'>
+>('BatchGetItem');
 export const BatchWriteItem = operation<
   BatchWriteItemCommandInput,
   Pick<BatchWriteItemCommandOutput, 'UnprocessedItems'>

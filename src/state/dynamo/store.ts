@@ -6,6 +6,7 @@ import {
   type Commit,
   type CommitLimits,
   DYNAMODB_LIMITS,
+  type ItemRef,
   type ItemWrite,
   NO_CHECKPOINT,
   type OnceClaim,
@@ -19,6 +20,7 @@ import {
 import { commitProblem } from '../write-rules.ts';
 import { createStateTable, deletePrefixes, scanPrefix } from './admin.ts';
 import {
+  BatchGetItem,
   DeleteItem,
   DescribeTable,
   type DynamoApi,
@@ -42,6 +44,8 @@ import {
 
 /** DynamoDB's limit on the actions of one transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
+/** DynamoDB's limit on the keys of one BatchGetItem. */
+const MAX_BATCH_GET_KEYS = 100;
 /** The checkpoint item's 400 KB, less room for its other attributes. */
 const MAX_INTENT_JSON_BYTES = 390 * 1024;
 
@@ -85,6 +89,42 @@ export class DynamoStateStore implements StateStore {
 
   async readItem(group: string, table: string, key: string): Promise<StoredItem> {
     return storedItemOf(await this.get(pkOf.item(group, table, key), 'GetItem'));
+  }
+
+  /**
+   * `BatchGetItem`s of up to 100 keys, all at once, each a consistent read; keys DynamoDB leaves
+   * unprocessed (throttling, its 16 MB response limit) are asked for again with backoff.
+   */
+  async readItems(group: string, refs: readonly ItemRef[]): Promise<StoredItem[]> {
+    const pks = refs.map(({ table, key }) => pkOf.item(group, table, key));
+    // DynamoDB refuses a request that names a key twice.
+    const distinct = [...new Set(pks)];
+    const found = new Map<string, Record<string, AttributeValue>>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < distinct.length; i += MAX_BATCH_GET_KEYS) {
+      chunks.push(distinct.slice(i, i + MAX_BATCH_GET_KEYS));
+    }
+    await Promise.all(chunks.map((chunk) => this.batchGet(chunk, found)));
+    return pks.map((pk) => storedItemOf(found.get(pk)));
+  }
+
+  private async batchGet(pks: string[], found: Map<string, Record<string, AttributeValue>>) {
+    let keys = pks.map((pk) => ({ pk: { S: pk } }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      const request = { [this.table]: { Keys: keys, ConsistentRead: true } };
+      const output = await this.call('BatchGetItem', () =>
+        this.api.send(BatchGetItem({ RequestItems: request })),
+      );
+      for (const item of output.Responses?.[this.table] ?? []) found.set(item.pk!.S!, item);
+      keys = (output.UnprocessedKeys?.[this.table]?.Keys ?? []) as typeof keys;
+      if (keys.length === 0) return;
+      if (attempt >= this.maxRetries) {
+        throw new StateError(
+          `DynamoDB left ${keys.length} keys of a BatchGetItem on '${this.table}' unprocessed after ${attempt + 1} attempts (throttled); raise the table's read capacity or retry later`,
+        );
+      }
+      await backoff(attempt);
+    }
   }
 
   private async get(pk: string, action: string) {
