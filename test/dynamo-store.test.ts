@@ -80,6 +80,42 @@ describe('commits past 99 writes', () => {
     expect((await s.readItem('g', 'counts', 'w249')).value).toBe(250);
   });
 
+  test('apply their intent in transactions of up to 100 items sent at once, not one after another', async () => {
+    const s = await fresh();
+    const api = apiOf();
+    let inFlight = 0;
+    let most = 0;
+    const sent: number[] = [];
+    const watched = new DynamoStateStore({
+      table: s.table,
+      api: {
+        async send(operation) {
+          if (operation.action !== 'TransactWriteItems') return api.send(operation);
+          sent.push((operation.input as { TransactItems: unknown[] }).TransactItems.length);
+          most = Math.max(most, ++inFlight);
+          try {
+            return await api.send(operation);
+          } finally {
+            inFlight--;
+          }
+        },
+      },
+    });
+    const writes = Array.from({ length: 250 }, (_, i) => ({
+      table: 'counts',
+      key: `w${i}`,
+      change: { op: 'add' as const, delta: 1 },
+    }));
+    await watched.commit({ partition: p0, checkpoint: { expectedVersion: 0, offset: 0 }, writes });
+    // The checkpoint with the intent, then the intent's three transactions together.
+    expect(sent).toEqual([1, 100, 100, 50]);
+    expect(most).toBe(3);
+    const counts = await s.scanTable('g', 'counts');
+    expect(counts.size).toBe(250);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    expect(await s.readCheckpoint(p0)).toEqual({ offset: 0, version: 1 });
+  });
+
   test('carry the writes that read a version in the transaction, and check them', async () => {
     const s = await fresh();
     await s.commit({

@@ -205,16 +205,41 @@ export class DynamoStateStore implements StateStore {
   }
 
   /**
-   * Applies a committed intent in transactions of up to 100 items. Each item remembers, per
-   * partition, the offset of the last intent it took (`a|<topic>|<partition>`), so an item that
-   * already took this one fails its condition and is left out: a retry, a recovering process and
-   * a zombie can all apply the same intent, and it lands once.
+   * Applies a committed intent in transactions of up to 100 items, all sent at once: they touch
+   * different items, and each item takes the intent at most once whatever the order. Each item
+   * remembers, per partition, the offset of the last intent it took (`a|<topic>|<partition>`), so
+   * an item that already took this one fails its condition and is left out: a retry, a
+   * recovering process and a zombie can all apply the same intent, and it lands once. The intent
+   * is cleared only after every chunk landed.
    */
   protected async applyIntent(ref: PartitionRef, checkpoint: Checkpoint, writes: IntentWrite[]) {
-    let pending = writes;
+    const chunks: IntentWrite[][] = [];
+    for (let i = 0; i < writes.length; i += MAX_TRANSACTION_ITEMS) {
+      chunks.push(writes.slice(i, i + MAX_TRANSACTION_ITEMS));
+    }
+    await Promise.all(chunks.map((chunk) => this.applyIntentChunk(ref, checkpoint, chunk)));
+    try {
+      await this.api.send(
+        UpdateItem({
+          TableName: this.table,
+          Key: { pk: { S: pkOf.checkpoint(ref) } },
+          UpdateExpression: 'REMOVE intent',
+          ConditionExpression: 'ver = :ver',
+          ExpressionAttributeValues: { ':ver': { N: String(checkpoint.version) } },
+        }),
+      );
+    } catch (error) {
+      // Another invocation moved the checkpoint on, after applying this intent itself.
+      if ((error as Error).name !== 'ConditionalCheckFailedException')
+        throw this.explain('UpdateItem', error);
+    }
+  }
+
+  /** One transaction of an intent's items, retried without the items that took it already. */
+  private async applyIntentChunk(ref: PartitionRef, checkpoint: Checkpoint, chunk: IntentWrite[]) {
+    let pending = chunk;
     for (let attempt = 0; pending.length > 0; ) {
-      const chunk = pending.slice(0, MAX_TRANSACTION_ITEMS);
-      const updates = chunk.map((w) => intentUpdate(w, ref, checkpoint.offset));
+      const updates = pending.map((w) => intentUpdate(w, ref, checkpoint.offset));
       const named: Named[] = updates.map(({ table, key, change }) => ({
         table,
         key,
@@ -222,15 +247,14 @@ export class DynamoStateStore implements StateStore {
       }));
       try {
         await this.send(updates.map((u) => itemUpdate(this.table, ref.group, u)));
-        pending = pending.slice(chunk.length);
+        return;
       } catch (error) {
         const reasons = cancellationReasons(error);
         if (!reasons) throw addedToNonNumber(error, named) ?? error;
         const codes = reasons.map((r) => r.Code ?? 'None');
         if (codes.includes('ConditionalCheckFailed')) {
           // Those items took this intent already: leave them out and apply the rest.
-          const applied = new Set(chunk.filter((_, i) => codes[i] === 'ConditionalCheckFailed'));
-          pending = pending.filter((w) => !applied.has(w));
+          pending = pending.filter((_, i) => codes[i] !== 'ConditionalCheckFailed');
           continue;
         }
         const invalid = codes.indexOf('ValidationError');
@@ -246,21 +270,6 @@ export class DynamoStateStore implements StateStore {
         if (++attempt > this.maxRetries) throw error;
         await backoff(attempt);
       }
-    }
-    try {
-      await this.api.send(
-        UpdateItem({
-          TableName: this.table,
-          Key: { pk: { S: pkOf.checkpoint(ref) } },
-          UpdateExpression: 'REMOVE intent',
-          ConditionExpression: 'ver = :ver',
-          ExpressionAttributeValues: { ':ver': { N: String(checkpoint.version) } },
-        }),
-      );
-    } catch (error) {
-      // Another invocation moved the checkpoint on, after applying this intent itself.
-      if ((error as Error).name !== 'ConditionalCheckFailedException')
-        throw this.explain('UpdateItem', error);
     }
   }
 
