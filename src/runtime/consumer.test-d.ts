@@ -40,6 +40,26 @@ defineConsumer({ topic: 't', name: 'transform', schema: Parsed }, (record) => {
   expectTypeOf(record.value).toEqualTypeOf<{ when: Date } | null>();
 });
 
+// reads gets the records the handler gets: the schema's output, and the key's type.
+defineConsumer(
+  {
+    topic: 't',
+    name: 'reads',
+    schema: Reading,
+    key: 'bytes',
+    reads: {
+      seen: (record) => {
+        expectTypeOf(record).toEqualTypeOf<KafkaRecord<z.output<typeof Reading>, Uint8Array>>();
+        return record.value?.at;
+      },
+      many: (record) => [String(record.offset), `${record.value?.celsius}`],
+    },
+  },
+  () => {},
+);
+// @ts-expect-error: reads returns keys (strings), not numbers
+defineConsumer({ topic: 't', name: 'n', reads: { t: (record) => record.offset } }, () => {});
+
 // A batch handler gets a slice of the same records.
 defineConsumer(
   { topic: 't', name: 'bulk', value: 'string' },

@@ -70,6 +70,17 @@ describe('@consumer', () => {
       /deploy\.maximumRecordAgeInSeconds 30 is outside Lambda's 60 to 604,800/,
     ],
     ['a name Lambda cannot take', { topic: 't', name: 'Word Count' }, /lower-case/],
+    ['reads that is a function', { topic: 't', reads: () => ['k'] }, /reads must map table names/],
+    [
+      'reads of a key, not a function',
+      { topic: 't', reads: { seen: 'id' } },
+      /reads\.seen must be a function/,
+    ],
+    [
+      'reads of a table name ctx.table refuses',
+      { topic: 't', reads: { 'a|b': () => 'k' } },
+      /reads\.a\|b: a table name/,
+    ],
   ])('%s is a ConsumerDefinitionError', (_, options, message) => {
     const define = () => declare(options as ConsumerOptions);
     expect(define).toThrow(ConsumerDefinitionError);

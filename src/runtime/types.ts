@@ -54,7 +54,7 @@ export interface ConsumerOptions<
    * each record runs. `ctx.state`'s items need no naming: they are read ahead at the first
    * `ctx.state` read. An item named and never read costs a read and nothing else; a read not
    * named still works. See "Batched reads" in docs/state.md.
-   * @example reads: { seen: (record) => record.value.id }
+   * @example reads: { seen: (record) => record.value?.id }
    */
   reads?: Reads<ValueOf<S, VF>, Decoded<KF, string>>;
 }

@@ -5,7 +5,8 @@ import type { CfnValue, IamStatement, ProviderRole, ResolvedSource } from './typ
 
 /**
  * What the state store calls (src/state/dynamo/): GetItem, TransactWriteItems of Update
- * actions, PutItem and DeleteItem (ctx.once), and BatchGetItem for the batched reads to come.
+ * actions, PutItem and DeleteItem (ctx.once), and BatchGetItem (batched reads: a slice reading
+ * ahead, `table.getMany`).
  * TransactWriteItems has no IAM action of its own: IAM authorizes each action inside it, so
  * UpdateItem covers the transaction's updates and ConditionCheckItem a condition-only item.
  */
