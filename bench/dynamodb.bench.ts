@@ -13,9 +13,7 @@
 import { strict as assert } from 'node:assert';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { MSKEvent } from '@aws-lambda-powertools/kafka/types';
 import {
-  type AttributeValue,
   BatchWriteItemCommand,
   CreateTableCommand,
   DeleteItemCommand,
@@ -29,19 +27,18 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { freePort, startDynamoDbLocal } from '../infra/dynamodb-local.ts';
-import { type EventRecord, eventRecordOf, eventsOf, type KafkaEvent } from '../src/event/index.ts';
+import { type EventRecord, eventRecordOf, eventsOf } from '../src/event/index.ts';
 import {
-  type ConsumerDefinition,
   consumerOf,
   createHandler,
   createLogger,
   type InvocationReport,
 } from '../src/runtime/index.ts';
-import { lambdaContext } from '../src/runtime/lambda-context.ts';
 import { type DynamoApi, DynamoStateStore, StateCache } from '../src/state/index.ts';
 import { bookPages } from '../test/fixtures/book.ts';
+import { CapacityRules, itemBytes } from './capacity.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';
-import { assertSameCounts } from './harness.ts';
+import { assertSameCounts, runEvents } from './harness.ts';
 import { resolveDogearToSource } from './source-tree.ts';
 import { createTable, scanAll } from './tables.ts';
 
@@ -408,11 +405,16 @@ function clientFor(endpoint: string, extra: { maxAttempts?: number } = {}): Dyna
  */
 function countRequests(client: DynamoDBClient): Requests {
   const counter = zero();
+  const rules = new CapacityRules();
   client.middlewareStack.add(
     (next, context) => async (args) => {
       counter.sends++;
       const output = await next(args);
-      const units = unitsOf(context.commandName ?? '', args.input as UnitInput);
+      const units = rules.unitsOf(
+        (context.commandName ?? '').replace(/Command$/, ''),
+        args.input as Record<string, unknown>,
+        output.output as unknown as Record<string, unknown>,
+      );
       counter.transactItems += units.transactItems;
       counter.writeUnits += units.write;
       counter.readUnits += units.read;
@@ -430,48 +432,6 @@ function countRequests(client: DynamoDBClient): Requests {
     { step: COUNTER_STEP, name: 'benchRequestCounter' },
   );
   return counter;
-}
-
-interface UnitInput {
-  TransactItems?: Array<Record<string, unknown>>;
-  ConsistentRead?: boolean;
-  UpdateExpression?: string;
-}
-
-/** The size of the last checkpoint written with an intent: the UpdateItem that clears it pays for it. */
-const INTENT_BYTES = { last: 0 };
-
-/** AWS's capacity rules for items under 1 KB (writes) and 4 KB (reads). */
-function unitsOf(command: string, input: UnitInput) {
-  switch (command) {
-    case 'TransactWriteItemsCommand': {
-      // 2 units per KB of each item written (rounded up): the checkpoint with an intent is several KB.
-      const items = input.TransactItems ?? [];
-      const writes = items.filter((i) => !i.ConditionCheck);
-      const intent = writes.find((i) => JSON.stringify(i).includes('intent = :intent'));
-      if (intent) INTENT_BYTES.last = JSON.stringify(intent).length;
-      const write = writes.reduce(
-        (sum, i) => sum + 2 * Math.ceil(JSON.stringify(i).length / 1024),
-        0,
-      );
-      return { transactItems: items.length, write, read: 2 * (items.length - writes.length) };
-    }
-    case 'UpdateItemCommand':
-      // An update is billed on the larger of the item before and after: dogear's clearing of an
-      // intent pays for the checkpoint item that carried it.
-      return {
-        transactItems: 0,
-        write: input.UpdateExpression === 'REMOVE intent' ? Math.ceil(INTENT_BYTES.last / 1024) : 1,
-        read: 0,
-      };
-    case 'PutItemCommand':
-    case 'DeleteItemCommand':
-      return { transactItems: 0, write: 1, read: 0 };
-    case 'GetItemCommand':
-      return { transactItems: 0, write: 0, read: input.ConsistentRead ? 1 : 0.5 };
-    default:
-      throw new Error(`No capacity rule for ${command}: add one`);
-  }
 }
 
 function zero(): Requests {
@@ -530,16 +490,6 @@ function subject(name: string, records: number, run: Run): SubjectFigures {
   };
 }
 
-/** Each event through `handler` in order, as one warm Lambda would get them. */
-async function runEvents(
-  handler: (event: never, context: never) => Promise<unknown>,
-  events: KafkaEvent[],
-  definition: ConsumerDefinition,
-): Promise<void> {
-  const call = handler as (event: KafkaEvent | MSKEvent, context: unknown) => Promise<unknown>;
-  for (const event of events) await call(event, lambdaContext(definition));
-}
-
 /** One send to a port nobody listens on: ECONNREFUSED is retryable, so the SDK tries again. */
 async function probeRetryCounting() {
   const maxAttempts = 3;
@@ -552,23 +502,6 @@ async function probeRetryCounting() {
   assert.equal(counter.sends, 1, 'probe: sends counted at initialize');
   assert.equal(counter.total, maxAttempts, `probe: attempts counted at ${COUNTER_STEP}`);
   return { maxAttempts, sends: counter.sends, requests: counter.total };
-}
-
-/** An upper bound of an item's size as DynamoDB reckons it: names plus values. */
-function itemBytes(item: Record<string, AttributeValue>): number {
-  const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
-  const value = (v: AttributeValue): number => {
-    if (v.S !== undefined) return utf8(v.S);
-    if (v.N !== undefined) return v.N.length + 1;
-    if (v.B !== undefined) return v.B.length;
-    if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-    if (v.M !== undefined) return 3 + itemBytes(v.M) + Object.keys(v.M).length;
-    if (v.L !== undefined) return 3 + v.L.reduce((n, e) => n + value(e) + 1, 0);
-    if (v.SS !== undefined) return v.SS.reduce((n, e) => n + utf8(e), 0);
-    if (v.NS !== undefined) return v.NS.reduce((n, e) => n + e.length + 1, 0);
-    return 400 * 1024; // a type not reckoned here: fail the check rather than guess
-  };
-  return Object.entries(item).reduce((n, [name, v]) => n + utf8(name) + value(v), 0);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -6,6 +6,10 @@
 import { strict as assert } from 'node:assert';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { MSKEvent } from '@aws-lambda-powertools/kafka/types';
+import type { KafkaEvent } from '../src/event/index.ts';
+import type { ConsumerDefinition } from '../src/runtime/index.ts';
+import { lambdaContext } from '../src/runtime/lambda-context.ts';
 
 export interface BenchOptions {
   /** Timed rounds per subject; the median is reported. */
@@ -149,5 +153,22 @@ export function assertSameCounts(
     throw new assert.AssertionError({
       message: `${label}: counts differ from a plain count in ${wrong.length} of ${expected.size} words, e.g. ${wrong.slice(0, 5).join('; ')}`,
     });
+  }
+}
+
+/**
+ * Each event through `handler` in order, as one warm Lambda would get them. `beforeEach` hears
+ * the index of the event about to go in (a meter tags requests with their invocation).
+ */
+export async function runEvents(
+  handler: (event: never, context: never) => Promise<unknown>,
+  events: KafkaEvent[],
+  definition: ConsumerDefinition,
+  beforeEach?: (index: number) => void,
+): Promise<void> {
+  const call = handler as (event: KafkaEvent | MSKEvent, context: unknown) => Promise<unknown>;
+  for (const [index, event] of events.entries()) {
+    beforeEach?.(index);
+    await call(event, lambdaContext(definition));
   }
 }

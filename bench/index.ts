@@ -6,6 +6,7 @@
  *   npm run bench -- --rounds 9           more timed rounds (median reported)
  *   npm run bench -- --only word-count    one benchmark
  *   npm run bench -- --only build         build times only (part of `bundle`)
+ *   npm run bench -- --only latency       stateful consumers at 5 ms a request (1, 5, 10 ms sweep)
  *
  * Progress goes to stderr. Benchmarks are imported one by one after `'dogear'` points at
  * `src/`, so each measures the working tree and a later one (DynamoDB, bundles) costs nothing
@@ -30,6 +31,11 @@ const BENCHMARKS: ReadonlyArray<{ name: string; load: () => Promise<Benchmark> }
         return { rows: [], notes: [] };
       };
     },
+  },
+  {
+    name: 'latency',
+    // Stateful consumers at 5 ms a request, beside Powertools and the floor; its own section.
+    load: async () => (await import('./latency.bench.ts')).latencyBench,
   },
   { name: 'bundle', load: async () => (await import('./bundle.bench.ts')).bundleBench },
   // The bundle benchmark's build-time rows alone, without its sizes and cold starts.
