@@ -126,7 +126,13 @@ const Balance = defineConsumer(
 );
 
 const Dedup = defineConsumer(
-  { topic: TOPIC, name: 'dedup', batchSize: BATCH_SIZE },
+  {
+    topic: TOPIC,
+    name: 'dedup',
+    batchSize: BATCH_SIZE,
+    // The slice reads every record's `seen` item in one batch, at its first read.
+    reads: { seen: (record) => (record.value as Payment | null)?.id },
+  },
   async function dedup(record, ctx) {
     const { id, account, amount } = record.value as Payment;
     const seen = ctx.table<number>('seen');
@@ -293,10 +299,25 @@ export async function measureLatency(options: LatencyBenchOptions = {}): Promise
       const figures = subjectOf(`dogear ${w.kind}`, w, dogear.ms, dogear.tally);
       dogearOf.set(w.kind, { figures, path: dogear.path });
 
+      // The same consumer with reading ahead off: one GetItem per item when a record reads it,
+      // as dogear read before batched reads.
+      say(`dogear ${w.kind} at ${latencyMs} ms, reading one item at a time (readAhead: false)`);
+      const single = await dogearRun(run, w, `single-${w.kind}`, false);
+      const singleFigures = subjectOf(
+        `dogear ${w.kind}, no read-ahead`,
+        w,
+        single.ms,
+        single.tally,
+      );
+
       say(`baseline ${w.kind} (Powertools kafka + idempotency) at ${latencyMs} ms`);
       const b = prefixOf(w, baselineRecords);
       const baseline = await baselineRun(run, b, `baseline-${w.kind}`);
-      subjects.push(figures, subjectOf(`baseline ${w.kind}`, b, baseline.ms, baseline.tally));
+      subjects.push(
+        figures,
+        singleFigures,
+        subjectOf(`baseline ${w.kind}`, b, baseline.ms, baseline.tally),
+      );
 
       say(`floor ${w.kind}: dogear's ${dogear.path.requests} requests replayed`);
       const floor = await floorRun(run, w, dogear.trace, table, `floor-${w.kind}`);
@@ -601,10 +622,11 @@ async function inMemoryRounds(w: Workload): Promise<number[]> {
   return rounds;
 }
 
-async function dogearRun(run: Run, w: Workload, table: string) {
+async function dogearRun(run: Run, w: Workload, table: string, readAhead = true) {
   await new DynamoStateStore({ api: run.direct, table }).ensureTable();
   const reports: InvocationReport[] = [];
   const handler = createHandler(w.definition, {
+    readAhead,
     store: new DynamoStateStore({
       api: fetchDynamoApi({ region: REGION, endpoint: run.proxy.url, credentials: creds }),
       table,
@@ -768,7 +790,13 @@ function rowsOf(f: LatencyFigures): BenchRow[] {
     const row = (s: SubjectFigures) =>
       rowOf(BENCHMARK, `${s.subject} at ${f.latencyMs} ms`, s.records, 'records/s', [s.ms]);
     const floor = row(of('floor'));
-    rows.push(versus(row(of('dogear')), floor), versus(row(of('baseline')), floor), floor);
+    const single = f.subjects.find((s) => s.subject === `dogear ${kind}, no read-ahead`)!;
+    rows.push(
+      versus(row(of('dogear')), floor),
+      versus(row(single), floor),
+      versus(row(of('baseline')), floor),
+      floor,
+    );
   }
   for (const p of f.sweep) {
     if (p.latencyMs === f.latencyMs && p.records === f.subjects[0]!.records) continue;
@@ -949,6 +977,7 @@ export function formatLatency(f: LatencyFigures): string {
     `- $ per million records: write units × $${PRICES.writePerMillion} + read units × $${PRICES.readPerMillion} per million (on-demand, US East, Standard table class; taken ${PRICES.taken}, ${PRICES.url}).`,
     `- baseline (bench/latency-baseline.ts): kafkaConsumer (JSON values) + makeIdempotent per record (eventKeyJmesPath '[topic, partition, offset]', DynamoDBPersistenceLayer on its own table), then balance: one UpdateItem ADD per record; dedup: a consistent GetItem of the payment id and, when absent, a conditional PutItem (attribute_not_exists) and an UpdateItem ADD; records one by one, in order. It ran on the first ${baselines.map((s) => `${n(s.records)} records of ${s.kind}`).join(' and ')} (the same events, cut short): it handles one record after another, so its records/s and requests per record do not depend on how many.`,
     `- checked: dogear's and the floor's tables equal a plain loop's sums (balances; dedup totals and seen ids, duplicates counted once) and their checkpoints end at each partition's last offset; the baseline's tables equal the same sums and it left one COMPLETED idempotency item per record; the in-memory runs equal them too.`,
+    "- dogear: createHandler with a DynamoStateStore over fetchDynamoApi (the Lambda transport) and a fresh StateCache; balance reads ctx.state (read ahead at a slice's first read, BatchGetItem), dedup names its `seen` reads with `reads: { seen: (record) => record.value?.id }`. 'no read-ahead' is the same consumer with createHandler's readAhead: false: one GetItem per item when a record reads it, as dogear read before batched reads.",
     `- floor: dogear's trace of the same run (every request, retries included) replayed through the same proxy to a fresh table: invocations one after another, partitions in parallel, each partition's waves in recorded order, a wave's requests together; no handler, no decoding. Every answer's status must match the run's.`,
     `- model: Σ over invocations of the longest partition's round trips × latency, plus the consumer's time in memory (MemoryStateStore, fresh cache, same events, ${MEMORY_ROUNDS} timed rounds after a warm-up, median). It assumes DynamoDB answers in exactly the latency; DynamoDB Local here takes longer (its transactions tens of ms), which the floor includes.`,
     ...(sweepRecords.length
