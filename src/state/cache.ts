@@ -137,6 +137,12 @@ export class StateCache {
     if (bytes > this.maxBytes) return;
     this.items.set(id, { item, readAt, bytes });
     this.bytes_ += bytes;
+    // Checked before iterating: under budget, a set starts no iterator.
+    if (this.bytes_ > this.maxBytes) this.evict();
+  }
+
+  /** Drops the least recently used items until the rest fit `maxBytes`. */
+  private evict(): void {
     for (const [oldest, cached] of this.items) {
       if (this.bytes_ <= this.maxBytes) break;
       this.items.delete(oldest);

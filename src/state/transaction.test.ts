@@ -144,6 +144,19 @@ describe('add', () => {
     txn.add('t', 'word', 1);
     await expect(txn.get('t', 'word')).rejects.toThrow(StateTypeError);
   });
+
+  test("add over an earlier record's text fails the record that adds, and the text commits", async () => {
+    const store = new MemoryStateStore();
+    const txn = await open(store);
+    txn.put('t', 's', 'text');
+    txn.add('t', 'n', 1);
+    txn.endRecord();
+    txn.add('t', 'n', 1);
+    expect(() => txn.add('t', 's', 1)).toThrow(/Cannot add to t\/s: it holds a string/);
+    txn.abortRecord();
+    await txn.commit();
+    expect(await table(store)).toEqual({ s: 'text', n: 1 });
+  });
 });
 
 describe('conflicts', () => {

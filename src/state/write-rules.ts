@@ -149,8 +149,11 @@ export function keyProblem(group: string, table: string, key: unknown): Refusal 
       fix: 'keys are strings: pass String(key), or JSON.stringify(key) for a structured one',
     };
   }
-  // `s|<group>|<table>|<key>`: ASCII names, so only the key needs counting in bytes.
-  const bytes = group.length + table.length + 4 + Buffer.byteLength(key);
+  // `s|<group>|<table>|<key>`: ASCII names, so only the key needs counting in bytes. UTF-8
+  // takes at most 3 bytes per UTF-16 unit, so most keys are short enough without counting.
+  const fixed = group.length + table.length + 4;
+  if (fixed + 3 * key.length <= MAX_PARTITION_KEY_BYTES) return undefined;
+  const bytes = fixed + Buffer.byteLength(key);
   if (bytes > MAX_PARTITION_KEY_BYTES) {
     return {
       problem: `a key of ${Buffer.byteLength(key)} bytes: with the group and table it makes a ${bytes}-byte partition key, over DynamoDB's 2,048 bytes`,
