@@ -214,7 +214,7 @@ export class StateTransaction {
     return { topic, partition, offset: this.recordOffset, table, key };
   }
 
-  private entry(table: string, key: string): Entry {
+  private tableEntries(table: string): TableEntries {
     let entries = this.lastTable?.name === table ? this.lastTable : this.tables.get(table);
     if (!entries) {
       entries = {
@@ -226,6 +226,11 @@ export class StateTransaction {
       this.tables.set(table, entries);
     }
     this.lastTable = entries;
+    return entries;
+  }
+
+  private entry(table: string, key: string): Entry {
+    const entries = this.tableEntries(table);
     let entry = entries.byKey.get(key);
     if (!entry) {
       const refusal = keyProblem(this.partition.group, table, key);
@@ -276,7 +281,7 @@ export class StateTransaction {
     const ids: string[] = [];
     const seen = new Set<string>();
     for (const ref of refs) {
-      const id = `${this.partition.group}\u0000${itemId(ref.table, ref.key)}`;
+      const id = this.tableEntries(ref.table).cachePrefix + ref.key;
       if (seen.has(id)) continue;
       seen.add(id);
       if (this.known(id) || keyProblem(this.partition.group, ref.table, ref.key)) continue;
