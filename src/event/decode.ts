@@ -4,7 +4,7 @@ import { deliveredTimestampProblem } from './timestamp.ts';
 import type {
   DecodeOptions,
   EventRecord,
-  Format,
+  FieldFormat,
   KafkaEvent,
   KafkaRecord,
   PartitionSlice,
@@ -135,15 +135,18 @@ export function decodeRecord<V = unknown, K = string>(
   };
 }
 
+/** A field decoded through a schema is left as bytes here, for `decodeSchemaFields`. */
 function decodeField(
   encoded: string | null | undefined,
-  format: Format,
+  format: FieldFormat,
   at: RecordCoordinates,
   field: 'key' | 'value',
 ): unknown {
   if (encoded === undefined || encoded === null) return null;
   const bytes = base64Bytes(encoded, at, field);
-  if (format === 'bytes') return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (format === 'bytes' || typeof format === 'object') {
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
   let text: string;
   try {
     text = STRICT_UTF8.decode(bytes);
@@ -246,6 +249,38 @@ function decodeHeaders(raw: EventRecord): RawHeader[] {
     }
   }
   return headers;
+}
+
+/** Whether a consumer's key or value decodes through a schema (and so asynchronously). */
+export function decodesThroughSchema(options: DecodeOptions): boolean {
+  return typeof options.value === 'object' || typeof options.key === 'object';
+}
+
+/**
+ * The key and value of `record` (as `decodeRecord` left them: bytes) decoded through their
+ * schema codecs; a failure is a `RecordDecodeError` naming the record, the field and the schema.
+ */
+export async function decodeSchemaFields<V, K>(
+  record: KafkaRecord<unknown, unknown>,
+  raw: EventRecord,
+  options: DecodeOptions,
+): Promise<KafkaRecord<V, K>> {
+  let out = record;
+  for (const field of ['key', 'value'] as const) {
+    const codec = options[field];
+    const bytes = out[field];
+    if (typeof codec !== 'object' || !(bytes instanceof Uint8Array)) continue;
+    const metadata = field === 'value' ? raw.valueSchemaMetadata : raw.keySchemaMetadata;
+    try {
+      const decoded = await codec.decode(bytes, metadata ? { metadata } : {});
+      out = { ...out, [field]: decoded.value, [`${field}Schema`]: decoded.schema };
+    } catch (error) {
+      // The cause keeps whether a retry can help (`SchemaDecodeError.failure`).
+      const message = error instanceof Error ? error.message : String(error);
+      throw new RecordDecodeError(raw, `${field} (${codec.format}): ${message}`, { cause: error });
+    }
+  }
+  return out as KafkaRecord<V, K>;
 }
 
 /** Runs a Standard Schema over a decoded value; the error lists each issue with its path. */

@@ -1,4 +1,11 @@
-export { decodeRecord, parseEvent, slicesOf, validateValue } from './decode.ts';
+export {
+  decodeRecord,
+  decodeSchemaFields,
+  decodesThroughSchema,
+  parseEvent,
+  slicesOf,
+  validateValue,
+} from './decode.ts';
 export {
   type EventSourceOptions,
   eventOf,
@@ -17,10 +24,16 @@ export {
 export type {
   DecodeOptions,
   EventRecord,
+  FieldFormat,
   Format,
   KafkaEvent,
   KafkaRecord,
   PartitionSlice,
   RawHeader,
+  SchemaCodec,
+  SchemaDecoded,
+  SchemaMetadata,
+  SchemaRef,
+  SchemaSource,
   TimestampType,
 } from './types.ts';

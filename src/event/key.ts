@@ -1,4 +1,4 @@
-import type { Format } from './types.ts';
+import type { FieldFormat, Format } from './types.ts';
 
 /**
  * The string a decoded record key becomes as an item key of `ctx.state`, by the consumer's
@@ -6,8 +6,8 @@ import type { Format } from './types.ts';
  *
  * - `string`: the key as it is.
  * - `bytes`: standard, padded base64 (`ff01` is `/wE=`).
- * - `json` (and, later, schema formats such as Avro or Protobuf, whose keys decode to the
- *   same kinds of values): canonical JSON, the form of RFC 8785 (JCS). Object keys are sorted
+ * - `json`, and schema codecs (`avro()`, `protobuf()`, `jsonSchema()`, whose keys decode to
+ *   the same kinds of values): canonical JSON, the form of RFC 8785 (JCS). Object keys are sorted
  *   by UTF-16 code units at every depth, arrays keep their order, there is no whitespace, and
  *   numbers and strings print as `JSON.stringify` prints them; a bigint prints its digits. So
  *   `{"b":1,"a":2}` and `{"a":2,"b":1}` are one item, `{"a":2,"b":1}`. A JSON string keeps its
@@ -16,7 +16,7 @@ import type { Format } from './types.ts';
  * Throws a `TypeError` for a key its format cannot hold (a JSON key with `undefined`, a
  * non-finite number, a `Map`, a `Date` or bytes in it), rather than guess a form for it.
  */
-export function stateKeyOf(key: unknown, format: Format): string {
+export function stateKeyOf(key: unknown, format: FieldFormat): string {
   if (format === 'string') {
     if (typeof key !== 'string') throw keyError(key, 'a string', format);
     return key;

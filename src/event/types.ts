@@ -15,6 +15,58 @@ export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME' | 'NO_TIMESTAMP_TY
  */
 export type Format = 'json' | 'string' | 'bytes';
 
+/**
+ * A key or value format decoded through a schema language: what `avro()`, `protobuf()` and
+ * `jsonSchema()` make. `T` is the decoded type.
+ */
+export interface SchemaCodec<T = unknown> {
+  readonly format: 'avro' | 'protobuf' | 'json-schema';
+  /** Decodes one key or value; a failure is a `SchemaDecodeError` (the caller names the record). */
+  decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<T>>;
+  /**
+   * The bytes a producer with this schema writes for `value` (for `dogear produce`, `dogear
+   * events` and tests): framed for the codec's registry with the writer schema `id`, or bare.
+   */
+  encode(value: unknown, id?: number | string): Uint8Array;
+  /** Never set: carries `T` for type inference. */
+  readonly '~decoded'?: T;
+}
+
+/** What the event says of a key or value's schema, when Lambda's schema registry integration decoded it. */
+export interface SchemaMetadata {
+  /** `AVRO`, `PROTOBUF` or `JSON`. */
+  readonly dataFormat?: string;
+  /** Confluent's schema id (as text) or Glue's schema version UUID. */
+  readonly schemaId?: string;
+}
+
+export interface SchemaSource {
+  /** The record's `valueSchemaMetadata` or `keySchemaMetadata`, when Lambda decoded it. */
+  readonly metadata?: SchemaMetadata;
+}
+
+/** The schema a key or value was written with, as the record shows it. */
+export interface SchemaRef {
+  readonly format: 'avro' | 'protobuf' | 'json-schema';
+  /**
+   * How it came: framed by a Confluent or Glue producer, bare (the schema given in code), or
+   * already decoded (`lambda-json`) or unframed (`lambda-source`) by Lambda's integration.
+   */
+  readonly wire: 'confluent' | 'glue' | 'bare' | 'lambda-json' | 'lambda-source';
+  /** Confluent's schema id or Glue's schema version UUID; absent for bare payloads. */
+  readonly id?: number | string;
+  /** The registry the writer schema came from. */
+  readonly registry?: string;
+}
+
+export interface SchemaDecoded<T> {
+  readonly value: T;
+  readonly schema: SchemaRef;
+}
+
+/** How a key or value decodes: a plain format, or through a schema. */
+export type FieldFormat = Format | SchemaCodec;
+
 /** One header as it was on the wire; Kafka allows a name to repeat. */
 export interface RawHeader {
   readonly name: string;
@@ -44,6 +96,10 @@ export interface KafkaRecord<V = unknown, K = string> {
   readonly headers: Readonly<Record<string, string>>;
   /** Every header as it was on the wire, in order. */
   readonly rawHeaders: readonly RawHeader[];
+  /** The schema the value was written with, when the consumer decodes it through one. */
+  readonly valueSchema?: SchemaRef;
+  /** The schema the key was written with, when the consumer decodes it through one. */
+  readonly keySchema?: SchemaRef;
 }
 
 /** A record as Lambda delivers it inside an MSK or self-managed Kafka event. */
@@ -59,6 +115,9 @@ export interface EventRecord {
   value?: string | null;
   /** One single-entry object per header; bytes are signed (Java's `byte`). */
   headers: Array<Record<string, number[]>>;
+  /** Set by Lambda's schema registry integration (provisioned mode) when it decoded the value. */
+  valueSchemaMetadata?: SchemaMetadata;
+  keySchemaMetadata?: SchemaMetadata;
 }
 
 /** The event Lambda's Kafka trigger passes to a function. */
@@ -85,9 +144,9 @@ export interface PartitionSlice<R = EventRecord> {
 /** How to decode a consumer's records. */
 export interface DecodeOptions {
   /** @default 'json' */
-  value?: Format;
+  value?: FieldFormat;
   /** `ctx.state` keys items by it as `stateKeyOf` spells it. @default 'string' */
-  key?: Format;
+  key?: FieldFormat;
   /** Validates the decoded value (zod, valibot, arktype: any Standard Schema). */
   schema?: StandardSchemaV1;
 }

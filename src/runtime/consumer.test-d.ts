@@ -98,3 +98,37 @@ export class Colourful {
   @onRecord()
   handle() {}
 }
+
+// A schema codec types the value from its schema: Avro declared `as const`, Protobuf by generic.
+import { avro, protobuf } from '../schema/index.ts';
+
+const OrderV1 = {
+  type: 'record',
+  name: 'Order',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'cents', type: 'long' },
+    { name: 'note', type: ['null', 'string'], default: null },
+    { name: 'status', type: { type: 'enum', name: 'Status', symbols: ['NEW', 'PAID'] } },
+    { name: 'tags', type: { type: 'array', items: 'string' } },
+  ],
+} as const;
+defineConsumer({ topic: 't', name: 'avro-orders', value: avro({ schema: OrderV1 }) }, (record) => {
+  expectTypeOf(record.value).toEqualTypeOf<{
+    id: string;
+    cents: number;
+    note: string | null;
+    status: 'NEW' | 'PAID';
+    tags: string[];
+  } | null>();
+});
+defineConsumer(
+  {
+    topic: 't',
+    name: 'proto-orders',
+    value: protobuf<{ id: string; cents: number }>({ proto: '', type: 'shop.Order' }),
+  },
+  (record) => {
+    expectTypeOf(record.value).toEqualTypeOf<{ id: string; cents: number } | null>();
+  },
+);

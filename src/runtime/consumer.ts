@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Format } from '../event/index.ts';
+import type { FieldFormat, Format } from '../event/index.ts';
 import { TABLE_NAME } from './context.ts';
 import { ConsumerDefinitionError } from './errors.ts';
 import type {
@@ -96,9 +96,10 @@ function definitionOf(
   }
   for (const field of ['value', 'key'] as const) {
     const format = options[field];
-    if (format !== undefined && !FORMATS.has(format)) {
+    const codec = typeof format === 'object' && typeof format?.decode === 'function';
+    if (format !== undefined && !codec && !FORMATS.has(format as Format)) {
       throw new ConsumerDefinitionError(
-        `${where}: ${field} format '${format}' is not one of json, string, bytes`,
+        `${where}: ${field} format '${String(format)}' is not one of json, string, bytes, or a schema codec (avro(), protobuf(), jsonSchema() from dogear/schema)`,
       );
     }
   }
@@ -219,8 +220,8 @@ function checkDeploy(deploy: DeployOptions, where: string): void {
  */
 export function defineConsumer<
   S extends StandardSchemaV1 | undefined = undefined,
-  VF extends Format | undefined = undefined,
-  KF extends Format | undefined = undefined,
+  VF extends FieldFormat | undefined = undefined,
+  KF extends FieldFormat | undefined = undefined,
 >(
   options: ConsumerOptions<S, VF, KF> & { name: string },
   handler:

@@ -1,4 +1,4 @@
-import { type Format, type KafkaRecord, stateKeyOf } from '../event/index.ts';
+import { type FieldFormat, type KafkaRecord, stateKeyOf } from '../event/index.ts';
 import {
   type ItemRef,
   StateError,
@@ -48,7 +48,7 @@ export class SliceContext implements Context {
     private readonly store: StateStore,
     readonly log: Logger,
     /** The consumer's key format, which decides how `ctx.state` spells a record's key. */
-    private readonly keyFormat: Format,
+    private readonly keyFormat: FieldFormat,
     /** Until when (epoch ms) this invocation can still be running: Lambda's deadline. */
     private readonly deadline: () => number,
     /** The records still to run, for reading ahead; none when the handler does not read ahead. */

@@ -1,5 +1,7 @@
 import {
   decodeRecord,
+  decodeSchemaFields,
+  decodesThroughSchema,
   type EventRecord,
   type KafkaRecord,
   type PartitionSlice,
@@ -240,6 +242,19 @@ function decodeAndValidate(
   consumer: ConsumerDefinition,
 ): KafkaRecord<unknown, unknown> | Promise<KafkaRecord<unknown, unknown>> {
   const record = decodeRecord<unknown, unknown>(raw, consumer);
+  if (decodesThroughSchema(consumer)) {
+    return decodeSchemaFields<unknown, unknown>(record, raw, consumer).then((decoded) =>
+      validated(decoded, consumer),
+    );
+  }
+  return validated(record, consumer);
+}
+
+/** The record, its value checked by the consumer's Standard Schema when it has one. */
+function validated(
+  record: KafkaRecord<unknown, unknown>,
+  consumer: ConsumerDefinition,
+): KafkaRecord<unknown, unknown> | Promise<KafkaRecord<unknown, unknown>> {
   if (!consumer.schema || record.value === null) return record;
   return validateValue(record, consumer.schema).then((value) => ({ ...record, value }));
 }

@@ -1,10 +1,18 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { Format, KafkaEvent, KafkaRecord, PartitionSlice } from '../event/index.ts';
+import type {
+  FieldFormat,
+  KafkaEvent,
+  KafkaRecord,
+  PartitionSlice,
+  SchemaCodec,
+} from '../event/index.ts';
 import type { Logger } from './logger.ts';
 
-/** The decoded form of a `Format`. */
-export type Decoded<F extends Format | undefined, Default> = F extends 'string'
+/** The decoded form of a `FieldFormat`: a schema codec gives its own type. */
+export type Decoded<F extends FieldFormat | undefined, Default> = F extends SchemaCodec<infer T>
+  ? T
+  : F extends 'string'
   ? string
   : F extends 'bytes'
     ? Uint8Array
@@ -15,8 +23,8 @@ export type Decoded<F extends Format | undefined, Default> = F extends 'string'
 /** What a consumer reads and how it is deployed. */
 export interface ConsumerOptions<
   S extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined,
-  VF extends Format | undefined = Format | undefined,
-  KF extends Format | undefined = Format | undefined,
+  VF extends FieldFormat | undefined = FieldFormat | undefined,
+  KF extends FieldFormat | undefined = FieldFormat | undefined,
 > {
   /** The topic to read; one topic per consumer, as Lambda's event-source mapping allows. */
   topic: string;
@@ -60,7 +68,7 @@ export interface ConsumerOptions<
 }
 
 /** The decoded (and validated) value type of a consumer's records. */
-export type ValueOf<S, VF extends Format | undefined> = S extends StandardSchemaV1
+export type ValueOf<S, VF extends FieldFormat | undefined> = S extends StandardSchemaV1
   ? StandardSchemaV1.InferOutput<S>
   : Decoded<VF, unknown>;
 
@@ -190,8 +198,8 @@ export interface ConsumerDefinition {
   readonly group: string;
   readonly topic: string;
   readonly batchSize: number;
-  readonly value: Format;
-  readonly key: Format;
+  readonly value: FieldFormat;
+  readonly key: FieldFormat;
   readonly schema?: StandardSchemaV1;
   readonly middlewares: ReadonlyArray<MiddlewareObj<KafkaEvent>>;
   readonly deploy: DeployOptions;

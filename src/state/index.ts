@@ -1,4 +1,4 @@
-export { backoff } from './backoff.ts';
+export { backoff } from '../backoff.ts';
 export { StateCache, type StateCacheOptions } from './cache.ts';
 export type { Decimal } from './decimal.ts';
 export {

@@ -1,6 +1,6 @@
 /** Table administration: creating the state table locally, scanning and clearing a group. */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { backoff } from '../backoff.ts';
+import { backoff } from '../../backoff.ts';
 import { BatchWriteItem, CreateTable, type DynamoApi, Scan, UpdateTimeToLive } from './api.ts';
 
 /** Runs one call, turning a missing table or permission into an error that says so. */

@@ -16,7 +16,8 @@ import type {
   UpdateTimeToLiveCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { AwsClient } from 'aws4fetch';
-import { backoff } from '../backoff.ts';
+import { type AwsCredentials, environmentCredentials } from '../../aws.ts';
+import { backoff } from '../../backoff.ts';
 
 /**
  * The DynamoDB calls the store makes, as data. The shapes are DynamoDB's JSON protocol, which
@@ -61,11 +62,8 @@ export interface DynamoApi {
   send<I, O>(operation: Operation<I, O>): Promise<O>;
 }
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+
+export type { AwsCredentials };
 
 export interface FetchDynamoApiOptions {
   region: string;
@@ -167,18 +165,4 @@ function errorOf(response: Response, text: string): Error {
   if (body.CancellationReasons)
     Object.assign(error, { CancellationReasons: body.CancellationReasons });
   return error;
-}
-
-async function environmentCredentials(): Promise<AwsCredentials> {
-  const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN } = process.env;
-  if (!AWS_ACCESS_KEY_ID || !AWS_SECRET_ACCESS_KEY) {
-    throw new Error(
-      'No AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (Lambda sets them)',
-    );
-  }
-  return {
-    accessKeyId: AWS_ACCESS_KEY_ID,
-    secretAccessKey: AWS_SECRET_ACCESS_KEY,
-    ...(AWS_SESSION_TOKEN ? { sessionToken: AWS_SESSION_TOKEN } : {}),
-  };
 }

@@ -1,5 +1,5 @@
 import type { AttributeValue, TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { backoff } from '../backoff.ts';
+import { backoff } from '../../backoff.ts';
 import { StateError, StateLimitError, StateTypeError } from '../errors.ts';
 import {
   type Checkpoint,

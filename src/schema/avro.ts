@@ -1,0 +1,197 @@
+/**
+ * Avro keys and values, read in the consumer's reader schema whatever schema the producer wrote
+ * with: avsc's schema resolution (defaults for added fields, removed fields skipped, int → long
+ * → float → double, string ↔ bytes) turns each writer's records into the reader's shape. The
+ * resolver is built once per writer schema id, and building it is the compatibility check: an
+ * incompatible writer fails its records with a message, and is never checked again.
+ */
+import avsc from 'avsc';
+import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
+import { SchemaDecodeError } from './errors.ts';
+import type { SchemaRegistry } from './registry.ts';
+import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
+
+/** An Avro schema as JSON: declare it `as const` for `record.value` to be typed from it. */
+export type AvroSchema =
+  | string
+  | readonly AvroSchema[]
+  | { readonly type: string; readonly [field: string]: unknown };
+
+type AvroField = { readonly name: string; readonly type: unknown };
+
+/**
+ * The TypeScript type of what an Avro schema decodes to, as avsc decodes it: records are
+ * objects, unions the branch's value, `long` a number (avsc refuses longs past 2^53), `bytes`
+ * and `fixed` a Buffer, an enum the union of its symbols. A named type used by name is `unknown`.
+ */
+export type AvroValue<S> = S extends 'null'
+  ? null
+  : S extends 'boolean'
+    ? boolean
+    : S extends 'int' | 'long' | 'float' | 'double'
+      ? number
+      : S extends 'string'
+        ? string
+        : S extends 'bytes'
+          ? Buffer
+          : S extends readonly (infer B)[]
+            ? AvroValue<B>
+            : S extends { readonly type: 'record' | 'error'; readonly fields: readonly AvroField[] }
+              ? {
+                  -readonly [F in S['fields'][number] as F['name']]: AvroValue<F['type']>;
+                }
+              : S extends { readonly type: 'enum'; readonly symbols: readonly (infer E)[] }
+                ? E
+                : S extends { readonly type: 'array'; readonly items: infer I }
+                  ? AvroValue<I>[]
+                  : S extends { readonly type: 'map'; readonly values: infer M }
+                    ? Record<string, AvroValue<M>>
+                    : S extends { readonly type: 'fixed' }
+                      ? Buffer
+                      : S extends { readonly type: infer P extends string }
+                        ? AvroValue<P>
+                        : unknown;
+
+export interface AvroOptions<S extends AvroSchema> {
+  /** The reader schema: the shape the handler gets, whatever the writer's. */
+  schema: S;
+  /**
+   * Where writer schemas come from; its wire format (Confluent or Glue) is what the producer
+   * framed values in. Without one, values are bare Avro written with `schema` itself.
+   */
+  registry?: SchemaRegistry;
+  /**
+   * What Lambda's schema registry integration delivers, for records that carry
+   * `valueSchemaMetadata`: `SOURCE` (the payload, unframed) or `JSON` (already converted).
+   * Set it as the event-source mapping's `EventRecordFormat`. @default 'SOURCE'
+   */
+  lambdaRecordFormat?: 'SOURCE' | 'JSON';
+}
+
+/** Decodes keys or values written in Avro. */
+export function avro<const S extends AvroSchema>(
+  options: AvroOptions<S>,
+): SchemaCodec<AvroValue<S>> {
+  const reader = parseAvro(options.schema, 'the reader schema');
+  const { registry } = options;
+  /** Per writer schema id: how to read its bytes in the reader schema. */
+  const resolvers = new Map<string, Promise<avsc.Resolver | undefined>>();
+
+  const resolverFor = (id: number | string): Promise<avsc.Resolver | undefined> => {
+    const key = String(id);
+    let resolver = resolvers.get(key);
+    if (!resolver) {
+      resolver = (async () => {
+        const writer = await registry!.schema(id);
+        if (writer.format !== 'avro') {
+          throw new SchemaDecodeError(
+            `schema ${id} is ${writer.format}, not Avro: the topic's producer writes another format`,
+            'permanent',
+          );
+        }
+        const writerType = parseAvro(JSON.parse(writer.definition), `writer schema ${id}`);
+        if (writerType.equals(reader)) return undefined;
+        try {
+          return reader.createResolver(writerType);
+        } catch (error) {
+          throw new SchemaDecodeError(
+            `the reader schema cannot read writer schema ${id} (${(error as Error).message}); evolve the writer compatibly (add fields with defaults, promote int to long), or update the reader`,
+            'permanent',
+            { cause: error },
+          );
+        }
+      })();
+      resolvers.set(key, resolver);
+      // A registry failure may pass: ask again next time. An incompatible schema stays cached.
+      resolver.catch((error) => {
+        if ((error as SchemaDecodeError).failure === 'retry') resolvers.delete(key);
+      });
+    }
+    return resolver;
+  };
+
+  const read = (payload: Uint8Array, resolver: avsc.Resolver | undefined, from: string) => {
+    try {
+      return reader.fromBuffer(
+        Buffer.from(payload.buffer, payload.byteOffset, payload.length),
+        resolver,
+      );
+    } catch (error) {
+      throw new SchemaDecodeError(
+        `the payload does not parse as Avro ${from} (${(error as Error).message})`,
+        'permanent',
+        { cause: error },
+      );
+    }
+  };
+
+  const codec: SchemaCodec = {
+    format: 'avro',
+    async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
+      const metadata = source.metadata;
+      if (metadata) {
+        const id = metadata.schemaId;
+        if (options.lambdaRecordFormat === 'JSON') {
+          const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+          return { value, schema: ref('lambda-json', id, registry) };
+        }
+        const resolver = id !== undefined && registry ? await resolverFor(id) : undefined;
+        return {
+          value: read(bytes, resolver, `of schema ${id ?? '(none given)'}`),
+          schema: ref('lambda-source', id, registry),
+        };
+      }
+      if (!registry) {
+        return {
+          value: read(bytes, undefined, 'in the reader schema'),
+          schema: { format: 'avro', wire: 'bare' },
+        };
+      }
+      const framed = registry.wire === 'confluent' ? unframeConfluent(bytes) : unframeGlue(bytes);
+      const resolver = await resolverFor(framed.id);
+      return {
+        value: read(framed.payload, resolver, `of writer schema ${framed.id}`),
+        schema: ref(framed.wire, framed.id, registry),
+      };
+    },
+    encode(value: unknown, id?: number | string): Uint8Array {
+      const payload = new Uint8Array(reader.toBuffer(value));
+      if (!registry) return payload;
+      if (id === undefined) {
+        throw new RangeError(`encoding for ${registry.name} needs the writer schema's id`);
+      }
+      return registry.wire === 'confluent'
+        ? frameConfluent(Number(id), payload)
+        : frameGlue(String(id), payload);
+    },
+  };
+  // The decoded type comes from the schema's literal type, which the runtime cannot check.
+  return codec as SchemaCodec<AvroValue<S>>;
+}
+
+function ref(
+  wire: SchemaRef['wire'],
+  id: number | string | undefined,
+  registry?: SchemaRegistry,
+): SchemaRef {
+  return {
+    format: 'avro',
+    wire,
+    ...(id === undefined ? {} : { id }),
+    ...(registry ? { registry: registry.name } : {}),
+  };
+}
+
+function parseAvro(schema: unknown, what: string): avsc.Type {
+  try {
+    return avsc.Type.forSchema(schema as avsc.Schema);
+  } catch (error) {
+    throw new SchemaDecodeError(
+      `${what} is not a valid Avro schema (${(error as Error).message})`,
+      'permanent',
+      {
+        cause: error,
+      },
+    );
+  }
+}

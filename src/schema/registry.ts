@@ -1,0 +1,294 @@
+/**
+ * Schema registry clients: Confluent's REST API and AWS Glue's GetSchemaVersion. Each caches a
+ * writer schema by id for the life of the process (a warm function fetches an id once), bounds
+ * each call by a timeout and a few retries, and fails with a `SchemaRegistryError` that says
+ * whether a later delivery can succeed.
+ */
+import { AwsClient } from 'aws4fetch';
+import { type AwsCredentials, environmentCredentials } from '../aws.ts';
+import { backoff } from '../backoff.ts';
+import { SchemaRegistryError } from './errors.ts';
+
+/** A schema language, as dogear names it. */
+export type SchemaFormat = 'avro' | 'protobuf' | 'json-schema';
+
+/** What a registry knows of the schema a producer wrote with. */
+export interface WriterSchema {
+  /** Confluent's integer id, or Glue's schema version UUID. */
+  readonly id: number | string;
+  readonly format: SchemaFormat;
+  /** The schema's text: Avro JSON, a .proto file, or a JSON Schema. */
+  readonly definition: string;
+}
+
+/** Where writer schemas come from, and the wire format its producers frame values in. */
+export interface SchemaRegistry {
+  readonly wire: 'confluent' | 'glue';
+  /** The registry's address, for messages and `record.valueSchema`. */
+  readonly name: string;
+  schema(id: number | string): Promise<WriterSchema>;
+}
+
+/** Per call; a registry slower than this fails the record, which Lambda delivers again. */
+const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_RETRIES = 2;
+
+interface CallOptions {
+  /** @default 5000 */
+  timeoutMs?: number;
+  /** Retries of a call that timed out, could not connect or got a 5xx or 429. @default 2 */
+  retries?: number;
+}
+
+export interface ConfluentRegistryOptions extends CallOptions {
+  /** The registry's base URL. @default $DOGEAR_SCHEMA_REGISTRY_URL */
+  url?: string;
+  /**
+   * Basic auth (Confluent Cloud: an API key and secret) or a bearer token.
+   * @default $DOGEAR_SCHEMA_REGISTRY_USERNAME and _PASSWORD, or $DOGEAR_SCHEMA_REGISTRY_TOKEN
+   */
+  auth?: { username: string; password: string } | { token: string };
+  /** Extra headers, e.g. Confluent Cloud's `target-sr-cluster` for bearer tokens. */
+  headers?: Record<string, string>;
+}
+
+/** A Confluent Schema Registry (or a compatible one: Apicurio's `/apis/ccompat/v7`). */
+export function confluentRegistry(options: ConfluentRegistryOptions = {}): SchemaRegistry {
+  const url = (options.url ?? process.env.DOGEAR_SCHEMA_REGISTRY_URL ?? '').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(url)) {
+    throw new RangeError(
+      `confluentRegistry needs the registry's URL (got '${url}'): pass { url } or set DOGEAR_SCHEMA_REGISTRY_URL`,
+    );
+  }
+  const headers: Record<string, string> = {
+    accept: 'application/vnd.schemaregistry.v1+json, application/json',
+    ...options.headers,
+  };
+  const auth = options.auth ?? authFromEnvironment();
+  if (auth && 'token' in auth) headers.authorization = `Bearer ${auth.token}`;
+  else if (auth) {
+    headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  }
+  const name = url;
+  return {
+    wire: 'confluent',
+    name,
+    schema: cached(async (id) => {
+      const response = await call(name, options, () =>
+        fetch(`${url}/schemas/ids/${encodeURIComponent(String(id))}`, {
+          headers,
+          signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+        }),
+      );
+      const body = (await response.json().catch(() => ({}))) as {
+        schema?: string;
+        schemaType?: string;
+        error_code?: number;
+        message?: string;
+      };
+      if (response.status === 404) {
+        throw new SchemaRegistryError(
+          `schema id ${id} is unknown to the registry at ${name} (${body.message ?? response.status}); is the consumer pointed at the registry its producers use?`,
+          'permanent',
+        );
+      }
+      if (!response.ok) throw refused(name, response.status, body.message);
+      if (typeof body.schema !== 'string') {
+        throw new SchemaRegistryError(
+          `the registry at ${name} answered schema id ${id} without a schema`,
+          'retry',
+        );
+      }
+      const type = body.schemaType ?? 'AVRO';
+      return { id, format: formatOf(type, name, id), definition: body.schema };
+    }),
+  };
+}
+
+function authFromEnvironment(): ConfluentRegistryOptions['auth'] {
+  const {
+    DOGEAR_SCHEMA_REGISTRY_USERNAME: username,
+    DOGEAR_SCHEMA_REGISTRY_PASSWORD: password,
+    DOGEAR_SCHEMA_REGISTRY_TOKEN: token,
+  } = process.env;
+  if (token) return { token };
+  if (username && password) return { username, password };
+  return undefined;
+}
+
+export interface GlueRegistryOptions extends CallOptions {
+  /** @default $AWS_REGION */
+  region?: string;
+  /** @default https://glue.<region>.amazonaws.com */
+  endpoint?: string;
+  /** @default the environment's (the function's role) */
+  credentials?: () => Promise<AwsCredentials>;
+}
+
+/** The AWS Glue Schema Registry of the function's account and region. */
+export function glueRegistry(options: GlueRegistryOptions = {}): SchemaRegistry {
+  const region =
+    options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const endpoint = options.endpoint ?? `https://glue.${region}.amazonaws.com`;
+  const credentials = options.credentials ?? environmentCredentials;
+  const name = `glue ${region}${options.endpoint ? ` at ${endpoint}` : ''}`;
+  return {
+    wire: 'glue',
+    name,
+    schema: cached(async (id) => {
+      const creds = await credentials();
+      const client = new AwsClient({ ...creds, service: 'glue', region, retries: 0 });
+      const response = await call(name, options, async () =>
+        fetch(
+          await client.sign(endpoint, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/x-amz-json-1.1',
+              'x-amz-target': 'AWSGlue.GetSchemaVersion',
+            },
+            body: JSON.stringify({ SchemaVersionId: String(id) }),
+          }),
+          { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
+        ),
+      );
+      const body = (await response.json().catch(() => ({}))) as {
+        __type?: string;
+        message?: string;
+        Message?: string;
+        SchemaDefinition?: string;
+        DataFormat?: string;
+        Status?: string;
+      };
+      const type = String(body.__type ?? response.headers.get('x-amzn-errortype') ?? '');
+      if (/EntityNotFound/.test(type)) {
+        throw new SchemaRegistryError(
+          `schema version ${id} is not in the Glue Schema Registry of ${region} (${body.message ?? body.Message ?? type}); is the consumer in the account and region its producers use?`,
+          'permanent',
+        );
+      }
+      if (!response.ok) throw refused(name, response.status, body.message ?? body.Message ?? type);
+      if (body.Status !== undefined && body.Status !== 'AVAILABLE') {
+        throw new SchemaRegistryError(
+          `schema version ${id} is ${body.Status} in Glue, not AVAILABLE`,
+          'retry',
+        );
+      }
+      if (typeof body.SchemaDefinition !== 'string') {
+        throw new SchemaRegistryError(
+          `Glue answered schema version ${id} without a definition`,
+          'retry',
+        );
+      }
+      return {
+        id,
+        format: formatOf(body.DataFormat ?? '', name, id),
+        definition: body.SchemaDefinition,
+      };
+    }),
+  };
+}
+
+/** Registry type names (Confluent's schemaType, Glue's DataFormat) as dogear's. */
+function formatOf(type: string, registry: string, id: number | string): SchemaFormat {
+  switch (type.toUpperCase()) {
+    case 'AVRO':
+      return 'avro';
+    case 'PROTOBUF':
+      return 'protobuf';
+    case 'JSON':
+      return 'json-schema';
+  }
+  throw new SchemaRegistryError(
+    `schema ${id} at ${registry} is of type '${type}', which dogear does not read`,
+    'permanent',
+  );
+}
+
+function refused(registry: string, status: number, message: string | undefined) {
+  const why =
+    status === 401 || status === 403
+      ? 'refused the credentials: check DOGEAR_SCHEMA_REGISTRY_USERNAME/_PASSWORD (or _TOKEN), or the role'
+      : `answered ${status}`;
+  return new SchemaRegistryError(
+    `the registry at ${registry} ${why}${message ? ` (${message})` : ''}`,
+    'retry',
+  );
+}
+
+/** One call with a timeout, retried on what may pass: no answer, 5xx, 429. */
+async function call(
+  registry: string,
+  options: CallOptions,
+  send: () => Promise<Response>,
+): Promise<Response> {
+  const retries = options.retries ?? DEFAULT_RETRIES;
+  for (let attempt = 0; ; attempt++) {
+    let response: Response | undefined;
+    let failure: unknown;
+    try {
+      response = await send();
+    } catch (error) {
+      failure = error;
+    }
+    const transient = !response || response.status >= 500 || response.status === 429;
+    if (!transient) return response!;
+    if (attempt >= retries) {
+      if (response) return response;
+      const timedOut = (failure as Error)?.name === 'TimeoutError';
+      throw new SchemaRegistryError(
+        `the registry at ${registry} ${timedOut ? `did not answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : `could not be reached (${(failure as Error)?.message})`} after ${attempt + 1} attempts; the record is delivered again`,
+        'retry',
+        { cause: failure },
+      );
+    }
+    await backoff(attempt, { base: 100, cap: 1000 });
+  }
+}
+
+/** A per-process cache by id; a failed fetch is not kept, so the next record asks again. */
+function cached(fetchSchema: (id: number | string) => Promise<WriterSchema>) {
+  const schemas = new Map<string, Promise<WriterSchema>>();
+  return (id: number | string): Promise<WriterSchema> => {
+    const key = String(id);
+    let schema = schemas.get(key);
+    if (!schema) {
+      schema = fetchSchema(id);
+      schemas.set(key, schema);
+      schema.catch(() => schemas.delete(key));
+    }
+    return schema;
+  };
+}
+
+export interface SchemasInCodeOptions {
+  /** How producers framed the values: Confluent's frame (integer ids) or Glue's (UUIDs). */
+  wire: 'confluent' | 'glue';
+  /** Writer schemas by id: Avro schemas as objects, .proto files and JSON Schemas as text. */
+  schemas: Readonly<Record<string, { format: SchemaFormat; definition: string | object }>>;
+}
+
+/**
+ * Writer schemas given in code instead of fetched: for topics whose schemas are pinned, and for
+ * tests and recordings made without a registry. Reads registry-framed values like a registry.
+ */
+export function schemasInCode(options: SchemasInCodeOptions): SchemaRegistry {
+  return {
+    wire: options.wire,
+    name: `schemas in code (${options.wire})`,
+    async schema(id) {
+      const found = options.schemas[String(id)];
+      if (!found) {
+        throw new SchemaRegistryError(
+          `schema id ${id} is not among the schemas given in code (${Object.keys(options.schemas).join(', ') || 'none'})`,
+          'permanent',
+        );
+      }
+      const { format, definition } = found;
+      return {
+        id,
+        format,
+        definition: typeof definition === 'string' ? definition : JSON.stringify(definition),
+      };
+    },
+  };
+}
