@@ -10,15 +10,16 @@ import type {
 import type { Logger } from './logger.ts';
 
 /** The decoded form of a `FieldFormat`: a schema codec gives its own type. */
-export type Decoded<F extends FieldFormat | undefined, Default> = F extends SchemaCodec<infer T>
-  ? T
-  : F extends 'string'
-  ? string
-  : F extends 'bytes'
-    ? Uint8Array
-    : F extends 'json'
-      ? unknown
-      : Default;
+export type Decoded<F extends FieldFormat | undefined, Default> =
+  F extends SchemaCodec<infer T>
+    ? T
+    : F extends 'string'
+      ? string
+      : F extends 'bytes'
+        ? Uint8Array
+        : F extends 'json'
+          ? unknown
+          : Default;
 
 /** What a consumer reads and how it is deployed. */
 export interface ConsumerOptions<

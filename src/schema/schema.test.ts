@@ -169,7 +169,13 @@ describe('Avro evolution: a v1 reader keeps reading while writers move to v2', (
         },
       },
     });
-    const registry = { ...inner, schema: (id: number | string) => (asked++, inner.schema(id)) };
+    const registry = {
+      ...inner,
+      schema: (id: number | string) => {
+        asked++;
+        return inner.schema(id);
+      },
+    };
     const reader = avro({ schema: V1, registry });
     const bytes = new Uint8Array([0, 0, 0, 0, 3, 2]);
     for (let i = 0; i < 3; i++) {

@@ -62,7 +62,6 @@ export interface DynamoApi {
   send<I, O>(operation: Operation<I, O>): Promise<O>;
 }
 
-
 export type { AwsCredentials };
 
 export interface FetchDynamoApiOptions {
