@@ -21,6 +21,15 @@ export type Format = 'json' | 'string' | 'bytes';
  */
 export interface SchemaCodec<T = unknown> {
   readonly format: 'avro' | 'protobuf' | 'json-schema';
+  /**
+   * The registry writer schemas come from, if any: `dogear/serverless` grants the function
+   * what reading it needs (Glue: `glue:GetSchemaVersion` on `registryName`'s schemas).
+   */
+  readonly registry?: {
+    readonly wire: 'confluent' | 'glue';
+    readonly name: string;
+    readonly registryName?: string;
+  };
   /** Decodes one key or value; a failure is a `SchemaDecodeError` (the caller names the record). */
   decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<T>>;
   /**

@@ -35,6 +35,8 @@ export class SliceContext implements Context {
   /** The current record's `ctx.state` key, once computed. */
   private keyed: { record: KafkaRecord<unknown, unknown>; key: string } | undefined;
   readonly state: KeyedState;
+  readonly eventSourceArn: string | undefined;
+  readonly bootstrapServers: string | undefined;
   /** Whether this slice read ahead what `reads` names, and the `ctx.state` items. */
   private namedReadAhead = false;
   private stateReadAhead = false;
@@ -55,7 +57,10 @@ export class SliceContext implements Context {
     private readonly upcoming: Upcoming | undefined,
     /** The items a record will read, by table (`ConsumerOptions.reads`). */
     private readonly reads: Reads | undefined,
+    source: { readonly eventSourceArn?: string; readonly bootstrapServers?: string } = {},
   ) {
+    this.eventSourceArn = source.eventSourceArn;
+    this.bootstrapServers = source.bootstrapServers;
     this.state = keyedState(
       () => this.tableOf(STATE_TABLE, true),
       () => this.stateKey(),

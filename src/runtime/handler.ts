@@ -94,6 +94,12 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
       deadline,
       topicId,
       readAhead: options.readAhead ?? true,
+      source: {
+        ...('eventSourceArn' in event ? { eventSourceArn: event.eventSourceArn } : {}),
+        ...(event.bootstrapServers === undefined
+          ? {}
+          : { bootstrapServers: event.bootstrapServers }),
+      },
     };
     const settled = await Promise.allSettled(
       slices.map((s) => processSlice(consumer, handler!, s, deps)),

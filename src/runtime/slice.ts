@@ -65,6 +65,8 @@ export interface SliceDeps {
   readonly topicId?: string;
   /** Whether the slice reads ahead what its records will read (`HandlerOptions.readAhead`). */
   readonly readAhead?: boolean;
+  /** Where the event came from, for `ctx.eventSourceArn` and `ctx.bootstrapServers`. */
+  readonly source?: { readonly eventSourceArn?: string; readonly bootstrapServers?: string };
 }
 
 /**
@@ -119,7 +121,7 @@ async function runFrom(
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  { store, log, deadline, topicId, readAhead = true }: SliceDeps,
+  { store, log, deadline, topicId, readAhead = true, source }: SliceDeps,
   report: SliceReport,
 ): Promise<void> {
   const from = txn.checkpoint.offset;
@@ -157,6 +159,7 @@ async function runFrom(
     deadline,
     readAhead ? () => ahead.upcoming() : undefined,
     consumer.reads,
+    source,
   );
   const processedBefore = report.processed;
   const commit = async () => {

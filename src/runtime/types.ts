@@ -157,6 +157,10 @@ export interface Context {
   readonly partition: number;
   /** The current record's offset; in `@onBatch`, the slice's last. */
   readonly offset: number;
+  /** The MSK cluster the event came from (its ARN); undefined for self-managed Kafka. */
+  readonly eventSourceArn: string | undefined;
+  /** The brokers the event came from, as Lambda lists them (comma-separated). */
+  readonly bootstrapServers: string | undefined;
   /** A table of the consumer group's state. */
   table<T = unknown>(name: string): Table<T>;
   /** The table `state`, keyed by the current record's key (records without a key cannot use it). */

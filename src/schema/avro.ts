@@ -8,7 +8,7 @@
 import avsc from 'avsc';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError } from './errors.ts';
-import type { SchemaRegistry } from './registry.ts';
+import { registryRef, type SchemaRegistry } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 /** An Avro schema as JSON: declare it `as const` for `record.value` to be typed from it. */
@@ -127,6 +127,7 @@ export function avro<const S extends AvroSchema>(
 
   const codec: SchemaCodec = {
     format: 'avro',
+    ...(registry ? { registry: registryRef(registry) } : {}),
     async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
       const metadata = source.metadata;
       if (metadata) {

@@ -6,7 +6,7 @@
 import { Ajv } from 'ajv';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError } from './errors.ts';
-import type { SchemaRegistry } from './registry.ts';
+import { registryRef, type SchemaRegistry } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 export interface JsonSchemaOptions {
@@ -45,6 +45,7 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
 
   const codec: SchemaCodec = {
     format: 'json-schema',
+    ...(registry ? { registry: registryRef(registry) } : {}),
     async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
       let payload = bytes;
       let schema: SchemaRef = { format: 'json-schema', wire: 'bare' };

@@ -8,7 +8,7 @@
 import protobufjs from 'protobufjs';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError } from './errors.ts';
-import type { SchemaRegistry } from './registry.ts';
+import { registryRef, type SchemaRegistry } from './registry.ts';
 import {
   frameConfluent,
   frameGlue,
@@ -108,6 +108,7 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
 
   const codec: SchemaCodec = {
     format: 'protobuf',
+    ...(registry ? { registry: registryRef(registry) } : {}),
     async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
       const metadata = source.metadata;
       if (metadata && options.lambdaRecordFormat === 'JSON') {

@@ -26,6 +26,8 @@ export interface SchemaRegistry {
   readonly wire: 'confluent' | 'glue';
   /** The registry's address, for messages and `record.valueSchema`. */
   readonly name: string;
+  /** Glue's registry name, when given: what the function's IAM policy is scoped to. */
+  readonly registryName?: string;
   schema(id: number | string): Promise<WriterSchema>;
 }
 
@@ -117,6 +119,11 @@ function authFromEnvironment(): ConfluentRegistryOptions['auth'] {
 }
 
 export interface GlueRegistryOptions extends CallOptions {
+  /**
+   * The registry's name: the schemas the function may read (IAM is scoped to it). Without it,
+   * `dogear/serverless` grants `glue:GetSchemaVersion` on every registry of the account and region.
+   */
+  registryName?: string;
   /** @default $AWS_REGION */
   region?: string;
   /** @default https://glue.<region>.amazonaws.com */
@@ -131,10 +138,11 @@ export function glueRegistry(options: GlueRegistryOptions = {}): SchemaRegistry 
     options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const endpoint = options.endpoint ?? `https://glue.${region}.amazonaws.com`;
   const credentials = options.credentials ?? environmentCredentials;
-  const name = `glue ${region}${options.endpoint ? ` at ${endpoint}` : ''}`;
+  const name = `glue ${region}${options.registryName ? ` registry ${options.registryName}` : ''}${options.endpoint ? ` at ${endpoint}` : ''}`;
   return {
     wire: 'glue',
     name,
+    ...(options.registryName ? { registryName: options.registryName } : {}),
     schema: cached(async (id) => {
       const creds = await credentials();
       const client = new AwsClient({ ...creds, service: 'glue', region, retries: 0 });
@@ -290,5 +298,14 @@ export function schemasInCode(options: SchemasInCodeOptions): SchemaRegistry {
         definition: typeof definition === 'string' ? definition : JSON.stringify(definition),
       };
     },
+  };
+}
+
+/** What a codec tells the deploy of its registry. */
+export function registryRef(registry: SchemaRegistry) {
+  return {
+    wire: registry.wire,
+    name: registry.name,
+    ...(registry.registryName ? { registryName: registry.registryName } : {}),
   };
 }

@@ -284,7 +284,7 @@ describe('through the runtime', () => {
     const definition = defineConsumer(
       { name: 'readings', topic: 'readings', value: codec },
       (record, ctx) => {
-        seen.push(record.valueSchema);
+        seen.push(record.valueSchema, [ctx.eventSourceArn, ctx.bootstrapServers]);
         ctx.table('latest').set(record.value!.sensor, record.value!.celsius);
       },
     );
@@ -311,7 +311,12 @@ describe('through the runtime', () => {
     });
     const records = lines.map((l, i) => eventRecordOf(l, `line ${i}`));
     const error = await handler(
-      { eventSource: 'aws:kafka', eventSourceArn: 'arn:x', records: { 'readings-0': records } },
+      {
+        eventSource: 'aws:kafka',
+        eventSourceArn: 'arn:x',
+        bootstrapServers: 'b-1:9098',
+        records: { 'readings-0': records },
+      },
       lambdaContext(definition),
     ).catch((e: unknown) => e);
     expect(Object.fromEntries(await store.scanTable('readings', 'latest'))).toEqual({
@@ -319,6 +324,7 @@ describe('through the runtime', () => {
       s2: 19,
     });
     expect(seen[0]).toEqual({ format: 'avro', wire: 'confluent', id: 4, registry: registry.name });
+    expect(seen[1]).toEqual(['arn:x', 'b-1:9098']);
     expect(String((error as Error).message)).toMatch(
       /readings-0@2.*value \(avro\): schema id 5 is not among/,
     );
