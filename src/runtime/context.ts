@@ -17,10 +17,24 @@ export const STATE_TABLE = 'state';
 export const TABLE_NAME = /^[\w.-]{1,100}$/;
 
 /**
- * The records of the slice from the current one on, decoded: what the context reads ahead for.
- * Records that fail to decode are left out (they fail when their turn comes).
+ * The records of the slice still to run, for reading ahead: `position` is the current record's
+ * place among them, `next(n)` the n records from it on, decoded (records that fail to decode
+ * are left out: they fail when their turn comes).
  */
-export type Upcoming = () => Promise<ReadonlyArray<KafkaRecord<unknown, unknown>>>;
+export interface RecordsToRun {
+  readonly position: number;
+  next(count: number): Promise<ReadonlyArray<KafkaRecord<unknown, unknown>>>;
+}
+
+/**
+ * How many records one read-ahead covers: it bounds what a slice holds read ahead and not yet
+ * read (250 items of up to 400 KB is 100 MB at worst), and how old a read-ahead item is when
+ * its record runs; past it, the next read reads ahead the next records.
+ */
+export const READ_AHEAD_RECORDS = 250;
+
+/** `ctx.state`'s own entry among the tables: an id no table name can be. */
+const STATE_ID = '\u0000state';
 
 /**
  * The `ctx` a handler receives. One instance serves a whole slice: the runtime moves it from
@@ -37,9 +51,9 @@ export class SliceContext implements Context {
   readonly state: KeyedState;
   readonly eventSourceArn: string | undefined;
   readonly bootstrapServers: string | undefined;
-  /** Whether this slice read ahead what `reads` names, and the `ctx.state` items. */
-  private namedReadAhead = false;
-  private stateReadAhead = false;
+  /** Up to which record (its position) this slice read ahead what `reads` names, and `ctx.state`. */
+  private namedAheadTo = 0;
+  private stateAheadTo = 0;
 
   constructor(
     readonly consumer: string,
@@ -54,7 +68,7 @@ export class SliceContext implements Context {
     /** Until when (epoch ms) this invocation can still be running: Lambda's deadline. */
     private readonly deadline: () => number,
     /** The records still to run, for reading ahead; none when the handler does not read ahead. */
-    private readonly upcoming: Upcoming | undefined,
+    private readonly toRun: RecordsToRun | undefined,
     /** The items a record will read, by table (`ConsumerOptions.reads`). */
     private readonly reads: Reads | undefined,
     source: { readonly eventSourceArn?: string; readonly bootstrapServers?: string } = {},
@@ -68,19 +82,23 @@ export class SliceContext implements Context {
   }
 
   /**
-   * Before a slice's first read: reads ahead, in one batch, what `reads` names for the records
-   * still to run, and (for a `ctx.state` read) their `ctx.state` items. A consumer that never
-   * reads makes no read ahead, and one that writes blind (`add`, `set`) none either.
+   * Before a read: if the records from here on are not read ahead yet, reads ahead, in one
+   * batch, what `reads` names for the next `READ_AHEAD_RECORDS` records, and (for a `ctx.state`
+   * read) their `ctx.state` items. A consumer that never reads makes no read ahead, and one
+   * that writes blind (`add`, `set`) none either.
    */
   private async readAhead(state: boolean): Promise<void> {
-    const named = !this.namedReadAhead && this.reads !== undefined;
-    const keyed = state && !this.stateReadAhead;
-    if ((!named && !keyed) || !this.upcoming) return;
-    this.namedReadAhead = true;
-    if (keyed) this.stateReadAhead = true;
+    if (!this.toRun) return;
+    const at = this.toRun.position;
+    const named = this.reads !== undefined && at >= this.namedAheadTo;
+    const keyed = state && at >= this.stateAheadTo;
+    if (!named && !keyed) return;
+    if (named) this.namedAheadTo = at + READ_AHEAD_RECORDS;
+    if (keyed) this.stateAheadTo = at + READ_AHEAD_RECORDS;
     const refs: ItemRef[] = [];
-    for (const record of await this.upcoming()) {
-      if (named) refs.push(...this.namedReads(record));
+    const failed: Array<{ table: string; offset: number; error: string }> = [];
+    for (const record of await this.toRun.next(READ_AHEAD_RECORDS)) {
+      if (named) refs.push(...this.namedReads(record, failed));
       if (keyed && record.key !== null && record.key !== undefined) {
         try {
           refs.push({ table: STATE_TABLE, key: stateKeyOf(record.key, this.keyFormat) });
@@ -89,18 +107,31 @@ export class SliceContext implements Context {
         }
       }
     }
+    // One line for the read-ahead, not one per record: a `reads` that throws on tombstones
+    // would otherwise log every one.
+    if (failed.length > 0) {
+      const [first] = failed;
+      this.log.warn(
+        `reads.${first!.table} threw for ${failed.length} record(s); their reads are not read ahead`,
+        { offset: first!.offset, error: first!.error },
+      );
+    }
     await this.txn.prefetch(refs);
   }
 
   /** What `reads` names for `record`; a function that throws names nothing, and is logged. */
-  private namedReads(record: KafkaRecord<unknown, unknown>): ItemRef[] {
+  private namedReads(
+    record: KafkaRecord<unknown, unknown>,
+    failed: Array<{ table: string; offset: number; error: string }>,
+  ): ItemRef[] {
     const refs: ItemRef[] = [];
     for (const [table, keysOf] of Object.entries(this.reads!)) {
       let keys: string | readonly string[] | undefined;
       try {
         keys = keysOf(record);
       } catch (error) {
-        this.log.warn(`reads.${table} threw; the record's reads are not read ahead`, {
+        failed.push({
+          table,
           offset: record.offset,
           error: (error as Error)?.message ?? String(error),
         });
@@ -133,7 +164,7 @@ export class SliceContext implements Context {
 
   /** One `Table` per name, and one more for `ctx.state`, whose reads also read ahead its items. */
   private tableOf<T>(name: string, forState: boolean): Table<T> {
-    const id = forState ? '' : name;
+    const id = forState ? STATE_ID : name;
     let table = this.tables.get(id);
     if (!table) {
       if (!TABLE_NAME.test(name)) {

@@ -188,7 +188,7 @@ describe('ConsumerOptions.reads names the ctx.table items a record reads', () =>
     expect(store.single).toBe(1);
     const warning = lines.map((l) => JSON.parse(l)).find((l) => l.level === 'warn');
     expect(warning).toMatchObject({ offset: 2, error: 'no id here' });
-    expect(warning.message).toContain('reads.seen threw');
+    expect(warning.message).toContain('reads.seen threw for 1 record(s)');
   });
 
   test('a record that does not decode is not read ahead, and fails in its turn with its own error', async () => {
@@ -244,5 +244,24 @@ describe('table.getMany', () => {
     const { error } = await run(definition, store, payments(1, 1));
     expect(String((error as Error).message)).toContain('payments-0@0');
     expect(store.batches).toEqual([]);
+  });
+});
+
+describe('found in review', () => {
+  test('a slice reads ahead 250 records at a time, so what it holds read ahead stays bounded', async () => {
+    const store = new CountingStore();
+    await run(balances(), store, payments(600, 600));
+    expect(store.batches.map((b) => b.length)).toEqual([250, 250, 100]);
+    expect(store.single).toBe(0);
+  });
+
+  test("ctx.table('') is refused after a ctx.state read, as before it", async () => {
+    const store = new CountingStore();
+    const definition = defineConsumer({ name: 'empty', topic: 'payments' }, async (_r, ctx) => {
+      await ctx.state.get();
+      ctx.table('').set('k', 1);
+    });
+    const { error } = await run(definition, store, payments(1, 1));
+    expect(String((error as Error)?.message)).toMatch(/Table name '' must be/);
   });
 });

@@ -15,7 +15,7 @@ import {
   type StateStore,
   StateTransaction,
 } from '../state/index.ts';
-import { SliceContext } from './context.ts';
+import { type RecordsToRun, SliceContext } from './context.ts';
 import { RecordFailedError, TopicRecreatedError } from './errors.ts';
 import { recordFingerprint } from './fingerprint.ts';
 import type { Logger } from './logger.ts';
@@ -157,7 +157,7 @@ async function runFrom(
     log.with({ topic: slice.topic, partition: slice.partition }),
     consumer.key,
     deadline,
-    readAhead ? () => ahead.upcoming() : undefined,
+    readAhead ? ahead : undefined,
     consumer.reads,
     source,
   );
@@ -221,8 +221,7 @@ async function handleUnit(
 ): Promise<void> {
   const records: KafkaRecord<unknown, unknown>[] = [];
   for (const raw of unit) {
-    const early = ahead.decoded(raw);
-    const record = early ?? decodeAndValidate(raw, consumer);
+    const record = ahead.decode(raw);
     // Without a schema, decoding is synchronous: no await for the common case.
     records.push(record instanceof Promise ? await record : record);
   }
@@ -264,13 +263,16 @@ function validated(
 
 /**
  * The fresh records of one slice attempt, for reading ahead: the records from the current one
- * on, each decoded once, when the first read of the slice asks for them; the handler then gets
- * that decoding. Records that fail to decode are left out of the read-ahead, and fail when their
- * turn comes, with the same error.
+ * on, decoded when a read reads ahead for them; the handler then gets that decoding.
+ * A record that fails to decode is left out of the read-ahead, and fails when its turn comes,
+ * with the same error.
  */
-class RecordsAhead {
-  private readonly early = new Map<EventRecord, Promise<KafkaRecord<unknown, unknown>>>();
-  private position = 0;
+class RecordsAhead implements RecordsToRun {
+  private readonly decoded = new Map<
+    EventRecord,
+    KafkaRecord<unknown, unknown> | Promise<KafkaRecord<unknown, unknown>>
+  >();
+  position = 0;
 
   constructor(
     private readonly consumer: ConsumerDefinition,
@@ -282,21 +284,32 @@ class RecordsAhead {
     this.position = this.records.indexOf(record, this.position);
   }
 
-  /** The record's decoding, if a read-ahead made it. */
-  decoded(raw: EventRecord): Promise<KafkaRecord<unknown, unknown>> | undefined {
-    return this.early.get(raw);
+  /**
+   * The record decoded: the read-ahead's decoding if it made one, else decoded now. Only the
+   * read-ahead keeps what it decodes, so a slice that never reads ahead holds no decoded records.
+   */
+  decode(raw: EventRecord): KafkaRecord<unknown, unknown> | Promise<KafkaRecord<unknown, unknown>> {
+    return this.decoded.get(raw) ?? decodeAndValidate(raw, this.consumer);
   }
 
-  async upcoming(): Promise<Array<KafkaRecord<unknown, unknown>>> {
-    const pending = this.records.slice(this.position).map((raw) => {
-      let early = this.early.get(raw);
-      if (!early) {
-        early = (async () => decodeAndValidate(raw, this.consumer))();
-        this.early.set(raw, early);
-      }
-      return early;
-    });
-    const settled = await Promise.allSettled(pending);
+  async next(count: number): Promise<Array<KafkaRecord<unknown, unknown>>> {
+    const upcoming = this.records.slice(this.position, this.position + count);
+    const settled = await Promise.allSettled(
+      upcoming.map((raw) => {
+        let decoded = this.decoded.get(raw);
+        if (decoded === undefined) {
+          try {
+            decoded = decodeAndValidate(raw, this.consumer);
+          } catch (error) {
+            decoded = Promise.reject(error);
+          }
+          // The error is the record's, reported in its turn; the read-ahead only skips it.
+          if (decoded instanceof Promise) decoded.catch(() => {});
+          this.decoded.set(raw, decoded);
+        }
+        return decoded;
+      }),
+    );
     return settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   }
 }

@@ -196,3 +196,14 @@ describe('a cache that keeps nothing', () => {
     expect(cache.bytes).toBe(0);
   });
 });
+
+describe('versions only move forward', () => {
+  test('a read that answers late does not replace a newer version this process wrote', () => {
+    const cache = new StateCache();
+    cache.setWritten('x', { value: 'mine', version: 2, exists: true });
+    cache.setRead('x', { value: undefined, version: 0, exists: false });
+    expect(cache.item('x')).toEqual({ value: 'mine', version: 2, exists: true });
+    cache.setRead('x', { value: 'theirs', version: 3, exists: true });
+    expect(cache.item('x')?.value).toBe('theirs');
+  });
+});

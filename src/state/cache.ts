@@ -119,9 +119,9 @@ export class StateCache {
     return this.bytes_;
   }
 
-  /** An item as read from the store. */
-  setRead(id: string, item: StoredItem): void {
-    this.set(id, item, this.now());
+  /** An item as read from the store, at `readAt` (now, unless it was read ahead earlier). */
+  setRead(id: string, item: StoredItem, readAt = this.now()): void {
+    this.set(id, item, readAt);
   }
 
   /** An item as this process's own commit left it. */
@@ -130,6 +130,10 @@ export class StateCache {
   }
 
   private set(id: string, item: StoredItem, readAt: number | undefined): void {
+    // An item's version only grows: a read that answers after this process wrote a newer
+    // version (another partition's commit, while the read was in flight) is older news.
+    const held = this.items.get(id);
+    if (held && held.item.version > item.version) return;
     // The older copy goes even when the new one is not kept: it is no longer the item.
     this.dropItem(id);
     const bytes = cachedBytes(id, item);

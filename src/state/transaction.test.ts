@@ -552,3 +552,38 @@ describe('found in review', () => {
     expect((await table(store)).k).toBe(2);
   });
 });
+
+describe('reading ahead, found in review', () => {
+  const P: PartitionRef = { group: 'g', topic: 't', partition: 0 };
+
+  test('after a conflict, the rerun does not serve what the failed attempt read ahead and never touched', async () => {
+    const store = new MemoryStateStore();
+    const mine = new StateCache();
+    // This process's slice 1..3 reads ahead a (record 1's key) and b (record 3's).
+    const first = await StateTransaction.open(store, mine, P);
+    first.beginRecord(1);
+    await first.prefetch([
+      { table: 'state', key: 'a' },
+      { table: 'state', key: 'b' },
+    ]);
+    first.put('state', 'a', ((await first.get('state', 'a')) as number | undefined) ?? 1);
+    first.endRecord();
+    // An overlapping invocation commits records 1 and 2; record 2 sets b.
+    const other = await StateTransaction.open(store, new StateCache(), P);
+    other.beginRecord(1);
+    other.put('state', 'a', 1);
+    other.endRecord();
+    other.beginRecord(2);
+    await other.get('state', 'b');
+    other.put('state', 'b', 'X');
+    other.endRecord();
+    await other.commit();
+    await expect(first.commit()).rejects.toThrow(StateConflictError);
+    // The rerun starts after record 2: record 3 must see b as record 2 left it.
+    const rerun = await StateTransaction.open(store, mine, P);
+    expect(rerun.checkpoint.offset).toBe(2);
+    rerun.beginRecord(3);
+    await rerun.prefetch([{ table: 'state', key: 'b' }]);
+    expect(await rerun.get('state', 'b')).toBe('X');
+  });
+});

@@ -291,10 +291,10 @@ export class StateTransaction {
     if (wanted.length === 0) return 0;
     const at = this.cache.clock();
     const items = await this.store.readItems(this.partition.group, wanted);
-    items.forEach((item, i) => {
-      this.fetched.set(ids[i]!, { item, at });
-      this.cache.setRead(ids[i]!, item);
-    });
+    // Only here, not in the cache, until a record reads them: what a record reads joins the
+    // transaction, so a failed commit forgets it; what no record read must not outlive the
+    // attempt, or a rerun after a conflict would take it for fresh.
+    items.forEach((item, i) => this.fetched.set(ids[i]!, { item, at }));
     return wanted.length;
   }
 
@@ -308,6 +308,15 @@ export class StateTransaction {
     if (fetched && this.cache.isFresh(fetched.at)) return fetched.item;
     if (fetched) this.fetched.delete(cacheId);
     return undefined;
+  }
+
+  /** A read-ahead item a record reads now: it moves to the cache, aged from when it was read. */
+  private takeFetched(cacheId: string): StoredItem | undefined {
+    const item = this.fetchedItem(cacheId);
+    if (item === undefined) return undefined;
+    this.cache.setRead(cacheId, item, this.fetched.get(cacheId)!.at);
+    this.fetched.delete(cacheId);
+    return item;
   }
 
   /**
@@ -340,7 +349,7 @@ export class StateTransaction {
 
   /** Reads the committed item, and makes the running record depend on the version it saw. */
   private async readCommitted(entry: Entry): Promise<StoredItem> {
-    let item = this.cache.item(entry.cacheId) ?? this.fetchedItem(entry.cacheId);
+    let item = this.cache.item(entry.cacheId) ?? this.takeFetched(entry.cacheId);
     if (!item) {
       item = await this.store.readItem(this.partition.group, entry.table, entry.key);
       this.cache.setRead(entry.cacheId, item);
