@@ -215,6 +215,10 @@ const BAD = {
     /Consumer tally: maximumRetryAttempts 3 needs provisioned mode, .*Did you mean to add provisionedPollers/,
 } as const;
 
+/** The Confluent schema registry's credentials in the kafka-vpc fixture. */
+const REGISTRY_SECRET =
+  'arn:aws:secretsmanager:eu-west-1:123456789012:secret:schema-registry-AbCdEf';
+
 /** `package --package <dir>`: the artifacts' folder, under the service. */
 const PACKAGE_DIR = 'build/artifacts';
 
@@ -595,7 +599,21 @@ describe('fixture services', () => {
             KafkaBootstrapServers: ['b-1.kafka.internal:9096', 'b-2.kafka.internal:9096'],
           },
         },
-        SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: 'orders-audit-v2' },
+        SelfManagedKafkaEventSourceConfig: {
+          ConsumerGroupId: 'orders-audit-v2',
+          SchemaRegistryConfig: {
+            SchemaRegistryURI: 'https://schema-registry.kafka.internal:8081',
+            EventRecordFormat: 'SOURCE',
+            AccessConfigs: [
+              { Type: 'BASIC_AUTH', URI: REGISTRY_SECRET },
+              {
+                Type: 'SERVER_ROOT_CA_CERTIFICATE',
+                URI: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+              },
+            ],
+            SchemaValidationConfigs: [{ Attribute: 'KEY' }, { Attribute: 'VALUE' }],
+          },
+        },
         Topics: ['orders'],
         StartingPosition: 'AT_TIMESTAMP',
         StartingPositionTimestamp: 1_750_000_000,
@@ -668,7 +686,7 @@ describe('fixture services', () => {
           ],
         }),
       );
-      const secrets = all.filter((s) => s.Action.includes('secretsmanager:GetSecretValue'));
+      const secrets = all.filter((s) => s.Sid === 'DogearKafkaSecrets');
       expect(secrets).toHaveLength(2);
       for (const secret of secrets) {
         expect(secret.Resource).toEqual([
@@ -677,6 +695,20 @@ describe('fixture services', () => {
         ]);
       }
       expect(all.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(false);
+      // The schema registry's secrets, for the one consumer whose mapping reads the registry.
+      expect(roleOf(t, audit.id).bySid.DogearSchemaRegistrySecrets).toEqual({
+        Sid: 'DogearSchemaRegistrySecrets',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [
+          REGISTRY_SECRET,
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:kafka-ca-123456',
+        ],
+      });
+      expect(paymentsMapping.SelfManagedKafkaEventSourceConfig).toEqual({
+        ConsumerGroupId: 'payments',
+      });
+      expect(roleOf(t, payments.id).bySid.DogearSchemaRegistrySecrets).toBeUndefined();
     },
   );
 
@@ -729,6 +761,20 @@ describe('fixture services', () => {
       { 'Fn::ImportValue': 'dogear-state-StateTableArn' },
     ]);
     expect(role.bySid.DogearKafkaGroup).toBeDefined();
+    // Its Avro codec reads writer schemas from the Glue registry `sensors`, and only from it.
+    expect(role.bySid.DogearGlueSchemas).toEqual({
+      Sid: 'DogearGlueSchemas',
+      Effect: 'Allow',
+      Action: ['glue:GetSchemaVersion'],
+      Resource: [
+        {
+          'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:registry/sensors',
+        },
+        {
+          'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/sensors/*',
+        },
+      ],
+    });
     // …the user's, for the handlers…
     expect(role.bySid.ReadCalibration).toEqual({
       Sid: 'ReadCalibration',

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { BuildOptions as EsbuildOptions, Plugin as EsbuildPlugin, Metafile } from 'esbuild';
-import type { DeployOptions } from '../runtime/index.ts';
+import type { SchemaCodec } from '../event/index.ts';
+import type { ConsumerDefinition, DeployOptions } from '../runtime/index.ts';
 import { type DiscoveredConsumer, discoverConsumers } from './discover.ts';
 import { BuildError } from './errors.ts';
 
@@ -35,6 +36,11 @@ export interface BuiltConsumer {
   readonly topic: string;
   readonly batchSize: number;
   readonly deploy: DeployOptions;
+  /**
+   * The registries its key and value codecs read writer schemas from, so the deploy can grant
+   * what reading them needs (Glue: `glue:GetSchemaVersion`). Absent when neither has one.
+   */
+  readonly schemaRegistries?: readonly CodecRegistry[];
   /** The consumer's module, relative to the root. */
   readonly source: string;
   /** The bundle's folder, relative to the root. */
@@ -45,6 +51,19 @@ export interface BuiltConsumer {
   readonly gzipBytes: number;
   /** The esbuild build's time; one build writes every bundle, so each consumer shows the same. */
   readonly durationMs: number;
+}
+
+/** The registry of a consumer's key or value codec, as the manifest keeps it. */
+export type CodecRegistry = NonNullable<SchemaCodec['registry']> & {
+  readonly field: 'key' | 'value';
+};
+
+/** The registries of a consumer's codecs: plain data, which the manifest's JSON keeps. */
+function codecRegistries(definition: Pick<ConsumerDefinition, 'key' | 'value'>): CodecRegistry[] {
+  return (['value', 'key'] as const).flatMap((field) => {
+    const format = definition[field];
+    return typeof format === 'object' && format.registry ? [{ field, ...format.registry }] : [];
+  });
 }
 
 /** What `dogear build` wrote; also `<outDir>/manifest.json`. */
@@ -199,12 +218,14 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
       const dir = join(outDir, consumer.definition.name);
       await rm(entries.get(consumer)!);
       const code = await readFile(join(dir, 'index.mjs'));
+      const registries = codecRegistries(consumer.definition);
       return {
         name: consumer.definition.name,
         group: consumer.definition.group,
         topic: consumer.definition.topic,
         batchSize: consumer.definition.batchSize,
         deploy: consumer.definition.deploy,
+        ...(registries.length ? { schemaRegistries: registries } : {}),
         source: consumer.file,
         dir: relative(root, dir),
         handler: 'index.handler',

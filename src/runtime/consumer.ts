@@ -50,6 +50,7 @@ export const DEPLOY_OPTIONS = [
   'bisectBatchOnError',
   'maximumRetryAttempts',
   'maximumRecordAgeInSeconds',
+  'schemaRegistry',
 ] as const satisfies ReadonlyArray<keyof DeployOptions>;
 const DEPLOY_KEYS = new Set<string>(DEPLOY_OPTIONS);
 /**

@@ -51,5 +51,6 @@ export type {
   OnceOptions,
   Reads,
   RecordHandler,
+  SchemaRegistryDeployOptions,
   Table,
 } from './types.ts';

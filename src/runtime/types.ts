@@ -119,6 +119,41 @@ export interface DeployOptions {
    * `onFailure`; 60 to 604,800, or -1 for no limit (provisioned mode). @default -1
    */
   maximumRecordAgeInSeconds?: number;
+  /**
+   * Lets Lambda's event-source mapping validate records against a schema registry (and, with
+   * `eventRecordFormat: 'JSON'`, decode them) before the function sees them. Provisioned mode
+   * only, and Lambda drops a record it cannot decode unless `onFailure` is set. Without it,
+   * the function decodes (`avro()`, `protobuf()`, `jsonSchema()` from `dogear/schema`), which
+   * needs no provisioned mode. See docs/deploy.md.
+   */
+  schemaRegistry?: SchemaRegistryDeployOptions;
+}
+
+/**
+ * The event-source mapping's `SchemaRegistryConfig` (CloudFormation:
+ * `AWS::Lambda::EventSourceMapping SchemaRegistryConfig`).
+ */
+export interface SchemaRegistryDeployOptions {
+  /**
+   * A Glue registry's ARN (`arn:aws:glue:<region>:<account>:registry/<name>`), or a Confluent
+   * registry's URL (`https://…`).
+   */
+  uri: string;
+  /**
+   * What Lambda hands the function: `JSON` (the record converted to JSON) or `SOURCE` (the
+   * payload as written, less the registry's framing). A codec's `lambdaRecordFormat` must agree.
+   */
+  eventRecordFormat: 'JSON' | 'SOURCE';
+  /**
+   * How Lambda authenticates to a Confluent registry: at most two, each a Secrets Manager secret
+   * ARN. None for Glue, which Lambda reads as the function's role.
+   */
+  accessConfigs?: ReadonlyArray<{
+    type: 'BASIC_AUTH' | 'CLIENT_CERTIFICATE_TLS_AUTH' | 'SERVER_ROOT_CA_CERTIFICATE';
+    uri: string;
+  }>;
+  /** Which parts of a record Lambda validates (and, with `JSON`, decodes). @default ['VALUE'] */
+  validate?: ReadonlyArray<'KEY' | 'VALUE'>;
 }
 
 /** Lambda's partial batch response for Kafka: each failed partition and the offset to resume at. */

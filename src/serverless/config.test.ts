@@ -283,6 +283,175 @@ describe('resolveDeploy', () => {
   });
 });
 
+describe('resolveDeploy: schemaRegistry, where Lambda decodes', () => {
+  const consumer = {
+    name: 'readings',
+    group: 'readings',
+    topic: 'readings',
+    batchSize: 100,
+    deploy: {},
+    source: 'functions/readings.ts',
+  };
+  const options = { msk: { arn: ARN } };
+  const GLUE = 'arn:aws:glue:us-east-1:123456789012:registry/sensors';
+  const pollers = { provisionedPollers: { minimum: 1 } };
+
+  it('takes a Glue registry or a Confluent one in provisioned mode, validating the value unless told', () => {
+    const glue = resolveDeploy(
+      {
+        ...consumer,
+        deploy: { ...pollers, schemaRegistry: { uri: GLUE, eventRecordFormat: 'SOURCE' } },
+      },
+      options,
+    );
+    expect(glue.schemaRegistry).toEqual({
+      uri: GLUE,
+      eventRecordFormat: 'SOURCE',
+      validate: ['VALUE'],
+    });
+    const confluent = resolveDeploy(consumer, {
+      ...options,
+      defaults: {
+        ...pollers,
+        schemaRegistry: {
+          uri: 'https://psrc-abc12.us-east-2.aws.confluent.cloud',
+          eventRecordFormat: 'JSON',
+          accessConfigs: [{ type: 'BASIC_AUTH', uri: SECRET }],
+          validate: ['KEY', 'VALUE'],
+        },
+      },
+    });
+    expect(confluent.schemaRegistry).toEqual({
+      uri: 'https://psrc-abc12.us-east-2.aws.confluent.cloud',
+      eventRecordFormat: 'JSON',
+      accessConfigs: [{ type: 'BASIC_AUTH', uri: SECRET }],
+      validate: ['KEY', 'VALUE'],
+    });
+  });
+
+  it('leaves decoding to the function by default', () => {
+    expect(resolveDeploy(consumer, options)).not.toHaveProperty('schemaRegistry');
+  });
+
+  it('refuses schemaRegistry without provisioned pollers, naming the consumer and the way out', () => {
+    const error = configError(() =>
+      resolveDeploy(
+        { ...consumer, deploy: { schemaRegistry: { uri: GLUE, eventRecordFormat: 'JSON' } } },
+        options,
+      ),
+    );
+    expect(error.message).toBe(
+      "Consumer readings: schemaRegistry needs provisioned mode, in which alone Lambda's event-source mapping takes a schema registry; Did you mean to add provisionedPollers (such as { minimum: 1 }, billed per poller), or to remove schemaRegistry and let the function decode (avro(), protobuf() or jsonSchema() from dogear/schema, which need no provisioned mode)?",
+    );
+    expect(error.option).toBe('schemaRegistry');
+    expect(error.consumer).toBe('readings');
+  });
+
+  it.each([
+    [
+      { uri: 'glue:sensors', eventRecordFormat: 'JSON' },
+      "custom.dogear.defaults.schemaRegistry.uri must be a Glue registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent registry's URL (https://…), got 'glue:sensors'",
+    ],
+    [
+      {
+        uri: 'arn:aws:glue:us-east-1:123456789012:schema/sensors/readings',
+        eventRecordFormat: 'JSON',
+      },
+      /schemaRegistry\.uri must be a Glue registry ARN .*got 'arn:aws:glue:us-east-1:123456789012:schema\/sensors\/readings'; Did you give a schema's ARN\? Lambda takes the registry's/,
+    ],
+    [
+      { uri: GLUE, eventRecordFormat: 'AVRO' },
+      "custom.dogear.defaults.schemaRegistry.eventRecordFormat must be one of JSON, SOURCE, got 'AVRO'",
+    ],
+    [{ uri: GLUE }, /schemaRegistry\.eventRecordFormat must be one of JSON, SOURCE, got undefined/],
+    [
+      { uri: GLUE, eventRecordFormat: 'JSON', recordFormat: 'JSON' },
+      "Unknown option 'custom.dogear.defaults.schemaRegistry.recordFormat'; known options are uri, eventRecordFormat, accessConfigs, validate",
+    ],
+    [
+      { uri: GLUE, eventRecordFormat: 'JSON', validat: ['KEY'] },
+      "Unknown option 'custom.dogear.defaults.schemaRegistry.validat'; Did you mean 'validate'?",
+    ],
+    [
+      {
+        uri: GLUE,
+        eventRecordFormat: 'JSON',
+        accessConfigs: [{ type: 'BASIC_AUTH', uri: SECRET }],
+      },
+      /schemaRegistry\.accessConfigs are for a Confluent registry; Lambda reads a Glue registry as the function's role/,
+    ],
+    [
+      {
+        uri: 'https://registry.internal:8081',
+        eventRecordFormat: 'JSON',
+        accessConfigs: [{ type: 'SASL_SCRAM_512_AUTH', uri: SECRET }],
+      },
+      "custom.dogear.defaults.schemaRegistry.accessConfigs[0].type must be one of BASIC_AUTH, CLIENT_CERTIFICATE_TLS_AUTH, SERVER_ROOT_CA_CERTIFICATE, got 'SASL_SCRAM_512_AUTH'",
+    ],
+    [
+      {
+        uri: 'https://registry.internal:8081',
+        eventRecordFormat: 'JSON',
+        accessConfigs: [{ type: 'BASIC_AUTH', uri: 'registry-credentials' }],
+      },
+      /schemaRegistry\.accessConfigs\[0\]\.uri must be a Secrets Manager secret ARN .*got 'registry-credentials'/,
+    ],
+    [
+      {
+        uri: 'https://registry.internal:8081',
+        eventRecordFormat: 'JSON',
+        accessConfigs: [
+          { type: 'BASIC_AUTH', uri: SECRET },
+          { type: 'CLIENT_CERTIFICATE_TLS_AUTH', uri: SECRET },
+          { type: 'SERVER_ROOT_CA_CERTIFICATE', uri: SECRET },
+        ],
+      },
+      /schemaRegistry\.accessConfigs must be a list of at most 2/,
+    ],
+    [
+      {
+        uri: 'https://registry.internal:8081',
+        eventRecordFormat: 'JSON',
+        accessConfigs: [
+          { type: 'BASIC_AUTH', uri: SECRET },
+          { type: 'BASIC_AUTH', uri: SECRET },
+        ],
+      },
+      'custom.dogear.defaults.schemaRegistry.accessConfigs[1].type BASIC_AUTH is given twice; a registry authenticates one way, with at most a root CA beside it',
+    ],
+    [
+      { uri: GLUE, eventRecordFormat: 'JSON', validate: [] },
+      /schemaRegistry\.validate must be KEY, VALUE or both, got \[\]/,
+    ],
+    [
+      { uri: GLUE, eventRecordFormat: 'JSON', validate: ['VALUE', 'VALUE'] },
+      /schemaRegistry\.validate must be KEY, VALUE or both, got \["VALUE","VALUE"\]/,
+    ],
+    [
+      { uri: GLUE, eventRecordFormat: 'JSON', validate: 'VALUE' },
+      /schemaRegistry\.validate must be KEY, VALUE or both, got 'VALUE'/,
+    ],
+  ])('refuses schemaRegistry %j', (schemaRegistry, message) => {
+    expect(() => parseOptions({ ...options, defaults: { ...pollers, schemaRegistry } })).toThrow(
+      message,
+    );
+  });
+
+  it("checks a consumer's own schemaRegistry too, naming the consumer", () => {
+    expect(() =>
+      resolveDeploy(
+        {
+          ...consumer,
+          deploy: { ...pollers, schemaRegistry: { uri: GLUE, eventRecordFormat: 'json' } },
+        } as never,
+        options,
+      ),
+    ).toThrow(
+      "Consumer readings: deploy.schemaRegistry.eventRecordFormat must be one of JSON, SOURCE, got 'json'",
+    );
+  });
+});
+
 describe('deployOverrides', () => {
   it('sets defaults under the decorator and consumers.<name> over it, as resolveDeploy does', () => {
     const overrides = deployOverrides({

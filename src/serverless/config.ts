@@ -1,5 +1,10 @@
 import type { BuiltConsumer } from '../build/index.ts';
-import { CONSUMER_GROUP_PATTERN, DEPLOY_OPTIONS, type DeployOptions } from '../runtime/index.ts';
+import {
+  CONSUMER_GROUP_PATTERN,
+  DEPLOY_OPTIONS,
+  type DeployOptions,
+  type SchemaRegistryDeployOptions,
+} from '../runtime/index.ts';
 import { ServerlessConfigError } from './errors.ts';
 import { distance } from './suggest.ts';
 import type {
@@ -88,6 +93,28 @@ const PROVISIONED_ONLY = [
   ['bisectBatchOnError', false],
   ['reportBatchItemFailures', false],
 ] as const satisfies ReadonlyArray<readonly [keyof DeployOptions, unknown]>;
+
+/**
+ * What Lambda validates when `schemaRegistry.validate` is not given: the value. Without any
+ * attribute Lambda would validate and decode nothing (CloudFormation: SchemaValidationConfig).
+ */
+const DEFAULT_SCHEMA_VALIDATION = ['VALUE'] as const;
+const SCHEMA_REGISTRY_KEYS = [
+  'uri',
+  'eventRecordFormat',
+  'accessConfigs',
+  'validate',
+] as const satisfies ReadonlyArray<keyof SchemaRegistryDeployOptions>;
+const SCHEMA_REGISTRY_AUTHS = [
+  'BASIC_AUTH',
+  'CLIENT_CERTIFICATE_TLS_AUTH',
+  'SERVER_ROOT_CA_CERTIFICATE',
+] as const;
+/** A Glue registry's ARN; its partition, region, account and name give its schemas' ARNs. */
+export const GLUE_REGISTRY_ARN =
+  /^arn:(aws[\w-]*):glue:([a-z0-9-]+):(\d{12}):registry\/([a-zA-Z0-9_$#.-]{1,255})$/;
+/** CloudFormation's pattern for SchemaRegistryURI, which a Confluent URL must also match. */
+const SCHEMA_REGISTRY_URI = /^[a-zA-Z0-9\-/*:_+=.@]{1,10000}$/;
 
 /** Kafka's legal topic names. */
 const TOPIC_PATTERN = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -356,6 +383,9 @@ function checkDeploy(raw: unknown, at: string, consumer?: string): asserts raw i
   if (deploy.filterPatterns !== undefined) {
     filterPatterns(deploy.filterPatterns, `${at}.filterPatterns`, consumer);
   }
+  if (deploy.schemaRegistry !== undefined) {
+    schemaRegistry(deploy.schemaRegistry, `${at}.schemaRegistry`, consumer);
+  }
   if (deploy.provisionedPollers !== undefined) {
     const pollers = object(deploy.provisionedPollers, `${at}.provisionedPollers`, consumer);
     knownKeys(pollers, ['minimum', 'maximum'], `${at}.provisionedPollers`, consumer);
@@ -440,6 +470,12 @@ export function resolveDeploy(
       'provisionedPollers.minimum',
     );
   }
+  if (!pollers && merged.schemaRegistry !== undefined) {
+    fail(
+      "schemaRegistry needs provisioned mode, in which alone Lambda's event-source mapping takes a schema registry; Did you mean to add provisionedPollers (such as { minimum: 1 }, billed per poller), or to remove schemaRegistry and let the function decode (avro(), protobuf() or jsonSchema() from dogear/schema, which need no provisioned mode)?",
+      'schemaRegistry',
+    );
+  }
   if (!pollers) {
     for (const [option, asksNothing] of PROVISIONED_ONLY) {
       const value = merged[option];
@@ -473,6 +509,14 @@ export function resolveDeploy(
       : {}),
     ...(merged.maximumRecordAgeInSeconds !== undefined
       ? { maximumRecordAgeInSeconds: merged.maximumRecordAgeInSeconds }
+      : {}),
+    ...(merged.schemaRegistry !== undefined
+      ? {
+          schemaRegistry: {
+            ...merged.schemaRegistry,
+            validate: merged.schemaRegistry.validate ?? DEFAULT_SCHEMA_VALIDATION,
+          },
+        }
       : {}),
   };
 }
@@ -543,7 +587,11 @@ function boolean(value: unknown, at: string, consumer?: string): void {
     fail(`${at} must be true or false, got ${show(value)}`, at, consumer);
 }
 
-function secret(value: unknown, at: string): asserts value is CfnValue | undefined {
+function secret(
+  value: unknown,
+  at: string,
+  consumer?: string,
+): asserts value is CfnValue | undefined {
   if (value === undefined || isIntrinsic(value)) return;
   if (
     typeof value !== 'string' ||
@@ -552,6 +600,7 @@ function secret(value: unknown, at: string): asserts value is CfnValue | undefin
     fail(
       `${at} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>) or an intrinsic, got ${show(value)}; Did you give the secret's name instead of its ARN?`,
       at,
+      consumer,
     );
   }
 }
@@ -563,6 +612,81 @@ function kmsKey(value: unknown, at: string): void {
     fail(
       `${at} must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or an intrinsic, got ${show(value)}; Did you give an alias? IAM grants kms:Decrypt on the key's ARN`,
       at,
+    );
+  }
+}
+
+/** The mapping's schema registry: Glue by ARN, or Confluent by URL with its secrets. */
+function schemaRegistry(raw: unknown, at: string, consumer?: string): void {
+  const registry = object(raw, at, consumer);
+  knownKeys(registry, SCHEMA_REGISTRY_KEYS, at, consumer);
+  const uri = registry.uri;
+  const glue =
+    typeof uri === 'string' && GLUE_REGISTRY_ARN.test(uri) && SCHEMA_REGISTRY_URI.test(uri);
+  const confluent =
+    typeof uri === 'string' && /^https?:\/\/[^/]/.test(uri) && SCHEMA_REGISTRY_URI.test(uri);
+  if (!glue && !confluent) {
+    const hint =
+      typeof uri === 'string' && /^arn:[^:]*:glue:[^:]*:[^:]*:schema\//.test(uri)
+        ? "; Did you give a schema's ARN? Lambda takes the registry's"
+        : '';
+    fail(
+      `${at}.uri must be a Glue registry ARN (arn:aws:glue:<region>:<account>:registry/<name>) or a Confluent registry's URL (https://…), got ${show(uri)}${hint}`,
+      `${at}.uri`,
+      consumer,
+    );
+  }
+  if (!['JSON', 'SOURCE'].includes(registry.eventRecordFormat as string)) {
+    fail(
+      `${at}.eventRecordFormat must be one of JSON, SOURCE, got ${show(registry.eventRecordFormat)}`,
+      `${at}.eventRecordFormat`,
+      consumer,
+    );
+  }
+  const access = registry.accessConfigs;
+  if (access !== undefined) {
+    if (glue) {
+      fail(
+        `${at}.accessConfigs are for a Confluent registry; Lambda reads a Glue registry as the function's role, which dogear grants glue:GetRegistry and glue:GetSchemaVersion on it`,
+        `${at}.accessConfigs`,
+        consumer,
+      );
+    }
+    if (!Array.isArray(access) || access.length === 0 || access.length > 2) {
+      fail(
+        `${at}.accessConfigs must be a list of at most 2 { type, uri } (CloudFormation's limit), got ${show(access)}`,
+        `${at}.accessConfigs`,
+        consumer,
+      );
+    }
+    const seen = new Set<unknown>();
+    (access as unknown[]).forEach((raw, i) => {
+      const item = object(raw, `${at}.accessConfigs[${i}]`, consumer);
+      knownKeys(item, ['type', 'uri'], `${at}.accessConfigs[${i}]`, consumer);
+      oneOf(item.type ?? '', SCHEMA_REGISTRY_AUTHS, `${at}.accessConfigs[${i}].type`, consumer);
+      if (seen.has(item.type)) {
+        fail(
+          `${at}.accessConfigs[${i}].type ${String(item.type)} is given twice; a registry authenticates one way, with at most a root CA beside it`,
+          `${at}.accessConfigs[${i}].type`,
+          consumer,
+        );
+      }
+      seen.add(item.type);
+      secret(item.uri ?? '', `${at}.accessConfigs[${i}].uri`, consumer);
+    });
+  }
+  const validate = registry.validate;
+  if (
+    validate !== undefined &&
+    (!Array.isArray(validate) ||
+      validate.length === 0 ||
+      new Set(validate).size !== validate.length ||
+      !validate.every((a) => a === 'KEY' || a === 'VALUE'))
+  ) {
+    fail(
+      `${at}.validate must be KEY, VALUE or both, got ${show(validate)}`,
+      `${at}.validate`,
+      consumer,
     );
   }
 }

@@ -126,6 +126,61 @@ describe('consumerStatements', () => {
   });
 });
 
+describe('consumerStatements for schema registries', () => {
+  const msk = { kind: 'msk', arn: ARN, auth: 'IAM' } as const;
+
+  it("reads a Glue registry's schemas where the registry ARN says: its partition, region and account", () => {
+    const registry = 'arn:aws-cn:glue:cn-north-1:210987654321:registry/payments.v2';
+    const sid = bySid(
+      consumerStatements(
+        { ...wordCount, schemaRegistry: { uri: registry, eventRecordFormat: 'JSON' } },
+        msk,
+        TABLE,
+      ),
+    );
+    expect(sid.DogearSchemaRegistry?.Resource).toEqual([registry]);
+    expect(sid.DogearSchemaRegistryVersions?.Resource).toEqual([
+      registry,
+      'arn:aws-cn:glue:cn-north-1:210987654321:schema/payments.v2/*',
+    ]);
+  });
+
+  it("grants an MSK source's secrets key for a Confluent registry's secrets, through Secrets Manager only", () => {
+    const key = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:registry-AbCdEf';
+    const sid = bySid(
+      consumerStatements(
+        {
+          ...wordCount,
+          schemaRegistry: {
+            uri: 'https://psrc-abc12.us-east-2.aws.confluent.cloud',
+            eventRecordFormat: 'SOURCE',
+            accessConfigs: [{ type: 'BASIC_AUTH', uri: secret }],
+          },
+        },
+        { ...msk, secretsKmsKeyArn: key },
+        TABLE,
+      ),
+    );
+    expect(sid.DogearSchemaRegistrySecrets?.Resource).toEqual([secret]);
+    expect(sid.DogearKafkaSecretsKey?.Resource).toEqual([key]);
+    expect(sid.DogearKafkaSecretsKey?.Condition).toEqual({
+      StringEquals: {
+        'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' },
+      },
+    });
+    // With IAM auth the cluster has no secret of its own.
+    expect(sid.DogearKafkaSecrets).toBeUndefined();
+  });
+
+  it('grants no schema access without a schema registry or a Glue codec', () => {
+    const actions = consumerStatements(wordCount, msk, TABLE).flatMap((s) => s.Action);
+    expect(actions.some((a) => a.startsWith('glue:') || a.startsWith('secretsmanager:'))).toBe(
+      false,
+    );
+  });
+});
+
 describe('consumerStatements for what the provider section adds to every function', () => {
   const msk = { kind: 'msk', arn: ARN, auth: 'IAM' } as const;
 

@@ -1,5 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
+import type { BuiltConsumer } from '../build/index.ts';
+import type { SchemaRegistryDeployOptions } from '../runtime/index.ts';
 import { groupKeyPrefixes } from '../state/index.ts';
+import { GLUE_REGISTRY_ARN } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
 import type { CfnValue, IamStatement, ProviderRole, ResolvedSource } from './types.ts';
 
@@ -44,6 +47,10 @@ export interface ConsumerGrant {
   readonly vpc?: boolean;
   /** `provider.tracing.lambda` traces the function. */
   readonly tracing?: boolean;
+  /** The mapping's schema registry, which Lambda's pollers read as the function's role. */
+  readonly schemaRegistry?: SchemaRegistryDeployOptions;
+  /** The registries the function's own key and value codecs read writer schemas from. */
+  readonly codecRegistries?: BuiltConsumer['schemaRegistries'];
 }
 
 /** The ENI actions of Lambda's pollers in a VPC: the only `*`, since Describe* has no resource-level permissions. */
@@ -186,22 +193,33 @@ export function consumerStatements(
       Action: ['secretsmanager:GetSecretValue'],
       Resource: secrets,
     });
-    const key = source?.kind === 'msk' ? source.secretsKmsKeyArn : source?.kafka.secretsKmsKeyArn;
-    if (key !== undefined) {
-      statements.push({
-        Sid: 'DogearKafkaSecretsKey',
-        Effect: 'Allow',
-        Action: ['kms:Decrypt'],
-        Resource: [key],
-        // Only as Secrets Manager decrypts the secrets for the pollers, not for any ciphertext.
-        Condition: {
-          StringEquals: {
-            'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' },
-          },
-        },
-      });
-    }
   }
+  const registrySecrets = (consumer.schemaRegistry?.accessConfigs ?? []).map((a) => a.uri);
+  if (registrySecrets.length) {
+    statements.push({
+      Sid: 'DogearSchemaRegistrySecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: registrySecrets,
+    });
+  }
+  // One key for the service's secrets: the cluster's and the schema registry's.
+  const key = source?.kind === 'msk' ? source.secretsKmsKeyArn : source?.kafka.secretsKmsKeyArn;
+  if (key !== undefined && (secrets.length || registrySecrets.length)) {
+    statements.push({
+      Sid: 'DogearKafkaSecretsKey',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt'],
+      Resource: [key],
+      // Only as Secrets Manager decrypts the secrets for the pollers, not for any ciphertext.
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' },
+        },
+      },
+    });
+  }
+  statements.push(...schemaStatements(consumer));
 
   const destination = consumer.onFailure;
   const service = destination?.startsWith('arn:') ? destination.split(':')[2] : undefined;
@@ -234,6 +252,52 @@ export function consumerStatements(
         Resource: [destination],
       },
     );
+  }
+  return statements;
+}
+
+/**
+ * What reading writer schemas takes. Lambda's pollers read a Glue registry as the function's
+ * role: GetRegistry on it, GetSchemaVersion on it and its schemas (the grants CDK's
+ * GlueSchemaRegistry adds), with the schemas' ARN built from the registry's own partition,
+ * region and account. The function's Glue codecs call GetSchemaVersion: on the registry they
+ * name, or on every registry of the function's account and region, never on `*`.
+ */
+function schemaStatements(consumer: ConsumerGrant): IamStatement[] {
+  const statements: IamStatement[] = [];
+  const mapping = consumer.schemaRegistry?.uri.match(GLUE_REGISTRY_ARN);
+  if (mapping) {
+    const [registry, partition, region, account, name] = mapping;
+    statements.push(
+      {
+        Sid: 'DogearSchemaRegistry',
+        Effect: 'Allow',
+        Action: ['glue:GetRegistry'],
+        Resource: [registry],
+      },
+      {
+        Sid: 'DogearSchemaRegistryVersions',
+        Effect: 'Allow',
+        Action: ['glue:GetSchemaVersion'],
+        Resource: [registry, `arn:${partition}:glue:${region}:${account}:schema/${name}/*`],
+      },
+    );
+  }
+  const glue = (consumer.codecRegistries ?? []).filter((r) => r.wire === 'glue');
+  if (glue.length) {
+    // A codec without a registry name may read any registry: it takes the wildcard for all.
+    const names = glue.every((r) => r.registryName)
+      ? [...new Set(glue.map((r) => r.registryName!))]
+      : ['*'];
+    const arn = (resource: string) => ({
+      'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:${resource}`,
+    });
+    statements.push({
+      Sid: 'DogearGlueSchemas',
+      Effect: 'Allow',
+      Action: ['glue:GetSchemaVersion'],
+      Resource: names.flatMap((name) => [arn(`registry/${name}`), arn(`schema/${name}/*`)]),
+    });
   }
   return statements;
 }

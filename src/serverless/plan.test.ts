@@ -341,3 +341,178 @@ describe('planService', () => {
     ]);
   });
 });
+
+describe('planService: schema registries', () => {
+  const GLUE = 'arn:aws:glue:us-east-1:123456789012:registry/sensors';
+  const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry-AbCdEf';
+  const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  const plan = (consumer: BuiltConsumer, source: ResolvedSource = msk) =>
+    planService({
+      manifest: { runtime: 'nodejs24.x', consumers: [consumer] },
+      options: source.kind === 'msk' ? { msk: { arn: ARN } } : { kafka: source.kafka },
+      source,
+      service,
+    });
+  const sids = (p: ReturnType<typeof plan>) =>
+    Object.fromEntries(p.consumers[0]!.statements.map((s) => [s.Sid, s]));
+
+  it("sets a Glue registry in the MSK mapping's SchemaRegistryConfig, and lets the role read it", () => {
+    const p = plan(
+      built('readings', {
+        deploy: {
+          provisionedPollers: { minimum: 1 },
+          onFailure: 'arn:aws:sqs:us-east-1:123456789012:readings-dlq',
+          schemaRegistry: { uri: GLUE, eventRecordFormat: 'SOURCE', validate: ['KEY', 'VALUE'] },
+        },
+      }),
+    );
+    expect(p.consumers[0]!.mapping.AmazonManagedKafkaEventSourceConfig).toEqual({
+      ConsumerGroupId: 'readings',
+      SchemaRegistryConfig: {
+        SchemaRegistryURI: GLUE,
+        EventRecordFormat: 'SOURCE',
+        SchemaValidationConfigs: [{ Attribute: 'KEY' }, { Attribute: 'VALUE' }],
+      },
+    });
+    const sid = sids(p);
+    expect(sid.DogearSchemaRegistry).toEqual({
+      Sid: 'DogearSchemaRegistry',
+      Effect: 'Allow',
+      Action: ['glue:GetRegistry'],
+      Resource: [GLUE],
+    });
+    expect(sid.DogearSchemaRegistryVersions).toEqual({
+      Sid: 'DogearSchemaRegistryVersions',
+      Effect: 'Allow',
+      Action: ['glue:GetSchemaVersion'],
+      Resource: [GLUE, 'arn:aws:glue:us-east-1:123456789012:schema/sensors/*'],
+    });
+    expect(sid.DogearSchemaRegistrySecrets).toBeUndefined();
+    expect(p.warnings ?? []).toEqual([]);
+  });
+
+  it("sets a Confluent registry in the self-managed mapping, with its secrets readable and their key's decrypt", () => {
+    const kafka = { bootstrapServers: ['b-1:9092'], secretsKmsKeyArn: KEY };
+    const p = plan(
+      built('readings', {
+        deploy: {
+          provisionedPollers: { minimum: 1, maximum: 2 },
+          onFailure: 'kafka://readings-dlt',
+          schemaRegistry: {
+            uri: 'https://registry.kafka.internal:8081',
+            eventRecordFormat: 'JSON',
+            accessConfigs: [
+              { type: 'BASIC_AUTH', uri: SECRET },
+              { type: 'SERVER_ROOT_CA_CERTIFICATE', uri: `${SECRET}-ca` },
+            ],
+          },
+        },
+      }),
+      { kind: 'kafka', kafka },
+    );
+    expect(p.consumers[0]!.mapping.SelfManagedKafkaEventSourceConfig).toEqual({
+      ConsumerGroupId: 'readings',
+      SchemaRegistryConfig: {
+        SchemaRegistryURI: 'https://registry.kafka.internal:8081',
+        EventRecordFormat: 'JSON',
+        AccessConfigs: [
+          { Type: 'BASIC_AUTH', URI: SECRET },
+          { Type: 'SERVER_ROOT_CA_CERTIFICATE', URI: `${SECRET}-ca` },
+        ],
+        SchemaValidationConfigs: [{ Attribute: 'VALUE' }],
+      },
+    });
+    const sid = sids(p);
+    expect(sid.DogearSchemaRegistrySecrets).toEqual({
+      Sid: 'DogearSchemaRegistrySecrets',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: [SECRET, `${SECRET}-ca`],
+    });
+    // The cluster itself needs no secret here: the key is granted for the registry's alone.
+    expect(sid.DogearKafkaSecrets).toBeUndefined();
+    expect(sid.DogearKafkaSecretsKey?.Resource).toEqual([KEY]);
+    expect(sid.DogearSchemaRegistry).toBeUndefined();
+    expect(sid.DogearSchemaRegistryVersions).toBeUndefined();
+  });
+
+  it('warns that Lambda drops the records it cannot decode when there is no onFailure', () => {
+    const p = plan(
+      built('readings', {
+        deploy: {
+          provisionedPollers: { minimum: 1 },
+          schemaRegistry: { uri: GLUE, eventRecordFormat: 'JSON' },
+        },
+      }),
+    );
+    expect(p.warnings).toEqual([
+      'dogear: consumer readings: Lambda decodes its records (schemaRegistry) and has no onFailure, so a record Lambda cannot decode or whose schema it cannot find is dropped before the function sees it; add onFailure (an SQS, SNS or S3 ARN, or kafka://<topic>) to keep them',
+    ]);
+  });
+
+  it("grants in-function Glue decoding glue:GetSchemaVersion on the codec's registry, else the account's, never *", () => {
+    const named = sids(
+      plan(
+        built('readings', {
+          schemaRegistries: [
+            {
+              field: 'value',
+              wire: 'glue',
+              name: 'glue us-east-1 registry sensors',
+              registryName: 'sensors',
+            },
+            {
+              field: 'key',
+              wire: 'glue',
+              name: 'glue us-east-1 registry sensors',
+              registryName: 'sensors',
+            },
+          ],
+        }),
+      ),
+    );
+    expect(named.DogearGlueSchemas).toEqual({
+      Sid: 'DogearGlueSchemas',
+      Effect: 'Allow',
+      Action: ['glue:GetSchemaVersion'],
+      Resource: [
+        {
+          'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:registry/sensors',
+        },
+        {
+          'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/sensors/*',
+        },
+      ],
+    });
+    const unnamed = sids(
+      plan(
+        built('readings', {
+          schemaRegistries: [
+            { field: 'value', wire: 'glue', name: 'glue us-east-1' },
+            { field: 'key', wire: 'confluent', name: 'https://registry:8081' },
+          ],
+        }),
+      ),
+    );
+    expect(unnamed.DogearGlueSchemas?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:registry/*' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/*/*' },
+    ]);
+  });
+
+  it('changes nothing for a consumer that decodes without Glue and leaves Lambda out of it', () => {
+    const p = plan(
+      built('readings', {
+        schemaRegistries: [{ field: 'value', wire: 'confluent', name: 'https://registry:8081' }],
+      }),
+    );
+    expect(p.consumers[0]!.mapping.AmazonManagedKafkaEventSourceConfig).toEqual({
+      ConsumerGroupId: 'readings',
+    });
+    const actions = p.consumers[0]!.statements.flatMap((s) => s.Action);
+    expect(actions.filter((a) => a.startsWith('glue:') || a.startsWith('secretsmanager:'))).toEqual(
+      [],
+    );
+    expect(p.warnings ?? []).toEqual([]);
+  });
+});

@@ -18,6 +18,7 @@ import type {
   KafkaOptions,
   ProviderRole,
   ResolvedDeploy,
+  ResolvedSchemaRegistry,
   ResolvedSource,
   ServiceContext,
   ServicePlan,
@@ -99,6 +100,8 @@ export function planService(input: PlanInput): ServicePlan {
         ...(deploy.onFailure !== undefined ? { onFailure: deploy.onFailure } : {}),
         vpc: provider.vpc,
         tracing: provider.tracing,
+        ...(deploy.schemaRegistry ? { schemaRegistry: deploy.schemaRegistry } : {}),
+        ...(consumer.schemaRegistries ? { codecRegistries: consumer.schemaRegistries } : {}),
       },
       source,
       table.arn,
@@ -119,7 +122,19 @@ export function planService(input: PlanInput): ServicePlan {
       statements,
     };
   });
-  return { consumers: plans, resources, outputs: table.outputs };
+  const warnings = plans.flatMap((plan) =>
+    plan.deploy.schemaRegistry && !plan.deploy.onFailure
+      ? [
+          `dogear: consumer ${plan.name}: Lambda decodes its records (schemaRegistry) and has no onFailure, so a record Lambda cannot decode or whose schema it cannot find is dropped before the function sees it; add onFailure (an SQS, SNS or S3 ARN, or kafka://<topic>) to keep them`,
+        ]
+      : [],
+  );
+  return {
+    consumers: plans,
+    resources,
+    outputs: table.outputs,
+    ...(warnings.length ? { warnings } : {}),
+  };
 }
 
 /** What every consumer's function shares. */
@@ -213,14 +228,20 @@ export function mappingProperties(
   source: ResolvedSource,
 ): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
+  const kafkaConfig = {
+    ConsumerGroupId: consumer.group,
+    ...(deploy.schemaRegistry
+      ? { SchemaRegistryConfig: schemaRegistryConfig(deploy.schemaRegistry) }
+      : {}),
+  };
   if (source.kind === 'msk') {
     properties.EventSourceArn = source.arn;
-    properties.AmazonManagedKafkaEventSourceConfig = { ConsumerGroupId: consumer.group };
+    properties.AmazonManagedKafkaEventSourceConfig = kafkaConfig;
   } else {
     properties.SelfManagedEventSource = {
       Endpoints: { KafkaBootstrapServers: [...source.kafka.bootstrapServers] },
     };
-    properties.SelfManagedKafkaEventSourceConfig = { ConsumerGroupId: consumer.group };
+    properties.SelfManagedKafkaEventSourceConfig = kafkaConfig;
   }
   Object.assign(properties, {
     Topics: [consumer.topic],
@@ -264,6 +285,18 @@ export function mappingProperties(
     }
   }
   return properties;
+}
+
+/** CloudFormation's `SchemaRegistryConfig`, inside either Kafka source's config. */
+function schemaRegistryConfig(registry: ResolvedSchemaRegistry): Record<string, unknown> {
+  return {
+    SchemaRegistryURI: registry.uri,
+    EventRecordFormat: registry.eventRecordFormat,
+    ...(registry.accessConfigs?.length
+      ? { AccessConfigs: registry.accessConfigs.map((a) => ({ Type: a.type, URI: a.uri })) }
+      : {}),
+    SchemaValidationConfigs: registry.validate.map((Attribute) => ({ Attribute })),
+  };
 }
 
 function sourceAccessConfigurations(

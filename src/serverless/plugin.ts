@@ -168,6 +168,7 @@ export class DogearServerlessPlugin {
       }
       this.register(plan);
       this.plan = plan;
+      for (const warning of plan.warnings ?? []) this.utils.log?.warning?.(warning);
       this.utils.log?.info?.(
         `dogear: ${plan.consumers.length} consumers bundled and zipped in ${Math.round(performance.now() - started)} ms (${plan.consumers.map((c) => c.name).join(', ')})`,
       );

@@ -1,4 +1,4 @@
-import type { DeployOptions } from '../runtime/index.ts';
+import type { DeployOptions, SchemaRegistryDeployOptions } from '../runtime/index.ts';
 
 /**
  * A CloudFormation intrinsic function, left for CloudFormation to resolve at deploy time:
@@ -144,7 +144,16 @@ export interface ResolvedDeploy {
   readonly bisectBatchOnError?: boolean;
   readonly maximumRetryAttempts?: number;
   readonly maximumRecordAgeInSeconds?: number;
+  /** Lambda decodes (or validates) through this registry; only with provisioned pollers. */
+  readonly schemaRegistry?: ResolvedSchemaRegistry;
 }
+
+/** `schemaRegistry` with what Lambda validates spelled out. */
+export type ResolvedSchemaRegistry = Readonly<
+  Omit<SchemaRegistryDeployOptions, 'validate'> & {
+    validate: NonNullable<SchemaRegistryDeployOptions['validate']>;
+  }
+>;
 
 /** The cluster every mapping reads, with what dogear knows about it at package time. */
 export type ResolvedSource =
@@ -258,6 +267,8 @@ export interface ServicePlan {
   readonly consumers: readonly ConsumerPlan[];
   readonly resources: CloudFormationTemplate['Resources'];
   readonly outputs: Record<string, unknown>;
+  /** What `package` prints as warnings: settings that deploy, but may not do what was meant. */
+  readonly warnings?: readonly string[];
 }
 
 /** The parts of the framework's plugin utilities (v3, v4, osls) the plugin uses. */
