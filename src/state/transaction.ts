@@ -294,7 +294,7 @@ export class StateTransaction {
     // Only here, not in the cache, until a record reads them: what a record reads joins the
     // transaction, so a failed commit forgets it; what no record read must not outlive the
     // attempt, or a rerun after a conflict would take it for fresh.
-    items.forEach((item, i) => this.fetched.set(ids[i]!, { item, at }));
+    for (const [i, item] of items.entries()) this.fetched.set(ids[i]!, { item, at });
     return wanted.length;
   }
 
