@@ -199,7 +199,9 @@ async function schemaIdFlags(flags: Record<string, unknown>) {
     ...(typeof flags.valueSchemaId === 'string'
       ? { valueSchemaId: schemaIdOf(flags.valueSchemaId) }
       : {}),
-    ...(typeof flags.keySchemaId === 'string' ? { keySchemaId: schemaIdOf(flags.keySchemaId) } : {}),
+    ...(typeof flags.keySchemaId === 'string'
+      ? { keySchemaId: schemaIdOf(flags.keySchemaId) }
+      : {}),
   };
 }
 

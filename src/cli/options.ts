@@ -150,7 +150,7 @@ export const COMMANDS = {
     args: '<file>',
     summary: 'turn NDJSON records into MSK event JSON, as Lambda would deliver them',
     example:
-      'dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json\ndogear events functions/events/payments.ndjson --consumer payment-totals --out functions/events/payments.json\n\nWith --consumer, values given as JSON are written as the consumer\'s producers write them: Avro, Protobuf or JSON Schema, framed for the registry with each line\'s "valueSchemaId" (Confluent\'s integer id or Glue\'s version UUID), or --value-schema-id. A value the schema refuses fails naming the line and the field.',
+      "dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json\ndogear events functions/events/payments.ndjson --consumer payment-totals --out functions/events/payments.json\n\nWith --consumer, values given as JSON are written as the consumer's producers write them: Avro, Protobuf or JSON Schema, framed for the registry with each line's \"valueSchemaId\" (Confluent's integer id or Glue's version UUID), or --value-schema-id. A value the schema refuses fails naming the line and the field.",
     flags: [
       {
         flags: '--batch-size <n>',
@@ -253,7 +253,7 @@ export const COMMANDS = {
       {
         flags: '--decode',
         description:
-          "show keys and values the consumer decodes through a schema as its handler gets them: value as JSON (bytes as base64) and valueSchema, beside valueBase64, so the file still replays",
+          'show keys and values the consumer decodes through a schema as its handler gets them: value as JSON (bytes as base64) and valueSchema, beside valueBase64, so the file still replays',
         default: false,
       },
       functionsDir,

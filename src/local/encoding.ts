@@ -12,9 +12,13 @@ const FIELDS: readonly Field[] = ['key', 'value'];
 
 /** How the NDJSON lines of one consumer's topic are encoded. */
 export interface RecordEncoding {
-  /** The consumer whose codecs encode: its name is in messages, its topic picks the lines. */
+  /** The consumer whose codecs encode, for messages. */
   readonly consumer: string;
-  readonly topic: string;
+  /**
+   * Only lines of this topic are encoded (`dogear invoke`: the consumer's own). Unset: every
+   * line, since a consumer named with `--consumer` may be asked to write to a test topic.
+   */
+  readonly topic?: string;
   readonly value: FieldFormat;
   readonly key: FieldFormat;
   /** The writer schema id of lines that name none (`valueSchemaId` on a line wins). */
@@ -28,16 +32,17 @@ export function schemaIdOf(text: string): number | string {
 }
 
 /**
- * The encoding a consumer's codecs give. `required`: the user asked for it by name
- * (`--consumer`), so a consumer with nothing to encode is a mistake worth saying.
+ * The encoding a consumer's codecs give. `named`: the user named the consumer (`--consumer`),
+ * so every line is encoded with its codecs, and a consumer with nothing to encode is a mistake
+ * worth saying; otherwise (`dogear invoke`) only lines of the consumer's topic are.
  */
 export function encodingOf(
   definition: ConsumerDefinition,
   ids: { valueSchemaId?: number | string; keySchemaId?: number | string } = {},
-  required = false,
+  named = false,
 ): RecordEncoding {
   const codecs = FIELDS.filter((f) => typeof definition[f] === 'object');
-  if (required && codecs.length === 0) {
+  if (named && codecs.length === 0) {
     throw new LocalInputError(
       `Consumer ${definition.name} reads its value as '${definition.value}' and its key as '${definition.key}', through no schema, so --consumer has nothing to encode; it encodes for consumers whose value or key is avro(), protobuf() or jsonSchema()`,
     );
@@ -52,7 +57,7 @@ export function encodingOf(
   }
   return {
     consumer: definition.name,
-    topic: definition.topic,
+    ...(named ? {} : { topic: definition.topic }),
     value: definition.value,
     key: definition.key,
     ...ids,
@@ -74,7 +79,8 @@ export async function encodeLine(
   for (const field of FIELDS) {
     const idField = `${field}SchemaId`;
     const lineId = out[idField];
-    const ofTopic = encoding !== undefined && out.topic === encoding.topic;
+    const ofTopic =
+      encoding !== undefined && (encoding.topic === undefined || out.topic === encoding.topic);
     const codec = ofTopic ? encoding[field] : undefined;
     if (typeof codec !== 'object') {
       if (lineId !== undefined) throw new LocalInputError(unencoded(where, idField, encoding, out));
@@ -144,7 +150,7 @@ function unencoded(
   if (!encoding) {
     return `${where} has "${idField}", but nothing encodes its value; pass --consumer <name> for its codecs to write it`;
   }
-  if (line.topic !== encoding.topic) {
+  if (encoding.topic !== undefined && line.topic !== encoding.topic) {
     return `${where} has "${idField}" on topic ${String(line.topic)}, but consumer ${encoding.consumer} reads ${encoding.topic}; only its topic's lines are encoded`;
   }
   const field = idField.replace('SchemaId', '') as Field;
