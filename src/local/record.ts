@@ -611,7 +611,7 @@ export async function decodedLine(
 }
 
 /** JSON.stringify's replacer: bytes (a Buffer, which avsc gives for `bytes`) as base64. */
-function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
+export function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
   const original = (this as Record<string, unknown>)[key];
   return original instanceof Uint8Array ? Buffer.from(original).toString('base64') : value;
 }
