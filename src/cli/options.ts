@@ -54,7 +54,7 @@ const schemaIds: readonly FlagSpec[] = [
 const encodeConsumer: FlagSpec = {
   flags: '--consumer <name>',
   description:
-    "encode the keys and values of its topic's lines given as JSON with that consumer's avro(), protobuf() or jsonSchema() codecs (lines with valueBase64 pass as they are)",
+    "encode keys and values given as JSON with that consumer's avro(), protobuf() or jsonSchema() codecs, on every line (lines with valueBase64 pass as they are)",
 };
 
 /** How `dev`, `produce` and `record` reach a cluster: brokers, or an MSK cluster; TLS; SASL. */
@@ -150,7 +150,7 @@ export const COMMANDS = {
     args: '<file>',
     summary: 'turn NDJSON records into MSK event JSON, as Lambda would deliver them',
     example:
-      "dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json\ndogear events functions/events/payments.ndjson --consumer payment-totals --out functions/events/payments.json\n\nWith --consumer, values given as JSON are written as the consumer's producers write them: Avro, Protobuf or JSON Schema, framed for the registry with each line's \"valueSchemaId\" (Confluent's integer id or Glue's version UUID), or --value-schema-id. A value the schema refuses fails naming the line and the field.",
+      "dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json\ndogear events functions/events/payments.ndjson --consumer payment-totals --batch-size 25 --out functions/events/payments.json\n\nWith --consumer, values given as JSON are written as the consumer's producers write them: Avro, Protobuf or JSON Schema, framed for the registry with each line's \"valueSchemaId\" (Confluent's integer id or Glue's version UUID), or --value-schema-id. A value the schema refuses fails naming the line and the field.",
     flags: [
       {
         flags: '--batch-size <n>',
