@@ -10,7 +10,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^dogear$/, replacement: src('index.ts') },
-      { find: /^dogear\/(testing|runtime)$/, replacement: src('$1/index.ts') },
+      { find: /^dogear\/(testing|runtime|schema)$/, replacement: src('$1/index.ts') },
     ],
   },
   test: {

@@ -19,7 +19,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const PAGES = 'functions/events/book-pages.ndjson';
 const READINGS = 'functions/events/temperature-readings.ndjson';
-const CONSUMERS = ['duplicate-words', 'picture-finder', 'thermometer', 'word-count'];
+const CONSUMERS = [
+  'duplicate-words',
+  'payment-totals',
+  'picture-finder',
+  'thermometer',
+  'word-count',
+];
 
 /**
  * The CLI runs from dist/. `npm test` builds it first; when src/ is newer (a bare

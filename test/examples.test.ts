@@ -1,14 +1,15 @@
 /**
- * The example service's four consumers on their recorded events, each against an oracle
+ * The example service's five consumers on their recorded events, each against an oracle
  * computed here from the same file with plain loops, then once more on the same records.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { DuplicateWords } from '../functions/duplicate-words.ts';
+import { PaymentTotals } from '../functions/payment-totals.ts';
 import { PictureFinder } from '../functions/picture-finder.ts';
 import { Thermometer } from '../functions/thermometer.ts';
 import { WordCount } from '../functions/word-count.ts';
-import type { NdjsonRecord } from '../src/event/index.ts';
+import type { EventRecord, KafkaEvent, NdjsonRecord } from '../src/event/index.ts';
 import { MemoryStateStore } from '../src/state/index.ts';
 import { invoke } from '../src/testing/index.ts';
 
@@ -40,7 +41,11 @@ function countWords(records: readonly NdjsonRecord[]): Record<string, number> {
 }
 
 /** Runs a consumer on `records`, then again on the same store: the second run changes nothing. */
-async function twice(consumer: unknown, records: readonly NdjsonRecord[], tables: string[]) {
+async function twice(
+  consumer: unknown,
+  records: readonly (NdjsonRecord | EventRecord)[],
+  tables: string[],
+) {
   const store = new MemoryStateStore();
   const first = await invoke(consumer, records, { store });
   expect(first.error).toBeUndefined();
@@ -119,5 +124,30 @@ describe('temperature-readings', () => {
     const state = await twice(Thermometer, readings, ['state']);
     expect(state.state).toEqual(current);
     for (const sensor of tombstoned) expect(state.state).not.toHaveProperty(sensor);
+  });
+});
+
+describe('payments', () => {
+  test('payment-totals, a v1 reader, totals what writers on v1 and v2 paid, and counts v1 notes', async () => {
+    // What each producer sent, as JSON; payments.json holds the same records as Lambda delivers
+    // them, Confluent-framed Avro made by `dogear events --consumer payment-totals`.
+    const sent = readRecords('payments');
+    const events = JSON.parse(
+      readFileSync(new URL('../functions/events/payments.json', import.meta.url), 'utf8'),
+    ) as KafkaEvent[];
+    const delivered = events.flatMap((e) => Object.values(e.records).flat());
+    expect(new Set(sent.map((r) => r.valueSchemaId))).toEqual(new Set([1, 2]));
+    expect(delivered).toHaveLength(sent.length);
+
+    const totals: Record<string, number> = {};
+    const notes: Record<string, number> = {};
+    for (const r of sent) {
+      const p = r.value as { account: string; cents: number; note?: string };
+      totals[p.account] = (totals[p.account] ?? 0) + p.cents;
+      if (p.note) notes[p.account] = (notes[p.account] ?? 0) + 1;
+    }
+    const state = await twice(PaymentTotals, delivered, ['totals', 'notes']);
+    expect(state.totals).toEqual(totals);
+    expect(state.notes).toEqual(notes);
   });
 });

@@ -199,6 +199,13 @@ const EXAMPLE = [
     batchSize: 100,
     window: 0,
   },
+  {
+    name: 'payment-totals',
+    className: 'PaymentTotals',
+    topic: 'payments',
+    batchSize: 100,
+    window: 0,
+  },
 ];
 
 const BAD = {

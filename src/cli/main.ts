@@ -49,7 +49,7 @@ export function program(): Command {
       const arg = (spec.args ? params[0] : '') as string;
       const what = Array.isArray(arg)
         ? arg.join(', ') || 'all consumers'
-        : arg || String(flags.topic ?? '');
+        : arg || String(flags.topic ?? flags.consumer ?? '');
       try {
         await ACTIONS[name](arg, flags);
       } catch (error) {
@@ -192,6 +192,41 @@ async function readTlsCa(file: string): Promise<string> {
   return pem;
 }
 
+/** The writer schema ids of --value-schema-id / --key-schema-id. */
+async function schemaIdFlags(flags: Record<string, unknown>) {
+  const { schemaIdOf } = await import('../local/index.ts');
+  return {
+    ...(typeof flags.valueSchemaId === 'string'
+      ? { valueSchemaId: schemaIdOf(flags.valueSchemaId) }
+      : {}),
+    ...(typeof flags.keySchemaId === 'string'
+      ? { keySchemaId: schemaIdOf(flags.keySchemaId) }
+      : {}),
+  };
+}
+
+/**
+ * How `produce` and `events` encode NDJSON values given as JSON: with --consumer, through its
+ * schema codecs; without it, not at all (and schema id flags alone are a mistake).
+ */
+async function encodingFlags(flags: Record<string, unknown>) {
+  const ids = await schemaIdFlags(flags);
+  if (typeof flags.consumer !== 'string') {
+    if (Object.keys(ids).length > 0) {
+      throw new Error(
+        '--value-schema-id and --key-schema-id need --consumer <name>: its codecs write the values',
+      );
+    }
+    return undefined;
+  }
+  const [{ findConsumer }, { encodingOf }] = await Promise.all([
+    import('../build/index.ts'),
+    import('../local/index.ts'),
+  ]);
+  const { definition } = await findConsumer(flags.consumer, flags.functions as string);
+  return encodingOf(definition, ids, true);
+}
+
 const stderr = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Rows as columns on stdout, two spaces apart, the first row a header. */
@@ -248,11 +283,24 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       if (where instanceof Date && Number.isNaN(where.getTime())) {
         throw new Error(`--from '${from}' is not earliest, latest, an offset or an ISO 8601 time`);
       }
+      if (flags.decode && typeof flags.consumer !== 'string') {
+        throw new Error('--decode needs --consumer <name>: its key and value formats decode');
+      }
+      const found =
+        typeof flags.consumer === 'string'
+          ? await (await import('../build/index.ts')).findConsumer(
+              flags.consumer,
+              flags.functions as string,
+            )
+          : undefined;
+      const topic = (flags.topic as string | undefined) ?? found?.definition.topic;
+      if (!topic) throw new Error('Which topic? Pass --topic <topic>, or --consumer <name>');
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       const result = await recordTopic({
         ...(await kafkaConnection(flags)),
-        topic: String(flags.topic),
+        topic,
+        ...(flags.decode && found ? { decode: found.definition } : {}),
         from: where,
         ...(flags.max !== undefined ? { max: Number(flags.max) } : {}),
         idleMs: Number(flags.idleMs),
@@ -267,7 +315,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
 
     async produce(file, flags) {
       const { produceRecords, readEventsFile } = await import('../local/index.ts');
-      const parsed = await readEventsFile(file);
+      const parsed = await readEventsFile(file, await encodingFlags(flags));
       const all =
         parsed.kind === 'ndjson'
           ? parsed.records
@@ -314,6 +362,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         ...storeFlags(flags),
         reset: Boolean(flags.reset),
         functions: flags.functions as string,
+        ...(await schemaIdFlags(flags)),
         progress: stderr,
         log: flags.verbose ? stderr : () => {},
       });
@@ -375,7 +424,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
         throw new Error(`--batch-size ${flags.batchSize} is not an integer from 1 to 10,000`);
       }
-      const parsed = await readEventsFile(file);
+      const parsed = await readEventsFile(file, await encodingFlags(flags));
       if (parsed.kind === 'events') throw new Error(`${file} already holds event JSON`);
       const records = flags.topic
         ? parsed.records.filter((r) => r.topic === flags.topic)

@@ -42,6 +42,21 @@ const functionsDir: FlagSpec = {
   default: 'functions',
 };
 
+/** `--consumer`'s schema codecs write NDJSON values given as JSON: the writer schema ids. */
+const schemaIds: readonly FlagSpec[] = [
+  {
+    flags: '--value-schema-id <id>',
+    description:
+      'the writer schema (Confluent id or Glue version UUID) of values given as JSON, framed for the codec\'s registry; a line\'s own "valueSchemaId" wins',
+  },
+  { flags: '--key-schema-id <id>', description: 'as --value-schema-id, for keys ("keySchemaId")' },
+];
+const encodeConsumer: FlagSpec = {
+  flags: '--consumer <name>',
+  description:
+    "encode keys and values given as JSON with that consumer's avro(), protobuf() or jsonSchema() codecs, on every line (lines with valueBase64 pass as they are)",
+};
+
 /** How `dev`, `produce` and `record` reach a cluster: brokers, or an MSK cluster; TLS; SASL. */
 const kafkaConnection: readonly FlagSpec[] = [
   {
@@ -85,7 +100,7 @@ export const COMMANDS = {
     summary:
       "run a consumer's Lambda handler locally on recorded events, with state on disk or in DynamoDB",
     example:
-      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(10 when unset with an on-failure destination, as Lambda caps it; else once when unset);\na record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
+      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). For a consumer that decodes\nthrough a schema (avro(), protobuf(), jsonSchema()), NDJSON values given as JSON are first\nwritten with its codecs, framed with the line's valueSchemaId. NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(10 when unset with an on-failure destination, as Lambda caps it; else once when unset);\na record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
     flags: [
       { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
       stateDir,
@@ -103,6 +118,7 @@ export const COMMANDS = {
         default: false,
       },
       { flags: '--verbose', description: "show the handler's log lines on stderr", default: false },
+      ...schemaIds,
       functionsDir,
     ],
   },
@@ -134,7 +150,7 @@ export const COMMANDS = {
     args: '<file>',
     summary: 'turn NDJSON records into MSK event JSON, as Lambda would deliver them',
     example:
-      'dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json',
+      "dogear events functions/events/temperature-readings.ndjson --batch-size 20 > events.json\ndogear events functions/events/payments.ndjson --consumer payment-totals --batch-size 25 --out functions/events/payments.json\n\nWith --consumer, values given as JSON are written as the consumer's producers write them: Avro, Protobuf or JSON Schema, framed for the registry with each line's \"valueSchemaId\" (Confluent's integer id or Glue's version UUID), or --value-schema-id. A value the schema refuses fails naming the line and the field.",
     flags: [
       {
         flags: '--batch-size <n>',
@@ -148,6 +164,9 @@ export const COMMANDS = {
         default: false,
       },
       { flags: '--out <file>', description: 'write to a file instead of stdout' },
+      encodeConsumer,
+      ...schemaIds,
+      functionsDir,
     ],
   },
   build: {
@@ -197,10 +216,13 @@ export const COMMANDS = {
     summary:
       'write recorded records (NDJSON or MSK event JSON) to a Kafka broker, each to its partition',
     example:
-      "dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets; records keep their timestamps, so the topic's time retention applies to them.",
+      "dogear produce functions/events/book-pages.ndjson --brokers 127.0.0.1:9092\n\nMissing topics are created with as many partitions as the file uses. The broker assigns new offsets; records keep their timestamps, so the topic's time retention applies to them. With --consumer, values given as JSON are encoded first, as for dogear events.",
     flags: [
       { flags: '--topic <topic>', description: 'produce only records of this topic' },
       ...kafkaConnection,
+      encodeConsumer,
+      ...schemaIds,
+      functionsDir,
     ],
   },
   record: {
@@ -208,9 +230,9 @@ export const COMMANDS = {
     summary:
       'record a topic from a live cluster into NDJSON that `dogear invoke` replays, faithful to the log',
     example:
-      'dogear record --topic book-pages --from earliest --out pages.ndjson\ndogear record --cluster my-msk --topic orders --from 2026-11-24T00:00:00Z --max 5000 --sasl-mechanism SCRAM-SHA-512 --sasl-username me\n\nReads partitions directly: no consumer group is joined and no offset is committed. Text stays text; bytes that are not UTF-8 are written as keyBase64/valueBase64, binary or repeated headers as headersBase64. Stops at the end offsets as of start, at --max, after --idle-ms without records, or on Ctrl-C.',
+      'dogear record --topic book-pages --from earliest --out pages.ndjson\ndogear record --cluster my-msk --topic orders --from 2026-11-24T00:00:00Z --max 5000 --sasl-mechanism SCRAM-SHA-512 --sasl-username me\n\nReads partitions directly: no consumer group is joined and no offset is committed. Text stays text; bytes that are not UTF-8 are written as keyBase64/valueBase64, binary or repeated headers as headersBase64. Stops at the end offsets as of start, at --max, after --idle-ms without records, or on Ctrl-C.\n\ndogear record --consumer payment-totals --decode --max 10\n\nDecodes through the code the Lambda handler runs; a record that does not decode is kept as recorded, with decodeError.',
     flags: [
-      { flags: '--topic <topic>', description: 'the topic to record', required: true },
+      { flags: '--topic <topic>', description: "the topic to record (default: --consumer's)" },
       ...kafkaConnection,
       {
         flags: '--from <where>',
@@ -224,6 +246,17 @@ export const COMMANDS = {
         default: 10000,
       },
       { flags: '--out <file>', description: 'write to a file (atomically) instead of stdout' },
+      {
+        flags: '--consumer <name>',
+        description: 'the consumer whose key and value formats --decode uses; its topic by default',
+      },
+      {
+        flags: '--decode',
+        description:
+          'show keys and values the consumer decodes through a schema as its handler gets them: value as JSON (bytes as base64) and valueSchema, beside valueBase64, so the file still replays',
+        default: false,
+      },
+      functionsDir,
     ],
   },
 } as const satisfies Record<string, CommandSpec>;

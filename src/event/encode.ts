@@ -22,6 +22,13 @@ export interface NdjsonRecord {
   keyBase64?: string | null;
   value?: unknown;
   valueBase64?: string | null;
+  /**
+   * The writer schema `key`/`value` is written with, for a consumer that decodes it through a
+   * schema (`dogear events`/`produce --consumer` and `dogear invoke` encode it): Confluent's
+   * integer id or Glue's schema version UUID. Only read by those tools.
+   */
+  keySchemaId?: number | string;
+  valueSchemaId?: number | string;
   headers?: Record<string, string>;
   headersBase64?: Array<[name: string, base64: string | null]>;
 }

@@ -33,10 +33,13 @@ export interface SchemaCodec<T = unknown> {
   /** Decodes one key or value; a failure is a `SchemaDecodeError` (the caller names the record). */
   decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<T>>;
   /**
-   * The bytes a producer with this schema writes for `value` (for `dogear produce`, `dogear
-   * events` and tests): framed for the codec's registry with the writer schema `id`, or bare.
+   * The bytes a producer writes for `value` (for `dogear produce`, `dogear events` and tests).
+   * With a registry, `id` names the writer schema: the payload is written in that schema (asked
+   * of the registry, as a producer's serializer does) and framed with its id. Without one, the
+   * payload is bare, in the codec's own schema. A value the schema refuses is a
+   * `SchemaEncodeError` naming the field.
    */
-  encode(value: unknown, id?: number | string): Uint8Array;
+  encode(value: unknown, id?: number | string): Promise<Uint8Array>;
   /** Never set: carries `T` for type inference. */
   readonly '~decoded'?: T;
 }

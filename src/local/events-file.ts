@@ -8,6 +8,7 @@ import {
   MAX_EVENT_BYTES,
   parseEvent,
 } from '../event/index.ts';
+import { encodeLine, type RecordEncoding } from './encoding.ts';
 import { LocalInputError } from './errors.ts';
 
 /** The records of an events file: NDJSON records or MSK event JSON. */
@@ -17,9 +18,10 @@ export type EventsFile =
 
 /**
  * Reads an events file. A file whose JSON is one event or an array of events is event JSON, as
- * Lambda delivers it; otherwise each non-empty line is one record.
+ * Lambda delivers it; otherwise each non-empty line is one record. With an `encoding`, the keys
+ * and values of its consumer's lines are written through the consumer's schema codecs.
  */
-export async function readEventsFile(path: string): Promise<EventsFile> {
+export async function readEventsFile(path: string, encoding?: RecordEncoding): Promise<EventsFile> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -51,8 +53,8 @@ export async function readEventsFile(path: string): Promise<EventsFile> {
     throw new EventFormatError(`${path} is not valid JSON (${whole.error}); fix the event JSON`);
   }
   const records: EventRecord[] = [];
-  lines.forEach((line, index) => {
-    if (line.trim() === '') return;
+  for (const [index, line] of lines.entries()) {
+    if (line.trim() === '') continue;
     const parsed = tryJson(line);
     const where = `${path}:${index + 1}`;
     if (!parsed.ok) {
@@ -60,8 +62,8 @@ export async function readEventsFile(path: string): Promise<EventsFile> {
         `${where} is not JSON (${parsed.error}); each line of an NDJSON file is one record object`,
       );
     }
-    records.push(eventRecordOf(parsed.value, where));
-  });
+    records.push(eventRecordOf(await encodeLine(parsed.value, encoding, where), where));
+  }
   if (records.length === 0) throw new LocalInputError(`Events file ${path} holds no records`);
   return { kind: 'ndjson', records };
 }

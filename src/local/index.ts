@@ -5,6 +5,7 @@ export {
   kafkaClientOptions,
 } from './connection.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
+export { encodingOf, type RecordEncoding, schemaIdOf } from './encoding.ts';
 export { InvokeFailedError, LocalInputError } from './errors.ts';
 export { type EventsFile, eventsFor, readEventsFile } from './events-file.ts';
 export {

@@ -17,6 +17,7 @@ import {
   replayRetryLimit,
 } from '../runtime/index.ts';
 import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/index.ts';
+import { encodingOf } from './encoding.ts';
 import { InvokeFailedError } from './errors.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
 
@@ -52,6 +53,13 @@ export interface InvokeLocalOptions extends StoreLocation {
   reset?: boolean;
   /** @default 'functions' */
   functions?: string;
+  /**
+   * The writer schema id NDJSON values given as JSON are encoded with, when the consumer decodes
+   * its value through a schema (a line's own `valueSchemaId` wins).
+   */
+  valueSchemaId?: number | string;
+  /** As `valueSchemaId`, for keys. */
+  keySchemaId?: number | string;
   /** Progress lines (one per invocation). */
   progress?: (line: string) => void;
   /** Handler log lines. */
@@ -115,7 +123,12 @@ export interface InvokeLocalResult {
 export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLocalResult> {
   const started = performance.now();
   const { definition } = await findConsumer(options.consumer, options.functions);
-  const file = await readEventsFile(options.events);
+  // NDJSON values given as JSON are written as the consumer's producers write them.
+  const encoding = encodingOf(definition, {
+    ...(options.valueSchemaId !== undefined ? { valueSchemaId: options.valueSchemaId } : {}),
+    ...(options.keySchemaId !== undefined ? { keySchemaId: options.keySchemaId } : {}),
+  });
+  const file = await readEventsFile(options.events, encoding);
   const events = eventsFor(file, options.events, definition.topic, definition.batchSize);
   const store = await openStore(options);
   if (options.reset) await store.reset(definition.group);

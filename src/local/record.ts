@@ -21,7 +21,17 @@ import {
   type RecordsBatch,
 } from '@platformatic/kafka';
 import { DogearError } from '../errors.ts';
-import type { NdjsonRecord, TimestampType } from '../event/index.ts';
+import {
+  type DecodeOptions,
+  decodeRecord,
+  decodeSchemaFields,
+  decodesThroughSchema,
+  eventRecordOf,
+  type KafkaRecord,
+  type NdjsonRecord,
+  type SchemaRef,
+  type TimestampType,
+} from '../event/index.ts';
 import {
   connectionProblem,
   type KafkaConnectionOptions,
@@ -65,6 +75,12 @@ export interface RecordTopicOptions extends KafkaConnectionOptions {
   idleMs?: number;
   /** Stops recording; what was read so far is written. */
   signal?: AbortSignal;
+  /**
+   * A consumer's key and value formats (its definition will do): each key or value it decodes
+   * through a schema is shown decoded, as its handler gets it, beside the bytes (see
+   * `decodedLine`).
+   */
+  decode?: Pick<DecodeOptions, 'key' | 'value'>;
 }
 
 /** Why recording stopped. */
@@ -103,6 +119,7 @@ const RECORD_OPTIONS = new Set([
   'signal',
   'sasl',
   'tls',
+  'decode',
 ]);
 const DEFAULT_IDLE_MS = 10_000;
 const DEFAULT_PROGRESS_EVERY = 1000;
@@ -144,6 +161,12 @@ export async function recordTopic(options: RecordTopicOptions): Promise<RecordTo
     const cursors = await startCursors(reader, topic, partitions, options.from ?? 'earliest');
     say(startLine(topic, cursors, options.from ?? 'earliest'));
     const stoppedBy = await readCursors(reader, topic, cursors, options, started);
+    const decoded = options.decode ? await decodeLines(cursors, options.decode) : undefined;
+    if (decoded?.failed) {
+      say(
+        `${topic}: ${plural(decoded.failed, 'record')} could not be decoded, kept as recorded with "decodeError" (the first: ${decoded.first})`,
+      );
+    }
     const file = await writeRecording(options.out, cursors);
     const records = cursors.reduce((n, c) => n + c.lines.length, 0);
     const durationMs = Math.round(performance.now() - started);
@@ -522,6 +545,75 @@ function headersField(headers: WireRecord['headers']): Partial<NdjsonRecord> {
       value ? Buffer.from(value).toString('base64') : null,
     ]),
   };
+}
+
+/** Replaces each recorded line by `decodedLine`'s; counts the records that failed. */
+async function decodeLines(
+  cursors: readonly PartitionCursor[],
+  options: Pick<DecodeOptions, 'key' | 'value'>,
+): Promise<{ failed: number; first?: string }> {
+  let failed = 0;
+  let first: string | undefined;
+  for (const cursor of cursors) {
+    for (const [i, line] of cursor.lines.entries()) {
+      const decoded = await decodedLine(JSON.parse(line) as NdjsonRecord, options);
+      if (decoded.decodeError !== undefined) {
+        failed++;
+        first ??= String(decoded.decodeError);
+      }
+      cursor.lines[i] = JSON.stringify(decoded, bytesAsBase64);
+    }
+  }
+  return { failed, ...(first ? { first } : {}) };
+}
+
+/** A recorded line shown decoded: what `dogear record --decode` writes. */
+export type DecodedLine = Omit<NdjsonRecord, 'key'> & {
+  /** The key as recorded, or decoded when the consumer decodes it through a schema. */
+  key?: unknown;
+  valueSchema?: SchemaRef;
+  keySchema?: SchemaRef;
+  decodeError?: string;
+};
+
+/**
+ * A recorded line with each key or value that `options` decodes through a schema decoded, by
+ * the code the Lambda handler runs (`decodeRecord`, then `decodeSchemaFields`): `value` holds
+ * what the handler gets and `valueSchema` the writer schema it came in, while `valueBase64`
+ * keeps the bytes, which tools read first, so the file still replays byte for byte. A record
+ * that does not decode is kept as recorded, with `decodeError` saying why.
+ */
+export async function decodedLine(
+  line: NdjsonRecord,
+  options: Pick<DecodeOptions, 'key' | 'value'>,
+): Promise<DecodedLine> {
+  const raw = eventRecordOf(line, `${line.topic}-${line.partition}@${line.offset}`);
+  let record: KafkaRecord<unknown, unknown>;
+  try {
+    record = decodeRecord<unknown, unknown>(raw, options);
+    if (decodesThroughSchema(options)) {
+      record = await decodeSchemaFields<unknown, unknown>(record, raw, options);
+    }
+  } catch (error) {
+    return { ...line, decodeError: (error as Error).message };
+  }
+  const out: DecodedLine = { ...line };
+  for (const field of ['key', 'value'] as const) {
+    const schema = record[`${field}Schema`];
+    if (typeof options[field] !== 'object' || raw[field] == null) continue;
+    Object.assign(out, {
+      [field]: record[field],
+      [`${field}Base64`]: raw[field],
+      ...(schema ? { [`${field}Schema`]: schema } : {}),
+    });
+  }
+  return out;
+}
+
+/** JSON.stringify's replacer: bytes (a Buffer, which avsc gives for `bytes`) as base64. */
+export function bytesAsBase64(this: unknown, key: string, value: unknown): unknown {
+  const original = (this as Record<string, unknown>)[key];
+  return original instanceof Uint8Array ? Buffer.from(original).toString('base64') : value;
 }
 
 /**

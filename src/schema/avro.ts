@@ -7,8 +7,8 @@
  */
 import avsc from 'avsc';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
-import { SchemaDecodeError } from './errors.ts';
-import { registryRef, type SchemaRegistry } from './registry.ts';
+import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 /** An Avro schema as JSON: declare it `as const` for `record.value` to be typed from it. */
@@ -74,41 +74,37 @@ export function avro<const S extends AvroSchema>(
 ): SchemaCodec<AvroValue<S>> {
   const reader = parseAvro(options.schema, 'the reader schema');
   const { registry } = options;
+  /** Per writer schema id: its type, fetched once (a failure that may pass is asked again). */
+  const writers = new Map<string, Promise<avsc.Type>>();
   /** Per writer schema id: how to read its bytes in the reader schema. */
   const resolvers = new Map<string, Promise<avsc.Resolver | undefined>>();
 
-  const resolverFor = (id: number | string): Promise<avsc.Resolver | undefined> => {
-    const key = String(id);
-    let resolver = resolvers.get(key);
-    if (!resolver) {
-      resolver = (async () => {
-        const writer = await registry!.schema(id);
-        if (writer.format !== 'avro') {
-          throw new SchemaDecodeError(
-            `schema ${id} is ${writer.format}, not Avro: the topic's producer writes another format`,
-            'permanent',
-          );
-        }
-        const writerType = parseAvro(JSON.parse(writer.definition), `writer schema ${id}`);
-        if (writerType.equals(reader)) return undefined;
-        try {
-          return reader.createResolver(writerType);
-        } catch (error) {
-          throw new SchemaDecodeError(
-            `the reader schema cannot read writer schema ${id} (${(error as Error).message}); evolve the writer compatibly (add fields with defaults, promote int to long), or update the reader`,
-            'permanent',
-            { cause: error },
-          );
-        }
-      })();
-      resolvers.set(key, resolver);
-      // A registry failure may pass: ask again next time. An incompatible schema stays cached.
-      resolver.catch((error) => {
-        if ((error as SchemaDecodeError).failure === 'retry') resolvers.delete(key);
-      });
-    }
-    return resolver;
-  };
+  const writerFor = (id: number | string): Promise<avsc.Type> =>
+    onceOrRetry(writers, id, async () => {
+      const writer = await registry!.schema(id);
+      if (writer.format !== 'avro') {
+        throw new SchemaDecodeError(
+          `schema ${id} is ${writer.format}, not Avro: the topic's producer writes another format`,
+          'permanent',
+        );
+      }
+      return parseAvro(JSON.parse(writer.definition), `writer schema ${id}`);
+    });
+
+  const resolverFor = (id: number | string): Promise<avsc.Resolver | undefined> =>
+    onceOrRetry(resolvers, id, async () => {
+      const writerType = await writerFor(id);
+      if (writerType.equals(reader)) return undefined;
+      try {
+        return reader.createResolver(writerType);
+      } catch (error) {
+        throw new SchemaDecodeError(
+          `the reader schema cannot read writer schema ${id} (${(error as Error).message}); evolve the writer compatibly (add fields with defaults, promote int to long), or update the reader`,
+          'permanent',
+          { cause: error },
+        );
+      }
+    });
 
   const read = (payload: Uint8Array, resolver: avsc.Resolver | undefined, from: string) => {
     try {
@@ -155,12 +151,14 @@ export function avro<const S extends AvroSchema>(
         schema: ref(framed.wire, framed.id, registry),
       };
     },
-    encode(value: unknown, id?: number | string): Uint8Array {
-      const payload = new Uint8Array(reader.toBuffer(value));
-      if (!registry) return payload;
+    async encode(value: unknown, id?: number | string): Promise<Uint8Array> {
+      if (!registry) return new Uint8Array(write(reader, value, 'the schema'));
       if (id === undefined) {
-        throw new RangeError(`encoding for ${registry.name} needs the writer schema's id`);
+        throw new SchemaEncodeError(
+          `values are framed for ${registry.name}: which writer schema id? Pass the id the producer writes with`,
+        );
       }
+      const payload = new Uint8Array(write(await writerFor(id), value, `writer schema ${id}`));
       return registry.wire === 'confluent'
         ? frameConfluent(Number(id), payload)
         : frameGlue(String(id), payload);
@@ -195,4 +193,46 @@ function parseAvro(schema: unknown, what: string): avsc.Type {
       },
     );
   }
+}
+
+/** `value` in Avro binary under `type`; a value it refuses names the first field at fault. */
+function write(type: avsc.Type, value: unknown, schema: string): Buffer {
+  let problem: string | undefined;
+  const valid = type.isValid(value, {
+    noUndeclaredFields: true,
+    errorHook(path, got, at) {
+      problem ??= avroProblem(path, got, at, `${schema} (${typeLabel(type)})`);
+    },
+  });
+  if (!valid) throw new SchemaEncodeError(problem ?? `the value does not fit ${schema}`);
+  return type.toBuffer(value);
+}
+
+function avroProblem(path: string[], got: unknown, type: avsc.Type, schema: string): string {
+  const where = path.length === 0 ? 'the value' : path.join('.');
+  if (type.typeName === 'record' && typeof got === 'object' && got !== null) {
+    const fields = (type as avsc.types.RecordType).fields.map((f) => f.name);
+    const extra = Object.keys(got).filter((k) => !fields.includes(k));
+    const prefix = path.length === 0 ? '' : `${where}.`;
+    if (extra.length > 0) {
+      return `${prefix}${extra[0]} is not a field of ${schema.replace(/\)$/, `: ${fields.join(', ')})`)}`;
+    }
+  }
+  if (got === undefined) return `${where} is missing, and ${schema} gives it no default`;
+  return `${where} is ${JSON.stringify(got) ?? String(got)}, not ${article(typeLabel(type))}, in ${schema}`;
+}
+
+/** A type as a message names it: a named type by its name, a union by its branches. */
+function typeLabel(type: avsc.Type): string {
+  if (type.name) return type.name.split('.').pop()!;
+  if (type.typeName.startsWith('union')) {
+    return (type as avsc.types.UnwrappedUnionType & { types: avsc.Type[] }).types
+      .map(typeLabel)
+      .join(' or ');
+  }
+  return type.typeName;
+}
+
+function article(label: string): string {
+  return /^(null|[A-Z])/.test(label) ? label : `${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label}`;
 }

@@ -26,3 +26,12 @@ export class SchemaDecodeError extends DogearError {
 export class SchemaRegistryError extends SchemaDecodeError {
   override name = 'SchemaRegistryError';
 }
+
+/**
+ * A value that cannot be written in the schema asked for (`encode`, as `dogear produce` and
+ * `dogear events` use it): the message names the field and the schema; the caller adds the
+ * NDJSON line.
+ */
+export class SchemaEncodeError extends DogearError {
+  override name = 'SchemaEncodeError';
+}

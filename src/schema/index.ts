@@ -1,5 +1,10 @@
 export { type AvroOptions, type AvroSchema, type AvroValue, avro } from './avro.ts';
-export { SchemaDecodeError, type SchemaFailure, SchemaRegistryError } from './errors.ts';
+export {
+  SchemaDecodeError,
+  SchemaEncodeError,
+  type SchemaFailure,
+  SchemaRegistryError,
+} from './errors.ts';
 export { type JsonSchemaOptions, jsonSchema } from './json-schema.ts';
 export { type ProtobufOptions, protobuf } from './protobuf.ts';
 export {

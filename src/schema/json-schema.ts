@@ -3,10 +3,10 @@
  * with ajv (compiled once). A writer's schema only has to exist in the registry: JSON Schema
  * has no resolution step, so what a reader can read is what its own schema accepts.
  */
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
-import { SchemaDecodeError } from './errors.ts';
-import { registryRef, type SchemaRegistry } from './registry.ts';
+import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 export interface JsonSchemaOptions {
@@ -22,6 +22,16 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
   const validate = ajv.compile(options.schema);
   const { registry } = options;
   const known = new Map<string, Promise<void>>();
+  /** Per writer schema id, for encoding: the writer's schema, compiled. */
+  const writers = new Map<string, Promise<ValidateFunction>>();
+  const writerFor = (id: number | string) =>
+    onceOrRetry(writers, id, async () => {
+      const writer = await registry!.schema(id);
+      if (writer.format !== 'json-schema') {
+        throw new SchemaEncodeError(`schema ${id} is ${writer.format}, not JSON Schema`);
+      }
+      return ajv.compile(JSON.parse(writer.definition) as object);
+    });
 
   const writerExists = (id: number | string) => {
     const key = String(id);
@@ -83,25 +93,41 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
         );
       }
       if (!validate(value)) {
-        const issues = (validate.errors ?? [])
-          .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
-          .join('; ');
         throw new SchemaDecodeError(
-          `the value does not match the reader's JSON Schema: ${issues}`,
+          `the value does not match the reader's JSON Schema: ${issuesOf(validate)}`,
           'permanent',
         );
       }
       return { value, schema };
     },
-    encode(value: unknown, id?: number | string): Uint8Array {
+    async encode(value: unknown, id?: number | string): Promise<Uint8Array> {
       const payload = new Uint8Array(Buffer.from(JSON.stringify(value)));
-      if (!registry) return payload;
-      if (id === undefined)
-        throw new RangeError(`encoding for ${registry.name} needs the writer schema's id`);
+      if (!registry) {
+        check(validate, value, 'the schema');
+        return payload;
+      }
+      if (id === undefined) {
+        throw new SchemaEncodeError(
+          `values are framed for ${registry.name}: which writer schema id? Pass the id the producer writes with`,
+        );
+      }
+      check(await writerFor(id), value, `writer schema ${id}`);
       return registry.wire === 'confluent'
         ? frameConfluent(Number(id), payload)
         : frameGlue(String(id), payload);
     },
   };
   return codec as SchemaCodec<T>;
+}
+
+/** Throws, listing each issue, when `value` does not satisfy the compiled schema. */
+function check(validate: ValidateFunction, value: unknown, schema: string): void {
+  if (validate(value)) return;
+  throw new SchemaEncodeError(`${issuesOf(validate)}, in ${schema}`);
+}
+
+function issuesOf(validate: ValidateFunction): string {
+  return (validate.errors ?? [])
+    .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
+    .join('; ');
 }

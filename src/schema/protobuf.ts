@@ -7,8 +7,8 @@
  */
 import protobufjs from 'protobufjs';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
-import { SchemaDecodeError } from './errors.ts';
-import { registryRef, type SchemaRegistry } from './registry.ts';
+import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
 import {
   frameConfluent,
   frameGlue,
@@ -61,6 +61,24 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
   }
   const { registry } = options;
   const checked = new Map<string, Promise<void>>();
+  /** Per writer schema id, for encoding: its file and the reader's message type in it. */
+  const writers = new Map<string, Promise<{ root: protobufjs.Root; type: protobufjs.Type }>>();
+
+  const writerFor = (id: number | string) =>
+    onceOrRetry(writers, id, async () => {
+      const writer = await registry!.schema(id);
+      if (writer.format !== 'protobuf') {
+        throw new SchemaEncodeError(`schema ${id} is ${writer.format}, not Protobuf`);
+      }
+      const writerRoot = parseProto(writer.definition, `writer schema ${id}`);
+      const type = writerRoot.lookup(reader.fullName);
+      if (!(type instanceof protobufjs.Type)) {
+        throw new SchemaEncodeError(
+          `writer schema ${id} has no message ${reader.fullName.slice(1)}, the reader's type`,
+        );
+      }
+      return { root: writerRoot, type };
+    });
 
   /** Compares the writer's message (found by its indexes) with the reader's, once per id. */
   const checkWriter = (id: number | string, pick: (writer: protobufjs.Root) => protobufjs.Type) => {
@@ -147,20 +165,22 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
           : ({ format: 'protobuf', wire: 'bare' } as const);
       return { value: read(payload, id === undefined ? '' : `of writer schema ${id}`), schema };
     },
-    encode(value: unknown, id?: number | string): Uint8Array {
-      const problem = reader.verify(value as Record<string, unknown>);
-      if (problem) throw new RangeError(`${reader.fullName.slice(1)}: ${problem}`);
-      const payload = reader.encode(reader.fromObject(value as Record<string, unknown>)).finish();
-      if (!registry) return payload;
-      if (id === undefined)
-        throw new RangeError(`encoding for ${registry.name} needs the writer schema's id`);
+    async encode(value: unknown, id?: number | string): Promise<Uint8Array> {
+      if (!registry) return write(reader, value, 'the schema');
+      if (id === undefined) {
+        throw new SchemaEncodeError(
+          `values are framed for ${registry.name}: which writer schema id? Pass the id the producer writes with`,
+        );
+      }
+      const { root: writerRoot, type } = await writerFor(id);
+      const payload = write(type, value, `writer schema ${id}`);
       if (registry.wire === 'confluent') {
-        const indexes = writeMessageIndexes(indexesOf(root, reader));
+        const indexes = writeMessageIndexes(indexesOf(writerRoot, type));
         return frameConfluent(Number(id), concat(indexes, payload));
       }
       return frameGlue(
         String(id),
-        concat(Uint8Array.from(varintBytes(glueIndexOf(root, reader))), payload),
+        concat(Uint8Array.from(varintBytes(glueIndexOf(writerRoot, type))), payload),
       );
     },
   };
@@ -324,6 +344,15 @@ function wireProblem(writer: protobufjs.Type, reader: protobufjs.Type): string |
     }
   }
   return undefined;
+}
+
+/** `value` as a `type` message; a value it refuses names the field (protobufjs' `verify`). */
+function write(type: protobufjs.Type, value: unknown, schema: string): Uint8Array {
+  const problem = type.verify(value as Record<string, unknown>);
+  if (problem) {
+    throw new SchemaEncodeError(`${problem}, in ${schema} (${type.fullName.slice(1)})`);
+  }
+  return type.encode(type.fromObject(value as Record<string, unknown>)).finish();
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -309,3 +309,24 @@ export function registryRef(registry: SchemaRegistry) {
     ...(registry.registryName ? { registryName: registry.registryName } : {}),
   };
 }
+
+/**
+ * What a codec works out once per writer schema id: kept, unless it failed in a way that may
+ * pass (a registry down: `failure` 'retry'), which the next record asks again.
+ */
+export function onceOrRetry<T>(
+  cache: Map<string, Promise<T>>,
+  id: number | string,
+  work: () => Promise<T>,
+): Promise<T> {
+  const key = String(id);
+  let found = cache.get(key);
+  if (!found) {
+    found = work();
+    cache.set(key, found);
+    found.catch((error: unknown) => {
+      if ((error as { failure?: string }).failure === 'retry') cache.delete(key);
+    });
+  }
+  return found;
+}

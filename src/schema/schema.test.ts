@@ -150,7 +150,7 @@ describe('Avro evolution: a v1 reader keeps reading while writers move to v2', (
     const registry = schemasInCode({ wire: 'confluent', schemas });
     const writerV2 = avro({ schema: V2, registry });
     const readerV1 = avro({ schema: V1, registry });
-    const bytes = writerV2.encode({ id: 'p1', account: 'a', amount: 5, currency: 'USD' }, 2);
+    const bytes = await writerV2.encode({ id: 'p1', account: 'a', amount: 5, currency: 'USD' }, 2);
     expect([...bytes.subarray(0, 5)]).toEqual([0, 0, 0, 0, 2]);
     const { value, schema } = await readerV1.decode(bytes, {});
     expect({ ...value }).toEqual({ id: 'p1', account: 'a', amount: 5, note: '' });
@@ -213,7 +213,7 @@ describe('Protobuf: the writer is checked against the reader once per schema id'
       schemas: { '7': { format: 'protobuf', definition: writer } },
     });
     const codec = protobuf({ proto: reader, type: 'shop.Order', registry });
-    const wrote = protobuf({ proto: writer, type: 'shop.Order', registry }).encode(
+    const wrote = await protobuf({ proto: writer, type: 'shop.Order', registry }).encode(
       { id: 'o1', cents: 'ten' },
       7,
     );
@@ -231,7 +231,7 @@ describe('Protobuf: the writer is checked against the reader once per schema id'
         '11111111-2222-3333-4444-555555555555': { format: 'protobuf', definition: writer },
       },
     });
-    const bytes = protobuf({ proto: writer, type: 'shop.Order', registry }).encode(
+    const bytes = await protobuf({ proto: writer, type: 'shop.Order', registry }).encode(
       { id: 'o1', cents: 1250, gift: true },
       '11111111-2222-3333-4444-555555555555',
     );
@@ -294,15 +294,17 @@ describe('through the runtime', () => {
       cache: new StateCache(),
       log: createLogger(() => {}),
     });
-    const lines = [
-      { sensor: 's1', celsius: 20.5 },
-      { sensor: 's2', celsius: 19 },
-    ].map((v, offset) => ({
-      topic: 'readings',
-      partition: 0,
-      offset,
-      valueBase64: Buffer.from(codec.encode(v, 4)).toString('base64'),
-    }));
+    const lines = await Promise.all(
+      [
+        { sensor: 's1', celsius: 20.5 },
+        { sensor: 's2', celsius: 19 },
+      ].map(async (v, offset) => ({
+        topic: 'readings',
+        partition: 0,
+        offset,
+        valueBase64: Buffer.from(await codec.encode(v, 4)).toString('base64'),
+      })),
+    );
     lines.push({
       topic: 'readings',
       partition: 0,
