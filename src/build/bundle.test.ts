@@ -19,6 +19,7 @@ describe('buildConsumers', () => {
     const manifest = await buildConsumers({ root: ROOT, outDir });
     expect(manifest.consumers.map((c) => c.name)).toEqual([
       'duplicate-words',
+      'payment-totals',
       'picture-finder',
       'thermometer',
       'word-count',
