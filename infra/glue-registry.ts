@@ -86,7 +86,10 @@ async function installMoto(): Promise<string> {
         '-r',
         requirementsFile,
       ]);
-      const version = await run(venvPython(staging), ['-c', 'import moto; print(moto.__version__)']);
+      const version = await run(venvPython(staging), [
+        '-c',
+        'import moto; print(moto.__version__)',
+      ]);
       if (version.trim() !== MOTO_VERSION) throw new Error(`the venv's moto is ${version.trim()}`);
     });
   } catch (error) {
@@ -138,7 +141,8 @@ export async function startGlueRegistry(
   };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (server.exitCode !== null) throw fail(`exited with code ${server.exitCode} before it was ready`);
+    if (server.exitCode !== null)
+      throw fail(`exited with code ${server.exitCode} before it was ready`);
     if (Date.now() > deadline) throw fail(`was not ready within ${READY_TIMEOUT_MS / 1000} s`);
     // The first Glue call also loads moto's Glue backend, so the tests' first call is not slow.
     if ((await accepts(port)) && (await answers(endpoint, region))) break;
@@ -282,7 +286,10 @@ export async function registerGlueSchemaVersions(
     const registered = await glueRequest(
       endpoint,
       'RegisterSchemaVersion',
-      { SchemaId: { RegistryName: registryName, SchemaName: schemaName }, SchemaDefinition: definition },
+      {
+        SchemaId: { RegistryName: registryName, SchemaName: schemaName },
+        SchemaDefinition: definition,
+      },
       options,
     );
     versionIds.push(String(registered.SchemaVersionId));
