@@ -28,8 +28,8 @@ const ARTIFACT = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:a
 /** Apicurio 3.3 is built for Java 21 (class file version 65); Java 17 cannot load it. */
 const MIN_JAVA = 21;
 const JVM_ROOT = '/usr/lib/jvm';
-/** The JDK this workplace's machines carry beside Debian's Java 17. */
-const PREFERRED_JDK = join(JVM_ROOT, 'temurin-25-jdk-amd64');
+/** The JDK this workplace's machines carry beside Debian's Java 17, in JVM_ROOT. */
+const PREFERRED_JDK = 'temurin-25-jdk-amd64';
 /** The Confluent-compatible API's base path in Apicurio. */
 const CCOMPAT = '/apis/ccompat/v7';
 const READY_TIMEOUT_MS = 120_000;
@@ -58,30 +58,30 @@ export interface ConfluentRegistry {
  * this workplace installs it, else the newest other JDK 21+ under /usr/lib/jvm. Throws naming
  * the Java it found and what to install when there is none.
  */
-export function findJava21(): string {
-  const candidates: string[] = [];
-  const home = process.env.JAVA_HOME;
-  if (home) candidates.push(home);
-  candidates.push(PREFERRED_JDK);
-  const others = existsSync(JVM_ROOT)
-    ? readdirSync(JVM_ROOT)
-        .map((name) => join(JVM_ROOT, name))
+export function findJava21(
+  where: { javaHome?: string | undefined; jvmRoot?: string } = { javaHome: process.env.JAVA_HOME },
+): string {
+  const { javaHome, jvmRoot = JVM_ROOT } = where;
+  const preferred = join(jvmRoot, PREFERRED_JDK);
+  const installed = existsSync(jvmRoot)
+    ? readdirSync(jvmRoot)
+        .map((name) => join(jvmRoot, name))
         .map((dir) => ({ dir, major: javaMajor(dir) }))
         .filter(({ major }) => major !== undefined)
         .sort((a, b) => (b.major ?? 0) - (a.major ?? 0))
-        .map(({ dir }) => dir)
     : [];
-  candidates.push(...others);
-  for (const dir of candidates) {
-    const major = javaMajor(dir);
-    if (major !== undefined && major >= MIN_JAVA) return join(dir, 'bin', 'java');
-  }
-  const found = [...new Set(candidates)]
-    .map((dir) => ({ dir, major: javaMajor(dir) }))
+  const candidates = [
+    ...(javaHome ? [{ dir: javaHome, major: javaMajor(javaHome) }] : []),
+    { dir: preferred, major: javaMajor(preferred) },
+    ...installed,
+  ];
+  const usable = candidates.find(({ major }) => major !== undefined && major >= MIN_JAVA);
+  if (usable) return join(usable.dir, 'bin', 'java');
+  const found = [...new Map(candidates.map((c) => [c.dir, c])).values()]
     .filter(({ major }) => major !== undefined)
     .map(({ dir, major }) => `Java ${major} (${dir})`);
   throw new Error(
-    `Apicurio Registry ${APICURIO_VERSION} needs Java ${MIN_JAVA} or later, but found ${found.length > 0 ? found.join(', ') : 'no JDK'}${home ? ` with JAVA_HOME=${home}` : ' and JAVA_HOME is not set'}. Install a JDK ${MIN_JAVA}+ (e.g. Eclipse Temurin 25 into ${PREFERRED_JDK}) and point JAVA_HOME at it.`,
+    `Apicurio Registry ${APICURIO_VERSION} needs Java ${MIN_JAVA} or later, but found ${found.length > 0 ? found.join(', ') : 'no JDK'}${javaHome ? ` with JAVA_HOME=${javaHome}` : ' and JAVA_HOME is not set'}. Install a JDK ${MIN_JAVA}+ (e.g. Eclipse Temurin 25 into ${preferred}) and point JAVA_HOME at it.`,
   );
 }
 

@@ -3,11 +3,15 @@
  * as the services do: moto's Glue Schema Registry API and Apicurio's Confluent-compatible API.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AwsClient } from 'aws4fetch';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type BasicAuth,
   type ConfluentRegistry,
+  findJava21,
   registerSchema,
   setCompatibility,
   startConfluentRegistry,
@@ -170,5 +174,38 @@ describe('Confluent-compatible registry with basic auth (Apicurio)', () => {
     });
     expect(byId.status).toBe(200);
     expect(JSON.parse(((await byId.json()) as { schema: string }).schema)).toEqual(orderV1);
+  });
+});
+
+describe('the JDK Apicurio runs on', () => {
+  const roots: string[] = [];
+  afterAll(() => {
+    for (const root of roots) rmSync(root, { recursive: true, force: true });
+  });
+  /** A folder of JDKs, each shaped like one: bin/java and the `release` file naming its version. */
+  function jvmRoot(jdks: Record<string, string>): string {
+    const root = mkdtempSync(join(tmpdir(), 'dogear-jvm-'));
+    roots.push(root);
+    for (const [name, version] of Object.entries(jdks)) {
+      mkdirSync(join(root, name, 'bin'), { recursive: true });
+      writeFileSync(join(root, name, 'bin', 'java'), '');
+      writeFileSync(join(root, name, 'release'), `IMPLEMENTOR="test"\nJAVA_VERSION="${version}"\n`);
+    }
+    return root;
+  }
+
+  it('refuses Java 17, naming the Java it found and what to install', () => {
+    const root = jvmRoot({ 'java-17-openjdk-amd64': '17.0.15' });
+    const java17 = join(root, 'java-17-openjdk-amd64');
+    expect(() => findJava21({ javaHome: java17, jvmRoot: root })).toThrow(
+      `needs Java 21 or later, but found Java 17 (${java17}) with JAVA_HOME=${java17}. Install a JDK 21+ (e.g. Eclipse Temurin 25 into ${join(root, 'temurin-25-jdk-amd64')}) and point JAVA_HOME at it.`,
+    );
+  });
+
+  it('passes over a JAVA_HOME older than 21 to a newer JDK beside it', () => {
+    const root = jvmRoot({ 'java-17-openjdk-amd64': '17.0.15', 'openjdk-21': '21.0.9' });
+    expect(findJava21({ javaHome: join(root, 'java-17-openjdk-amd64'), jvmRoot: root })).toBe(
+      join(root, 'openjdk-21', 'bin', 'java'),
+    );
   });
 });
