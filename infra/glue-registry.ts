@@ -83,6 +83,9 @@ async function installMoto(): Promise<string> {
         '--disable-pip-version-check',
         '--no-input',
         '--quiet',
+        // Python compiles the modules the server imports when it first starts (a second); all
+        // of botocore's up front would add a third to the install.
+        '--no-compile',
         '-r',
         requirementsFile,
       ]);
