@@ -19,6 +19,6 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     reporters: ['default', './test/setup/durations.ts'],
-    globalSetup: ['test/setup/dynamodb.ts', 'test/setup/kafka.ts'],
+    globalSetup: ['test/setup/dynamodb.ts', 'test/setup/kafka.ts', 'test/setup/registries.ts'],
   },
 });
