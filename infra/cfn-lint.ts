@@ -9,25 +9,18 @@
  *          when missing, then lints the templates given, printing cfn-lint's own report.
  */
 import { spawn } from 'node:child_process';
-import { join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fillOnce } from './stamped-folder.ts';
+import { relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { capture, installPythonTool, run, toolDir } from './python-tool.ts';
 
 /** The release on PyPI (https://pypi.org/project/cfn-lint/); a new pin installs a new venv. */
 export const CFN_LINT_VERSION = '1.58.0';
 /** cfn-lint 1.58 runs on Python 3.10 to 3.14 (its PyPI page). */
 const MIN_PYTHON = [3, 10] as const;
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const venvDir = join(repoRoot, '.dogear', 'tools', 'cfn-lint');
-const python3 = process.env.DOGEAR_PYTHON ?? 'python3';
+const venvDir = toolDir('cfn-lint');
 /** cfn-lint's console script, run by the venv's python: the script's #! line names the venv's old path. */
 const CFN_LINT = ['-c', 'import sys; from cfnlint.runner import main; sys.exit(main())'];
-const venvPython = (venv: string) =>
-  process.platform === 'win32' ? join(venv, 'Scripts', 'python.exe') : join(venv, 'bin', 'python');
-
-/** How to install by hand, for the error an install that fails throws. */
-const HOW_TO_INSTALL = `cfn-lint ${CFN_LINT_VERSION} needs Python ${MIN_PYTHON.join('.')}+ with venv and pip (Debian/Ubuntu: apt-get install python3-venv; another interpreter: DOGEAR_PYTHON=/path/to/python3) and access to PyPI; install it with \`npm run cfn-lint\` (it makes ${relative(repoRoot, venvDir)}/)`;
 
 /** One finding of `cfn-lint --format json`. */
 export interface CfnLintMatch {
@@ -51,39 +44,19 @@ export function ensureCfnLint(): Promise<string> {
 
 let installing: Promise<string> | undefined;
 
-async function install(): Promise<string> {
-  const started = performance.now();
-  // A venv survives the rename: its python finds pyvenv.cfg beside itself, and cfn-lint is
-  // started by that python (CFN_LINT), not by its script's #! line.
-  let installed: boolean;
-  try {
-    installed = await fillOnce(venvDir, CFN_LINT_VERSION, async (staging) => {
-      await checkPython();
-      await run(python3, ['-m', 'venv', staging]);
-      await run(venvPython(staging), [
-        '-m',
-        'pip',
-        'install',
-        '--disable-pip-version-check',
-        '--no-input',
-        '--quiet',
-        `cfn-lint==${CFN_LINT_VERSION}`,
-      ]);
-      const version = await run(venvPython(staging), [...CFN_LINT, '--version']);
+function install(): Promise<string> {
+  return installPythonTool({
+    name: 'cfn-lint',
+    stamp: CFN_LINT_VERSION,
+    minPython: MIN_PYTHON,
+    pip: [`cfn-lint==${CFN_LINT_VERSION}`],
+    script: 'cfn-lint',
+    async check(python) {
+      const version = await run(python, [...CFN_LINT, '--version']);
       if (!version.includes(CFN_LINT_VERSION))
         throw new Error(`the venv's cfn-lint reports ${version.trim()}`);
-    });
-  } catch (error) {
-    throw new Error(
-      `Could not install cfn-lint ${CFN_LINT_VERSION} into ${relative(process.cwd(), venvDir)}: ${(error as Error).message}\n${HOW_TO_INSTALL}`,
-      { cause: error },
-    );
-  }
-  if (!installed) return venvPython(venvDir);
-  process.stderr.write(
-    `[cfn-lint] installed cfn-lint ${CFN_LINT_VERSION} from PyPI in ${((performance.now() - started) / 1000).toFixed(1)}s (${relative(process.cwd(), venvDir)})\n`,
-  );
-  return venvPython(venvDir);
+    },
+  });
 }
 
 /**
@@ -117,45 +90,6 @@ export async function lintTemplates(
 export function formatMatch(match: CfnLintMatch): string {
   const path = match.Location.Path?.join('/') ?? '';
   return `${match.Rule.Id} ${path} (line ${match.Location.Start.LineNumber}): ${match.Message}`;
-}
-
-async function checkPython(): Promise<void> {
-  const version = await run(python3, [
-    '-c',
-    'import sys; print("%d.%d" % sys.version_info[:2])',
-  ]).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'ENOENT' ? new Error(`${python3} was not found`) : error;
-  });
-  const [major = 0, minor = 0] = version.trim().split('.').map(Number);
-  if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1]))
-    throw new Error(`${python3} is Python ${version.trim()}`);
-}
-
-function capture(
-  command: string,
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.once('error', reject);
-    // 'close' rather than 'exit': it waits for stdout and stderr to be fully read.
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Runs a command to completion and returns its stdout; on failure the error carries its output. */
-async function run(command: string, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await capture(command, args);
-  if (code !== 0) {
-    throw new Error(
-      `\`${command} ${args.join(' ')}\` exited with code ${code}:\n${(stderr + stdout).trim()}`,
-    );
-  }
-  return stdout;
 }
 
 async function main(): Promise<void> {

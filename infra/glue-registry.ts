@@ -16,12 +16,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AwsClient } from 'aws4fetch';
 import { accepts, freePort } from './dynamodb-local.ts';
-import { fillOnce } from './stamped-folder.ts';
+import { installPythonTool, run } from './python-tool.ts';
 
 /** The release on PyPI (https://pypi.org/project/moto/); requirements.txt pins it and its dependencies. */
 export const MOTO_VERSION = '5.2.5';
@@ -34,11 +34,6 @@ const READY_TIMEOUT_MS = 60_000;
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const requirementsFile = join(repoRoot, 'infra', 'moto', 'requirements.txt');
-const venvDir = join(repoRoot, '.dogear', 'tools', 'moto');
-const python3 = process.env.DOGEAR_PYTHON ?? 'python3';
-const venvPython = (venv: string) => join(venv, 'bin', 'python');
-
-const HOW_TO_INSTALL = `moto ${MOTO_VERSION} needs Python ${MIN_PYTHON.join('.')}+ with venv and pip (Debian/Ubuntu: apt-get install python3-venv; another interpreter: DOGEAR_PYTHON=/path/to/python3) and access to PyPI; install it with \`npm run glue-registry\` (it makes ${relative(repoRoot, venvDir)}/)`;
 
 export interface GlueRegistry {
   /** `http://127.0.0.1:<port>`: the endpoint for Glue calls (and any other moto serves). */
@@ -67,46 +62,19 @@ let installing: Promise<string> | undefined;
 
 async function installMoto(): Promise<string> {
   const pins = await readFile(requirementsFile);
-  const stamp = `moto ${MOTO_VERSION} ${createHash('sha256').update(pins).digest('hex')}`;
-  const started = performance.now();
-  let installed: boolean;
-  try {
-    // A venv survives the rename: its python finds pyvenv.cfg beside itself, and the server is
-    // started by that python (`-m moto.server`), not by a script whose #! names the staging path.
-    installed = await fillOnce(venvDir, stamp, async (staging) => {
-      await checkPython();
-      await run(python3, ['-m', 'venv', staging]);
-      await run(venvPython(staging), [
-        '-m',
-        'pip',
-        'install',
-        '--disable-pip-version-check',
-        '--no-input',
-        '--quiet',
-        // Python compiles the modules the server imports when it first starts (a second); all
-        // of botocore's up front would add a third to the install.
-        '--no-compile',
-        '-r',
-        requirementsFile,
-      ]);
-      const version = await run(venvPython(staging), [
-        '-c',
-        'import moto; print(moto.__version__)',
-      ]);
+  return installPythonTool({
+    name: 'moto',
+    stamp: `moto ${MOTO_VERSION} ${createHash('sha256').update(pins).digest('hex')}`,
+    minPython: MIN_PYTHON,
+    // Python compiles the modules the server imports when it first starts (a second); all of
+    // botocore's up front would add a third to the install.
+    pip: ['--no-compile', '-r', requirementsFile],
+    script: 'glue-registry',
+    async check(python) {
+      const version = await run(python, ['-c', 'import moto; print(moto.__version__)']);
       if (version.trim() !== MOTO_VERSION) throw new Error(`the venv's moto is ${version.trim()}`);
-    });
-  } catch (error) {
-    throw new Error(
-      `Could not install moto ${MOTO_VERSION} into ${relative(process.cwd(), venvDir)}: ${(error as Error).message}\n${HOW_TO_INSTALL}`,
-      { cause: error },
-    );
-  }
-  if (installed) {
-    process.stderr.write(
-      `[glue-registry] installed moto ${MOTO_VERSION} from PyPI in ${secondsSince(started)} (${relative(process.cwd(), venvDir)})\n`,
-    );
-  }
-  return venvPython(venvDir);
+    },
+  });
 }
 
 /** Starts moto's server on 127.0.0.1 and resolves once it answers a signed Glue call. */
@@ -298,39 +266,6 @@ export async function registerGlueSchemaVersions(
     versionIds.push(String(registered.SchemaVersionId));
   }
   return { registryName, schemaName, schemaArn: String(created.SchemaArn), versionIds };
-}
-
-async function checkPython(): Promise<void> {
-  const version = await run(python3, [
-    '-c',
-    'import sys; print("%d.%d" % sys.version_info[:2])',
-  ]).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'ENOENT' ? new Error(`${python3} was not found`) : error;
-  });
-  const [major = 0, minor = 0] = version.trim().split('.').map(Number);
-  if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1]))
-    throw new Error(`${python3} is Python ${version.trim()}`);
-}
-
-/** Runs a command to completion and returns its stdout; on failure the error carries its output. */
-function run(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve(stdout);
-      else
-        reject(
-          new Error(
-            `\`${command} ${args.join(' ')}\` exited with code ${code}:\n${(stderr + stdout).trim()}`,
-          ),
-        );
-    });
-  });
 }
 
 function secondsSince(start: number): string {

@@ -6,9 +6,9 @@
  * incompatible writer fails its records with a message, and is never checked again.
  */
 import avsc from 'avsc';
-import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
+import type { SchemaCodec, SchemaDecoded, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 /** An Avro schema as JSON: declare it `as const` for `record.value` to be typed from it. */
@@ -130,12 +130,12 @@ export function avro<const S extends AvroSchema>(
         const id = metadata.schemaId;
         if (options.lambdaRecordFormat === 'JSON') {
           const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-          return { value, schema: ref('lambda-json', id, registry) };
+          return { value, schema: schemaRef('avro', 'lambda-json', id, registry) };
         }
         const resolver = id !== undefined && registry ? await resolverFor(id) : undefined;
         return {
           value: read(bytes, resolver, `of schema ${id ?? '(none given)'}`),
-          schema: ref('lambda-source', id, registry),
+          schema: schemaRef('avro', 'lambda-source', id, registry),
         };
       }
       if (!registry) {
@@ -148,7 +148,7 @@ export function avro<const S extends AvroSchema>(
       const resolver = await resolverFor(framed.id);
       return {
         value: read(framed.payload, resolver, `of writer schema ${framed.id}`),
-        schema: ref(framed.wire, framed.id, registry),
+        schema: schemaRef('avro', framed.wire, framed.id, registry),
       };
     },
     async encode(value: unknown, id?: number | string): Promise<Uint8Array> {
@@ -166,19 +166,6 @@ export function avro<const S extends AvroSchema>(
   };
   // The decoded type comes from the schema's literal type, which the runtime cannot check.
   return codec as SchemaCodec<AvroValue<S>>;
-}
-
-function ref(
-  wire: SchemaRef['wire'],
-  id: number | string | undefined,
-  registry?: SchemaRegistry,
-): SchemaRef {
-  return {
-    format: 'avro',
-    wire,
-    ...(id === undefined ? {} : { id }),
-    ...(registry ? { registry: registry.name } : {}),
-  };
 }
 
 function parseAvro(schema: unknown, what: string): avsc.Type {

@@ -6,7 +6,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 export interface JsonSchemaOptions {
@@ -58,25 +58,14 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
     ...(registry ? { registry: registryRef(registry) } : {}),
     async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
       let payload = bytes;
-      let schema: SchemaRef = { format: 'json-schema', wire: 'bare' };
+      let schema: SchemaRef = schemaRef('json-schema', 'bare', undefined, undefined);
       if (source.metadata) {
-        const id = source.metadata.schemaId;
-        schema = {
-          format: 'json-schema',
-          wire: 'lambda-source',
-          ...(id === undefined ? {} : { id }),
-          ...(registry ? { registry: registry.name } : {}),
-        };
+        schema = schemaRef('json-schema', 'lambda-source', source.metadata.schemaId, registry);
       } else if (registry) {
         const framed = registry.wire === 'confluent' ? unframeConfluent(bytes) : unframeGlue(bytes);
         await writerExists(framed.id);
         payload = framed.payload;
-        schema = {
-          format: 'json-schema',
-          wire: framed.wire,
-          id: framed.id,
-          registry: registry.name,
-        };
+        schema = schemaRef('json-schema', framed.wire, framed.id, registry);
       }
       let value: unknown;
       try {

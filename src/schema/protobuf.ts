@@ -6,9 +6,9 @@
  * message is compared with the reader's once per writer schema id.
  */
 import protobufjs from 'protobufjs';
-import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
+import type { SchemaCodec, SchemaDecoded, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry } from './registry.ts';
+import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
 import {
   frameConfluent,
   frameGlue,
@@ -131,7 +131,7 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
       const metadata = source.metadata;
       if (metadata && options.lambdaRecordFormat === 'JSON') {
         const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-        return { value, schema: ref('lambda-json', metadata.schemaId, registry) };
+        return { value, schema: schemaRef('protobuf', 'lambda-json', metadata.schemaId, registry) };
       }
       // Lambda strips the registry's frame but not the message index that follows it.
       const wire = metadata
@@ -159,9 +159,9 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
         if (registry && id !== undefined) await checkWriter(id, (w) => byGlueIndex(w, index, id!));
       }
       const schema = metadata
-        ? ref('lambda-source', id, registry)
+        ? schemaRef('protobuf', 'lambda-source', id, registry)
         : registry
-          ? ref(registry.wire, id, registry)
+          ? schemaRef('protobuf', registry.wire, id, registry)
           : ({ format: 'protobuf', wire: 'bare' } as const);
       return { value: read(payload, id === undefined ? '' : `of writer schema ${id}`), schema };
     },
@@ -185,19 +185,6 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
     },
   };
   return codec as SchemaCodec<T>;
-}
-
-function ref(
-  wire: SchemaRef['wire'],
-  id: number | string | undefined,
-  registry?: SchemaRegistry,
-): SchemaRef {
-  return {
-    format: 'protobuf',
-    wire,
-    ...(id === undefined ? {} : { id }),
-    ...(registry ? { registry: registry.name } : {}),
-  };
 }
 
 function parseProto(text: string, what: string): protobufjs.Root {

@@ -7,6 +7,7 @@
 import { AwsClient } from 'aws4fetch';
 import { type AwsCredentials, environmentCredentials } from '../aws.ts';
 import { backoff } from '../backoff.ts';
+import type { SchemaRef } from '../event/index.ts';
 import { SchemaRegistryError } from './errors.ts';
 
 /** A schema language, as dogear names it. */
@@ -329,4 +330,19 @@ export function onceOrRetry<T>(
     });
   }
   return found;
+}
+
+/** The `record.valueSchema` of a decoded key or value. */
+export function schemaRef(
+  format: SchemaFormat,
+  wire: SchemaRef['wire'],
+  id: number | string | undefined,
+  registry: SchemaRegistry | undefined,
+): SchemaRef {
+  return {
+    format,
+    wire,
+    ...(id === undefined ? {} : { id }),
+    ...(registry ? { registry: registry.name } : {}),
+  };
 }
