@@ -10,8 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { capture, installPythonTool, run, toolDir } from './python-tool.ts';
+import { runAsScript } from './script.ts';
 
 /** The release on PyPI (https://pypi.org/project/cfn-lint/); a new pin installs a new venv. */
 export const CFN_LINT_VERSION = '1.58.0';
@@ -104,10 +104,4 @@ async function main(): Promise<void> {
   child.once('close', (code) => process.exit(code ?? 1));
 }
 
-const isScript = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isScript) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);

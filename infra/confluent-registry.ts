@@ -17,9 +17,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort } from './dynamodb-local.ts';
+import { onlyOnce, runAsScript, secondsSince } from './script.ts';
 import { fillOnce } from './stamped-folder.ts';
 
 /** The release on Maven Central; a new pin unpacks a new copy. */
@@ -367,18 +368,6 @@ function run(command: string, args: string[]): Promise<void> {
   });
 }
 
-function secondsSince(start: number): string {
-  return `${((performance.now() - start) / 1000).toFixed(1)}s`;
-}
-
-function onlyOnce(fn: () => Promise<void>): () => Promise<void> {
-  let result: Promise<void> | undefined;
-  return () => {
-    result ??= fn();
-    return result;
-  };
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -403,10 +392,4 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-const isScript = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isScript) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);

@@ -17,11 +17,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AwsClient } from 'aws4fetch';
 import { accepts, freePort } from './dynamodb-local.ts';
 import { installPythonTool, run } from './python-tool.ts';
+import { runAsScript, secondsSince } from './script.ts';
 
 /** The release on PyPI (https://pypi.org/project/moto/); requirements.txt pins it and its dependencies. */
 export const MOTO_VERSION = '5.2.5';
@@ -268,10 +269,6 @@ export async function registerGlueSchemaVersions(
   return { registryName, schemaName, schemaArn: String(created.SchemaArn), versionIds };
 }
 
-function secondsSince(start: number): string {
-  return `${((performance.now() - start) / 1000).toFixed(1)}s`;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: 'string' } } });
   const started = performance.now();
@@ -283,10 +280,4 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
-const isScript = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isScript) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);

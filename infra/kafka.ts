@@ -16,8 +16,9 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { onlyOnce, runAsScript, secondsSince } from './script.ts';
 import { fillOnce } from './stamped-folder.ts';
 
 export interface KafkaOptions {
@@ -591,18 +592,6 @@ function launchError(error: NodeJS.ErrnoException): Error {
   );
 }
 
-function secondsSince(start: number): string {
-  return `${((performance.now() - start) / 1000).toFixed(1)}s`;
-}
-
-function onlyOnce(fn: () => Promise<void>): () => Promise<void> {
-  let result: Promise<void> | undefined;
-  return () => {
-    result ??= fn();
-    return result;
-  };
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { port: { type: 'string' }, 'controller-port': { type: 'string' } },
@@ -640,10 +629,4 @@ function optionalPort(value: string | undefined): number | undefined {
   return port;
 }
 
-const isScript = process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (isScript) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
-}
+runAsScript(import.meta.url, main);
