@@ -363,7 +363,7 @@ async function coldStarts(
         ]),
       ].join('\n'),
       [
-        `${BENCHMARK} start → 1st event: ${invoke.dogear.length} more processes per side, each handling ONE event of ${RECORDS} payments (${PARTITIONS} partitions, ${ACCOUNTS} accounts) against DynamoDB Local on the same CPUs. The same Avro payloads on both sides: Confluent-framed (magic byte, schema id ${PAYMENT_SCHEMA_ID}) for dogear, which is what its producers write; bare for Powertools, which cannot read the frame (https://github.com/aws-powertools/powertools-lambda-typescript/issues/5278). Medians:`,
+        `${BENCHMARK} start → 1st event: ${invoke.dogear.length} more processes per side, each handling ONE event of ${RECORDS} payments (${PARTITIONS} partitions, ${ACCOUNTS} accounts) against DynamoDB Local on the same CPUs. The same Avro payloads on both sides: Confluent-framed (magic byte, schema id ${PAYMENT_SCHEMA_ID}) for dogear, which is what its producers write; bare for Powertools, which cannot read the frame (https://github.com/aws-powertools/powertools-lambda-typescript/issues/5278). The first invocation is mostly DynamoDB Local's time for the requests (dogear: TransactWriteItems of ≤ 100 items; Powertools: per payment an idempotency PutItem and UpdateItem plus the totals UpdateItem), not start-up. Medians:`,
         ...table(label, invoke, [
           ['node start', 'startMs'],
           ['import', 'importMs'],
