@@ -11,6 +11,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -328,39 +329,54 @@ function wordCount(manifest: BuildManifest) {
  * `import … from 'avro-js'` that fails at load. The baseline decodes plain strings and never
  * reaches them, so they become empty modules: generous to the baseline (smallest possible).
  */
-const OPTIONAL_POWERTOOLS_DEPS = ['avro-js', 'protobufjs'];
-const stubOptionalDeps: EsbuildPlugin = {
-  name: 'stub-unused-optional-deps',
-  setup(build) {
-    const filter = new RegExp(`^(${OPTIONAL_POWERTOOLS_DEPS.join('|')})$`);
-    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'unused-optional' }));
-    build.onLoad({ filter: /.*/, namespace: 'unused-optional' }, () => ({
-      contents: 'module.exports = {};', // CommonJS: any import of it resolves (to undefined)
-      loader: 'js',
-    }));
-  },
-};
+export const OPTIONAL_POWERTOOLS_DEPS = ['avro-js', 'protobufjs'] as const;
 
-/** The baseline entry, with bundle.ts's options (and its SDK rule for `sdk`), as bundle.ts measures. */
-async function buildBaseline(
+/** Each of `modules` becomes an empty CommonJS module: any import of it resolves (to undefined). */
+function emptyModules(modules: readonly string[]): EsbuildPlugin {
+  return {
+    name: 'stub-unused-optional-deps',
+    setup(build) {
+      const filter = new RegExp(`^(${modules.join('|')})$`);
+      build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'unused-optional' }));
+      build.onLoad({ filter: /.*/, namespace: 'unused-optional' }, () => ({
+        contents: 'module.exports = {};',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+export interface BaselineBuild {
+  /** The Lambda entry. @default bench/baseline/word-count.ts */
+  readonly entry?: string;
+  /** Packages bundled as empty modules. @default OPTIONAL_POWERTOOLS_DEPS */
+  readonly empty?: readonly string[];
+  /** esbuild's `alias`: a package bundled in place of another. */
+  readonly alias?: Readonly<Record<string, string>>;
+}
+
+/** A baseline entry, with bundle.ts's options (and its SDK rule for `sdk`), as bundle.ts measures. */
+export async function buildBaseline(
   outDir: string,
   sdk: 'bundle' | 'runtime',
+  { entry = BASELINE_ENTRY, empty = OPTIONAL_POWERTOOLS_DEPS, alias = {} }: BaselineBuild = {},
 ): Promise<Omit<Size, 'label'>> {
   const { build } = await import('esbuild');
   await mkdir(outDir, { recursive: true });
   const outfile = join(outDir, 'index.mjs');
   const result = await build({
     ...esbuildOptions('nodejs24.x', sdk),
-    entryPoints: [BASELINE_ENTRY],
+    entryPoints: [entry],
     outfile,
-    plugins: [stubOptionalDeps],
+    alias: { ...alias },
+    plugins: empty.length > 0 ? [emptyModules(empty)] : [],
   });
   const bytes = Object.entries(result.metafile.outputs)
     .filter(([file]) => file.endsWith('.mjs'))
     .reduce((sum, [, output]) => sum + output.bytes, 0);
   const outside = Object.values(result.metafile.outputs)
     .flatMap((output) => output.imports)
-    .filter((i) => i.external && !i.path.startsWith('node:'))
+    .filter((i) => i.external && !i.path.startsWith('node:') && !isBuiltin(i.path))
     .filter((i) => sdk === 'bundle' || !/^@(aws-sdk|smithy)\//.test(i.path));
   assert.deepEqual(outside, [], `the baseline bundle (sdk ${sdk}) imports other packages`);
   return { bytes, gzipBytes: gzipSync(await readFile(outfile)).length };
@@ -394,6 +410,7 @@ const VARIANTS: ReadonlyArray<{ name: VariantName; label: string }> = [
   { name: 'sdk-runtime', label: "dogear (sdk: 'runtime')" },
   { name: 'baseline', label: 'baseline (Powertools)' },
 ];
+const VARIANT_NAMES = VARIANTS.map((v) => v.name);
 const labelOf = (name: VariantName) => VARIANTS.find((v) => v.name === name)!.label;
 
 type Times = Record<VariantName, ColdStart[]>;
@@ -444,7 +461,7 @@ async function coldStarts(
   // ———— Init only
   const inits = Math.max(options.rounds, MIN_INITS);
   const closed = `http://127.0.0.1:${await freePort()}`;
-  const initTimes = await rotate(options, 'init', inits, (name) =>
+  const initTimes = await rotate(options, 'init', inits, VARIANT_NAMES, (name) =>
     coldStart({
       bundle: bundles[name],
       eventFile,
@@ -465,7 +482,7 @@ async function coldStarts(
   });
   try {
     let run = 0;
-    const invokeTimes = await rotate(options, 'cold start', runs, async (name) => {
+    const invokeTimes = await rotate(options, 'cold start', runs, VARIANT_NAMES, async (name) => {
       const id = `${name}-${++run}`;
       let env: Record<string, string>;
       let collect: () => Promise<Map<string, unknown>>;
@@ -517,27 +534,34 @@ async function coldStarts(
   }
 }
 
-/** Warm-ups of each variant, then `runs` rounds of all three, the first rotated each round. */
-async function rotate(
+/** Warm-ups of each variant, then `runs` rounds of all of them, the first rotated each round. */
+export async function rotate<N extends string>(
   options: BenchOptions,
   phase: string,
   runs: number,
-  one: (name: VariantName) => Promise<ColdStart>,
-): Promise<Times> {
-  for (let w = 0; w < options.warmups; w++) for (const { name } of VARIANTS) await one(name);
-  const times: Times = { 'sdk-bundle': [], 'sdk-runtime': [], baseline: [] };
+  names: readonly N[],
+  one: (name: N) => Promise<ColdStart>,
+  benchmark = BENCHMARK,
+): Promise<Record<N, ColdStart[]>> {
+  for (let w = 0; w < options.warmups; w++) for (const name of names) await one(name);
+  const times = Object.fromEntries(names.map((name) => [name, []])) as unknown as Record<
+    N,
+    ColdStart[]
+  >;
   for (let round = 1; round <= runs; round++) {
-    for (let i = 0; i < VARIANTS.length; i++) {
-      const { name } = VARIANTS[(i + round - 1) % VARIANTS.length]!;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + round - 1) % names.length]!;
       times[name].push(await one(name));
     }
     options.progress(
-      `${BENCHMARK}: ${phase} ${round}/${runs}: ${VARIANTS.map(({ name }) => {
-        const t = times[name].at(-1)!;
-        return phase === 'init'
-          ? `${name} ${Math.round(t.importMs)} ms`
-          : `${name} ${Math.round(t.importMs)} + ${Math.round(t.invokeMs)} ms`;
-      }).join(', ')}`,
+      `${benchmark}: ${phase} ${round}/${runs}: ${names
+        .map((name) => {
+          const t = times[name].at(-1)!;
+          return phase === 'init'
+            ? `${name} ${Math.round(t.importMs)} ms`
+            : `${name} ${Math.round(t.importMs)} + ${Math.round(t.invokeMs)} ms`;
+        })
+        .join(', ')}`,
     );
   }
   return times;
@@ -620,7 +644,7 @@ function coldStartReport(options: BenchOptions, init: Times, invoke: Times, word
 }
 
 /** `row` beside `base` as BenchRow.versus (base ms ÷ row ms), from the medians, unrounded. */
-function faster(row: BenchRow, base: BenchRow): BenchRow {
+export function faster(row: BenchRow, base: BenchRow): BenchRow {
   return {
     ...row,
     versus: {
@@ -633,7 +657,7 @@ function faster(row: BenchRow, base: BenchRow): BenchRow {
 // ———————————————————————————————————————————— helpers
 
 /** src/ files newer than their dist/ build (dogear's bundles take the runtime from dist/). */
-async function staleDist(): Promise<string[]> {
+export async function staleDist(): Promise<string[]> {
   const stale: string[] = [];
   const src = join(ROOT, 'src');
   for (const file of await readdir(src, { recursive: true })) {
@@ -648,11 +672,11 @@ async function staleDist(): Promise<string[]> {
   return stale.sort();
 }
 
-function kib(bytes: number): string {
+export function kib(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
-function ratio(r: number): string {
+export function ratio(r: number): string {
   return `${r.toFixed(3)}×`;
 }
 

@@ -6,6 +6,7 @@
  *   npm run bench -- --rounds 9           more timed rounds (median reported)
  *   npm run bench -- --only word-count    one benchmark
  *   npm run bench -- --only build         build times only (part of `bundle`)
+ *   npm run bench -- --only bundle-avro   the Avro pair alone (part of `bundle`)
  *   npm run bench -- --only latency       stateful consumers at 5 ms a request (1, 5, 10 ms sweep)
  *
  * Progress goes to stderr. Benchmarks are imported one by one after `'dogear'` points at
@@ -37,7 +38,24 @@ const BENCHMARKS: ReadonlyArray<{ name: string; load: () => Promise<Benchmark> }
     // Stateful consumers at 5 ms a request, beside Powertools and the floor; its own section.
     load: async () => (await import('./latency.bench.ts')).latencyBench,
   },
-  { name: 'bundle', load: async () => (await import('./bundle.bench.ts')).bundleBench },
+  {
+    name: 'bundle',
+    // word-count's bundles, then the Avro pair beside Powertools' kafka utility with Avro.
+    load: async () => {
+      const { bundleBench } = await import('./bundle.bench.ts');
+      const { avroBundleBench } = await import('./bundle-avro.ts');
+      return async (options) => {
+        const wordCount = await bundleBench(options);
+        const avro = await avroBundleBench(options);
+        return {
+          rows: [...wordCount.rows, ...avro.rows],
+          notes: [...wordCount.notes, ...avro.notes],
+        };
+      };
+    },
+  },
+  // The Avro pair alone, without word-count's builds, sizes and cold starts.
+  { name: 'bundle-avro', load: async () => (await import('./bundle-avro.ts')).avroBundleBench },
   // The bundle benchmark's build-time rows alone, without its sizes and cold starts.
   { name: 'build', load: async () => (await import('./bundle.bench.ts')).buildBench },
 ];

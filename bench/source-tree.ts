@@ -7,7 +7,7 @@
  */
 import * as nodeModule from 'node:module';
 
-const SUBPATHS = new Set(['testing', 'runtime']);
+const SUBPATHS = new Set(['testing', 'runtime', 'schema']);
 
 export function resolveDogearToSource(): void {
   const registerHooks = (nodeModule as Partial<typeof nodeModule>).registerHooks;
