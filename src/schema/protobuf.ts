@@ -33,7 +33,7 @@ export interface ProtobufOptions {
 
 /** How protobufjs turns a message into the handler's object. */
 const TO_OBJECT: protobufjs.IConversionOptions = {
-  longs: Number,
+  longs: String,
   enums: String,
   defaults: true,
   arrays: true,
@@ -80,9 +80,16 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
       return { root: writerRoot, type };
     });
 
-  /** Compares the writer's message (found by its indexes) with the reader's, once per id. */
-  const checkWriter = (id: number | string, pick: (writer: protobufjs.Root) => protobufjs.Type) => {
-    const key = String(id);
+  /**
+   * Compares the writer's message (found by its indexes) with the reader's, once per id and
+   * message: one schema file can hold several messages, and a topic can carry more than one.
+   */
+  const checkWriter = (
+    id: number | string,
+    message: string,
+    pick: (writer: protobufjs.Root) => protobufjs.Type,
+  ) => {
+    const key = `${id}\u0000${message}`;
     let check = checked.get(key);
     if (!check) {
       check = (async () => {
@@ -93,10 +100,14 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
             'permanent',
           );
         }
-        const problem = wireProblem(
-          pick(parseProto(writer.definition, `writer schema ${id}`)),
-          reader,
-        );
+        const written = pick(parseProto(writer.definition, `writer schema ${id}`));
+        if (written.fullName !== reader.fullName) {
+          throw new SchemaDecodeError(
+            `the record is a ${written.fullName.slice(1)} (writer schema ${id}, message ${message}), and the consumer reads ${reader.fullName.slice(1)}; give the consumer the writer's type, or the topic only that message`,
+            'permanent',
+          );
+        }
+        const problem = wireProblem(written, reader);
         if (problem) {
           throw new SchemaDecodeError(
             `the reader type ${reader.fullName.slice(1)} cannot read writer schema ${id}: ${problem}; a field's number must keep its wire type (use a new number for a new type)`,
@@ -113,8 +124,9 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
   };
 
   const read = (payload: Uint8Array, from: string): unknown => {
+    let object: Record<string, unknown>;
     try {
-      return reader.toObject(reader.decode(payload), TO_OBJECT);
+      object = reader.toObject(reader.decode(payload), TO_OBJECT);
     } catch (error) {
       throw new SchemaDecodeError(
         `the payload does not parse as ${reader.fullName.slice(1)} ${from} (${(error as Error).message})`,
@@ -122,6 +134,8 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
         { cause: error },
       );
     }
+    withNumbers(reader, object);
+    return object;
   };
 
   const codec: SchemaCodec = {
@@ -152,11 +166,14 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
         const { indexes, rest } = readMessageIndexes(payload);
         payload = rest;
         if (registry && id !== undefined)
-          await checkWriter(metadata ? Number(id) : id, (w) => byIndexes(w, indexes, id!));
+          await checkWriter(metadata ? Number(id) : id, `[${indexes.join(', ')}]`, (w) =>
+            byIndexes(w, indexes, id!),
+          );
       } else if (wire === 'glue') {
         const { index, rest } = readGlueMessageIndex(payload);
         payload = rest;
-        if (registry && id !== undefined) await checkWriter(id, (w) => byGlueIndex(w, index, id!));
+        if (registry && id !== undefined)
+          await checkWriter(id, `#${index}`, (w) => byGlueIndex(w, index, id!));
       }
       const schema = metadata
         ? schemaRef('protobuf', 'lambda-source', id, registry)
@@ -292,8 +309,14 @@ function glueIndexOf(root: protobufjs.Root, type: protobufjs.Type): number {
   return glueNames(root).indexOf(type.fullName.slice(1));
 }
 
-/** How a field travels: fields of one number must keep their class, or the reader misreads them. */
-function wireClass(field: protobufjs.Field): string {
+/**
+ * The types whose values read the same from each other's bytes: Protobuf's compatible changes
+ * (int32, uint32, int64, uint64 and bool; sint32 and sint64; fixed32 and sfixed32; fixed64
+ * and sfixed64; string and bytes; an enum and int32). Any other change of a field's type reads
+ * something else, or nothing, without an error.
+ * (https://protobuf.dev/programming-guides/proto3/#updating)
+ */
+function valueClass(field: protobufjs.Field): string {
   if (field.map) return 'map';
   if (field.resolvedType instanceof protobufjs.Type) return 'message';
   if (field.resolvedType instanceof protobufjs.Enum) return 'varint';
@@ -307,30 +330,102 @@ function wireClass(field: protobufjs.Field): string {
     case 'sint32':
     case 'sint64':
       return 'zigzag varint';
-    case 'fixed64':
-    case 'sfixed64':
-    case 'double':
-      return '64-bit';
     case 'fixed32':
     case 'sfixed32':
+      return 'fixed 32-bit';
+    case 'fixed64':
+    case 'sfixed64':
+      return 'fixed 64-bit';
     case 'float':
-      return '32-bit';
+      return 'float';
+    case 'double':
+      return 'double';
     default:
       return 'length-delimited';
   }
 }
 
-/** The first reader field the writer sends with another wire class, if any. */
-function wireProblem(writer: protobufjs.Type, reader: protobufjs.Type): string | undefined {
+/**
+ * The first reader field the writer sends as another kind of value, if any, nested messages
+ * and map values included (`path` names it).
+ */
+function wireProblem(
+  writer: protobufjs.Type,
+  reader: protobufjs.Type,
+  path = '',
+  seen = new Set<string>(),
+): string | undefined {
+  const pair = `${writer.fullName} ${reader.fullName}`;
+  if (seen.has(pair)) return undefined;
+  seen.add(pair);
   for (const field of reader.fieldsArray) {
     const theirs = writer.fieldsById[field.id];
     if (!theirs) continue;
-    const [mine, written] = [wireClass(field), wireClass(theirs)];
+    const name = `${path}${field.name}`;
+    const [mine, written] = [valueClass(field), valueClass(theirs)];
     if (mine !== written) {
-      return `field ${field.id} is ${field.type} (${mine}) in the reader and ${theirs.type} (${written}) in the writer`;
+      return `field ${name} (${field.id}) is ${field.type} in the reader and ${theirs.type} in the writer`;
+    }
+    if (field.map && theirs.map) {
+      const a = field as unknown as protobufjs.MapField;
+      const b = theirs as unknown as protobufjs.MapField;
+      if (a.keyType !== b.keyType || mapValueClass(a) !== mapValueClass(b)) {
+        return `map field ${name} (${field.id}) holds ${a.keyType}→${a.type} in the reader and ${b.keyType}→${b.type} in the writer`;
+      }
+    }
+    if (
+      field.resolvedType instanceof protobufjs.Type &&
+      theirs.resolvedType instanceof protobufjs.Type
+    ) {
+      const nested = wireProblem(theirs.resolvedType, field.resolvedType, `${name}.`, seen);
+      if (nested) return nested;
     }
   }
   return undefined;
+}
+
+/** A map's value kind: a message, an enum, or a scalar's class. */
+function mapValueClass(map: protobufjs.MapField): string {
+  if (map.resolvedType instanceof protobufjs.Type) return 'message';
+  if (map.resolvedType instanceof protobufjs.Enum) return 'varint';
+  return valueClass(new protobufjs.Field('value', 1, map.type));
+}
+
+const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+/**
+ * A message as the handler reads it, with its 64-bit integers as numbers: protobufjs gives them
+ * as decimal strings (`longs: String`), and one past 2^53 would not survive as a number, so it
+ * fails the record rather than arrive rounded.
+ */
+function withNumbers(type: protobufjs.Type, object: Record<string, unknown>, path = ''): void {
+  for (const field of type.fieldsArray) {
+    const value = object[field.name];
+    if (value === undefined || value === null) continue;
+    const name = `${path}${field.name}`;
+    const convert = (v: unknown): unknown => {
+      if (field.resolvedType instanceof protobufjs.Type) {
+        withNumbers(field.resolvedType, v as Record<string, unknown>, `${name}.`);
+        return v;
+      }
+      if (!LONG_TYPES.has(field.type) || typeof v !== 'string') return v;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n)) {
+        throw new SchemaDecodeError(
+          `${name} holds ${v}, past what a JavaScript number holds exactly (2^53); a consumer cannot read it as a number without rounding it`,
+          'permanent',
+        );
+      }
+      return n;
+    };
+    if (field.map) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        (value as Record<string, unknown>)[k] = convert(v);
+      }
+    } else if (field.repeated && Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) value[i] = convert(value[i]);
+    } else object[field.name] = convert(value);
+  }
 }
 
 /** `value` as a `type` message; a value it refuses names the field (protobufjs' `verify`). */

@@ -218,7 +218,7 @@ describe('Protobuf: the writer is checked against the reader once per schema id'
       7,
     );
     await expect(codec.decode(wrote, {})).rejects.toThrow(
-      /field 2 is int64 \(varint\) in the reader and string \(length-delimited\) in the writer/,
+      /field cents \(2\) is int64 in the reader and string in the writer/,
     );
   });
 
@@ -329,6 +329,65 @@ describe('through the runtime', () => {
     expect(seen[1]).toEqual(['arn:x', 'b-1:9098']);
     expect(String((error as Error).message)).toMatch(
       /readings-0@2.*value \(avro\): schema id 5 is not among/,
+    );
+  });
+});
+
+describe('found in review', () => {
+  const shop = `syntax = "proto3"; package shop;
+    message Order { string id = 1; int64 cents = 2; Address address = 3; float rate = 4; }
+    message Refund { string id = 1; int64 cents = 2; }
+    message Address { string zip = 1; }`;
+  const registryOf = (definition: string) =>
+    schemasInCode({ wire: 'confluent', schemas: { '1': { format: 'protobuf', definition } } });
+
+  test('a record of another message of the same schema is refused, not read as the reader type', async () => {
+    const registry = registryOf(shop);
+    const refund = await protobuf({ proto: shop, type: 'shop.Refund', registry }).encode(
+      { id: 'r1', cents: 500 },
+      1,
+    );
+    const reader = protobuf({ proto: shop, type: 'shop.Order', registry });
+    await expect(reader.decode(refund, {})).rejects.toThrow(
+      /the record is a shop.Refund \(writer schema 1, message \[1\]\), and the consumer reads shop.Order/,
+    );
+    const order = await protobuf({ proto: shop, type: 'shop.Order', registry }).encode(
+      { id: 'o1', cents: 5 },
+      1,
+    );
+    expect((await reader.decode(order, {})).value).toMatchObject({ id: 'o1', cents: 5 });
+  });
+
+  test('float read as fixed32, and a nested field whose type changed, are refused', async () => {
+    const fixed = shop.replace('float rate = 4', 'fixed32 rate = 4');
+    const registry = registryOf(fixed);
+    const bytes = await protobuf({ proto: fixed, type: 'shop.Order', registry }).encode(
+      { id: 'o', rate: 7 },
+      1,
+    );
+    await expect(
+      protobuf({ proto: shop, type: 'shop.Order', registry }).decode(bytes, {}),
+    ).rejects.toThrow(/field rate \(4\) is float in the reader and fixed32 in the writer/);
+    const nested = shop.replace('string zip = 1', 'int32 zip = 1');
+    const registry2 = registryOf(nested);
+    const bytes2 = await protobuf({
+      proto: nested,
+      type: 'shop.Order',
+      registry: registry2,
+    }).encode({ id: 'o', address: { zip: 8002 } }, 1);
+    await expect(
+      protobuf({ proto: shop, type: 'shop.Order', registry: registry2 }).decode(bytes2, {}),
+    ).rejects.toThrow(/field address.zip \(1\) is string in the reader and int32 in the writer/);
+  });
+
+  test('an int64 past 2^53 fails the record instead of arriving rounded', async () => {
+    const codec = protobuf({ proto: shop, type: 'shop.Order' });
+    const safe = await codec.encode({ id: 'a', cents: 2 ** 53 - 1 });
+    expect((await codec.decode(safe, {})).value).toMatchObject({ cents: 2 ** 53 - 1 });
+    const type = (await import('protobufjs')).default.parse(shop).root.lookupType('shop.Order');
+    const big = type.encode(type.fromObject({ id: 'b', cents: '9007199254740993' })).finish();
+    await expect(codec.decode(big, {})).rejects.toThrow(
+      /cents holds 9007199254740993, past what a JavaScript number holds/,
     );
   });
 });
