@@ -132,3 +132,13 @@ defineConsumer(
     expectTypeOf(record.value).toEqualTypeOf<{ id: string; cents: number } | null>();
   },
 );
+
+// A union of more than one branch besides null may come wrapped ({ int: 1 }): unknown.
+const Either = {
+  type: 'record',
+  name: 'Either',
+  fields: [{ name: 'n', type: ['int', 'long'] }],
+} as const;
+defineConsumer({ topic: 't', name: 'avro-either', value: avro({ schema: Either }) }, (record) => {
+  expectTypeOf(record.value).toEqualTypeOf<{ n: unknown } | null>();
+});

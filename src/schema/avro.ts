@@ -9,7 +9,13 @@ import avsc from 'avsc';
 import type { SchemaCodec, SchemaDecoded, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
 import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
-import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
+import {
+  frameConfluent,
+  frameGlue,
+  parseLambdaJson,
+  unframeConfluent,
+  unframeGlue,
+} from './wire.ts';
 
 /** An Avro schema as JSON: declare it `as const` for `record.value` to be typed from it. */
 export type AvroSchema =
@@ -35,7 +41,7 @@ export type AvroValue<S> = S extends 'null'
         : S extends 'bytes'
           ? Buffer
           : S extends readonly (infer B)[]
-            ? AvroValue<B>
+            ? AvroUnion<Exclude<B, 'null'>, 'null' extends B ? null : never>
             : S extends { readonly type: 'record' | 'error'; readonly fields: readonly AvroField[] }
               ? {
                   -readonly [F in S['fields'][number] as F['name']]: AvroValue<F['type']>;
@@ -51,6 +57,19 @@ export type AvroValue<S> = S extends 'null'
                       : S extends { readonly type: infer P extends string }
                         ? AvroValue<P>
                         : unknown;
+
+/** Whether `T` is a union of two or more types. */
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
+
+/**
+ * A union decodes to its branch's value when it has one branch besides `null`; with more, avsc
+ * may wrap the value in an object naming the branch (`{ "int": 1 }`), so it is `unknown`.
+ */
+type AvroUnion<B, N> = [B] extends [never]
+  ? N
+  : true extends IsUnion<B>
+    ? unknown
+    : AvroValue<B> | N;
 
 export interface AvroOptions<S extends AvroSchema> {
   /** The reader schema: the shape the handler gets, whatever the writer's. */
@@ -96,7 +115,9 @@ export function avro<const S extends AvroSchema>(
       const writerType = await writerFor(id);
       if (writerType.equals(reader)) return undefined;
       try {
-        return reader.createResolver(writerType);
+        // By unqualified name, as Avro's specification and Java resolve: a producer's
+        // `com.shop.Order` is the reader's `Order`.
+        return reader.createResolver(writerType, { ignoreNamespaces: true });
       } catch (error) {
         throw new SchemaDecodeError(
           `the reader schema cannot read writer schema ${id} (${(error as Error).message}); evolve the writer compatibly (add fields with defaults, promote int to long), or update the reader`,
@@ -108,9 +129,11 @@ export function avro<const S extends AvroSchema>(
 
   const read = (payload: Uint8Array, resolver: avsc.Resolver | undefined, from: string) => {
     try {
-      return reader.fromBuffer(
-        Buffer.from(payload.buffer, payload.byteOffset, payload.length),
-        resolver,
+      return plain(
+        reader.fromBuffer(
+          Buffer.from(payload.buffer, payload.byteOffset, payload.length),
+          resolver,
+        ),
       );
     } catch (error) {
       throw new SchemaDecodeError(
@@ -129,7 +152,7 @@ export function avro<const S extends AvroSchema>(
       if (metadata) {
         const id = metadata.schemaId;
         if (options.lambdaRecordFormat === 'JSON') {
-          const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+          const value = parseLambdaJson(bytes, id);
           return { value, schema: schemaRef('avro', 'lambda-json', id, registry) };
         }
         const resolver = id !== undefined && registry ? await resolverFor(id) : undefined;
@@ -222,4 +245,16 @@ function typeLabel(type: avsc.Type): string {
 
 function article(label: string): string {
   return /^(null|[A-Z])/.test(label) ? label : `${/^[aeiou]/.test(label) ? 'an' : 'a'} ${label}`;
+}
+
+/**
+ * A decoded value as plain data: avsc makes each record an instance of a class generated for its
+ * schema, which `ctx.state` keys and the write rules (plain JSON) would refuse.
+ */
+function plain(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) return value.map(plain);
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(value)) out[name] = plain(v);
+  return out;
 }

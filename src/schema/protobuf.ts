@@ -12,6 +12,7 @@ import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './regi
 import {
   frameConfluent,
   frameGlue,
+  parseLambdaJson,
   readGlueMessageIndex,
   readMessageIndexes,
   unframeConfluent,
@@ -144,7 +145,7 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
     async decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<unknown>> {
       const metadata = source.metadata;
       if (metadata && options.lambdaRecordFormat === 'JSON') {
-        const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+        const value = parseLambdaJson(bytes, metadata.schemaId);
         return { value, schema: schemaRef('protobuf', 'lambda-json', metadata.schemaId, registry) };
       }
       // Lambda strips the registry's frame but not the message index that follows it.

@@ -313,7 +313,9 @@ export function registryRef(registry: SchemaRegistry) {
 
 /**
  * What a codec works out once per writer schema id: kept, unless it failed in a way that may
- * pass (a registry down: `failure` 'retry'), which the next record asks again.
+ * pass, which the next record asks again: a registry down (`failure` 'retry'), or any answer of
+ * the registry's (an id it does not know yet may be registered, or replicated, later). What is
+ * kept failed for good: an incompatible or unparsable writer schema.
  */
 export function onceOrRetry<T>(
   cache: Map<string, Promise<T>>,
@@ -326,7 +328,11 @@ export function onceOrRetry<T>(
     found = work();
     cache.set(key, found);
     found.catch((error: unknown) => {
-      if ((error as { failure?: string }).failure === 'retry') cache.delete(key);
+      if (
+        (error as { failure?: string }).failure === 'retry' ||
+        error instanceof SchemaRegistryError
+      )
+        cache.delete(key);
     });
   }
   return found;

@@ -391,3 +391,99 @@ describe('found in review', () => {
     );
   });
 });
+
+describe('Avro, found in review', () => {
+  const Key = {
+    type: 'record',
+    name: 'Key',
+    fields: [
+      { name: 'tenant', type: 'string' },
+      { name: 'n', type: 'int' },
+    ],
+  } as const;
+
+  test('an Avro record key keys ctx.state by its canonical JSON, and record values store as plain JSON', async () => {
+    const keyCodec = avro({ schema: Key });
+    const valueCodec = avro({ schema: Key });
+    const definition = defineConsumer(
+      { name: 'keyed', topic: 'keyed', key: keyCodec, value: valueCodec },
+      async (record, ctx) => {
+        ctx.state.set(record.value);
+      },
+    );
+    const store = new MemoryStateStore();
+    const handler = createHandler(definition, {
+      store,
+      cache: new StateCache(),
+      log: createLogger(() => {}),
+    });
+    const b64 = async (v: unknown) => Buffer.from(await keyCodec.encode(v)).toString('base64');
+    const line = {
+      topic: 'keyed',
+      partition: 0,
+      offset: 0,
+      keyBase64: await b64({ tenant: 't', n: 1 }),
+      valueBase64: await b64({ tenant: 'v', n: 2 }),
+    };
+    await handler(
+      {
+        eventSource: 'aws:kafka',
+        eventSourceArn: 'arn:x',
+        records: { 'keyed-0': [eventRecordOf(line, 'line 0')] },
+      },
+      lambdaContext(definition),
+    );
+    expect(Object.fromEntries(await store.scanTable('keyed', 'state'))).toEqual({
+      '{"n":1,"tenant":"t"}': { tenant: 'v', n: 2 },
+    });
+  });
+
+  test("a writer's namespace does not stop a reader that declares none", async () => {
+    const writer = { ...Key, namespace: 'com.shop' };
+    const registry = schemasInCode({
+      wire: 'confluent',
+      schemas: { '1': { format: 'avro', definition: writer } },
+    });
+    const bytes = await avro({ schema: writer, registry }).encode({ tenant: 'a', n: 3 }, 1);
+    expect((await avro({ schema: Key, registry }).decode(bytes, {})).value).toEqual({
+      tenant: 'a',
+      n: 3,
+    });
+  });
+
+  test('an id the registry did not know is asked for again by the next record', async () => {
+    const schemas: Record<string, { format: 'avro'; definition: object }> = {};
+    const registry = schemasInCode({ wire: 'confluent', schemas });
+    const reader = avro({ schema: Key, registry });
+    const bytes = new Uint8Array([0, 0, 0, 0, 8, 2, 0x61, 4]);
+    await expect(reader.decode(bytes, {})).rejects.toThrow(/schema id 8 is not among/);
+    schemas['8'] = { format: 'avro', definition: Key };
+    expect((await reader.decode(bytes, {})).value).toEqual({ tenant: 'a', n: 2 });
+  });
+
+  test('a Glue payload that inflates past 32 MB fails the record instead of the function', async () => {
+    const { deflateSync } = await import('node:zlib');
+    const bomb = deflateSync(Buffer.alloc(40 * 1024 * 1024));
+    const framed = new Uint8Array([3, 5, ...new Array(16).fill(1), ...bomb]);
+    const codec = avro({
+      schema: Key,
+      registry: schemasInCode({ wire: 'glue', schemas: {} }),
+    });
+    await expect(codec.decode(framed, {})).rejects.toThrow(
+      /Glue header says zlib, but the payload does not inflate/,
+    );
+  });
+
+  test("a value that is not the JSON Lambda's JSON mode delivers says so without echoing it", async () => {
+    const codec = avro({ schema: Key, lambdaRecordFormat: 'JSON' });
+    const secret = new Uint8Array(Buffer.from('card=4111111111111111'));
+    const error = await codec
+      .decode(secret, { metadata: { dataFormat: 'AVRO', schemaId: '3' } })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(SchemaDecodeError);
+    expect(error.message).toMatch(
+      /not the JSON Lambda's integration delivers .*lambdaRecordFormat: 'SOURCE'/,
+    );
+    expect(error.message).not.toContain('4111');
+  });
+});

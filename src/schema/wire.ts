@@ -18,6 +18,11 @@ export const GLUE_HEADER_VERSION = 0x03;
 export const GLUE_NO_COMPRESSION = 0x00;
 export const GLUE_ZLIB = 0x05;
 const GLUE_HEADER_BYTES = 18;
+/**
+ * What a compressed Glue payload may inflate to: far past any record Lambda delivers (6 MB an
+ * event), and short of running a function out of memory on a record made to inflate.
+ */
+const MAX_INFLATED_BYTES = 32 * 1024 * 1024;
 
 /** Which registry framed the bytes, and the payload after the frame. */
 export type Framed =
@@ -77,7 +82,11 @@ export function unframeGlue(bytes: Uint8Array): Framed {
   const body = bytes.subarray(GLUE_HEADER_BYTES);
   if (compression === GLUE_NO_COMPRESSION) return { wire: 'glue', id, payload: body };
   try {
-    return { wire: 'glue', id, payload: new Uint8Array(inflateSync(body)) };
+    return {
+      wire: 'glue',
+      id,
+      payload: new Uint8Array(inflateSync(body, { maxOutputLength: MAX_INFLATED_BYTES })),
+    };
   } catch (error) {
     throw new SchemaDecodeError(
       `Glue header says zlib, but the payload does not inflate (${(error as Error).message})`,
@@ -181,4 +190,19 @@ export function varintBytes(n: number): number[] {
   }
   out.push(v);
   return out;
+}
+
+/**
+ * A value Lambda's schema registry integration converted to JSON (`EventRecordFormat: JSON`).
+ * A failure says what is wrong without echoing the value, which may be sensitive.
+ */
+export function parseLambdaJson(bytes: Uint8Array, id: string | undefined): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  } catch {
+    throw new SchemaDecodeError(
+      `the value of schema ${id ?? '(none given)'} is not the JSON Lambda's integration delivers in EventRecordFormat JSON (${bytes.length} bytes starting ${hex(bytes, 4)}); if the mapping uses SOURCE, give the codec lambdaRecordFormat: 'SOURCE'`,
+      'permanent',
+    );
+  }
 }
