@@ -3,6 +3,7 @@
  * moto's Glue Schema Registry, started by test/setup/registries.ts. Writers on v1 and v2
  * register their schemas; a v1 reader decodes both through `avro()`, fetching each id once.
  */
+import { AwsClient } from 'aws4fetch';
 import { describe, expect, inject, test } from 'vitest';
 import { registerSchema, startConfluentRegistry } from '../infra/confluent-registry.ts';
 import { GLUE_CREDENTIALS, registerGlueSchemaVersions } from '../infra/glue-registry.ts';
@@ -130,6 +131,51 @@ describe('a Confluent-compatible registry (Apicurio)', () => {
       expect(refused.failure).toBe('retry');
       expect(refused.message).toMatch(/refused the credentials/);
       const right = avro({ schema: V1, registry: confluentRegistry({ url: secured.url, auth }) });
+      // The credentials from a Secrets Manager secret (moto's), as a function reads them.
+      const endpoint = inject('glueRegistryEndpoint');
+      const region = inject('glueRegistryRegion');
+      const signer = new AwsClient({ ...GLUE_CREDENTIALS, service: 'secretsmanager', region });
+      const created = await signer.fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': 'secretsmanager.CreateSecret',
+        },
+        body: JSON.stringify({
+          Name: `registry-${Date.now()}`,
+          SecretString: JSON.stringify(auth),
+        }),
+      });
+      expect(created.status).toBe(200);
+      const { ARN } = (await created.json()) as { ARN: string };
+      const fromSecret = avro({
+        schema: V1,
+        registry: confluentRegistry({
+          url: secured.url,
+          auth: { secretArn: ARN },
+          secretsEndpoint: endpoint,
+          credentials: async () => ({ ...GLUE_CREDENTIALS }),
+        }),
+      });
+      expect({ ...(await fromSecret.decode(framed, {})).value }).toEqual({
+        id: 'a',
+        cents: 1,
+        note: '',
+      });
+      const missing = avro({
+        schema: V1,
+        registry: confluentRegistry({
+          url: secured.url,
+          auth: { secretArn: `${ARN}-gone` },
+          secretsEndpoint: endpoint,
+          credentials: async () => ({ ...GLUE_CREDENTIALS }),
+        }),
+      });
+      const unread = await missing.decode(framed, {}).catch((e) => e);
+      expect(unread.failure).toBe('retry');
+      expect(unread.message).toMatch(
+        /could not read the registry credentials from secret .*grant the function secretsmanager:GetSecretValue/,
+      );
       expect({ ...(await right.decode(framed, {})).value }).toEqual({
         id: 'a',
         cents: 1,

@@ -47,10 +47,17 @@ export interface ConfluentRegistryOptions extends CallOptions {
   /** The registry's base URL. @default $DOGEAR_SCHEMA_REGISTRY_URL */
   url?: string;
   /**
-   * Basic auth (Confluent Cloud: an API key and secret) or a bearer token.
-   * @default $DOGEAR_SCHEMA_REGISTRY_USERNAME and _PASSWORD, or $DOGEAR_SCHEMA_REGISTRY_TOKEN
+   * Basic auth (Confluent Cloud: an API key and secret), a bearer token, or a Secrets Manager
+   * secret holding either as JSON (`{"username": …, "password": …}`, the shape Lambda's
+   * BASIC_AUTH secrets have, or `{"token": …}`), read with the function's role once per process.
+   * @default $DOGEAR_SCHEMA_REGISTRY_SECRET_ARN, else $DOGEAR_SCHEMA_REGISTRY_USERNAME and
+   * _PASSWORD, else $DOGEAR_SCHEMA_REGISTRY_TOKEN
    */
-  auth?: { username: string; password: string } | { token: string };
+  auth?: { username: string; password: string } | { token: string } | { secretArn: string };
+  /** Where the secret is read, for `auth.secretArn`. @default the secret's region's endpoint */
+  secretsEndpoint?: string;
+  /** @default the environment's (the function's role) */
+  credentials?: () => Promise<AwsCredentials>;
   /** Extra headers, e.g. Confluent Cloud's `target-sr-cluster` for bearer tokens. */
   headers?: Record<string, string>;
 }
@@ -68,18 +75,26 @@ export function confluentRegistry(options: ConfluentRegistryOptions = {}): Schem
     ...options.headers,
   };
   const auth = options.auth ?? authFromEnvironment();
-  if (auth && 'token' in auth) headers.authorization = `Bearer ${auth.token}`;
-  else if (auth) {
-    headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
-  }
   const name = url;
+  // A secret is read at the first schema fetched, once, and again only after it failed.
+  let secretAuth: Promise<Record<string, string>> | undefined;
+  const authorization = async (): Promise<Record<string, string>> => {
+    if (!auth) return {};
+    if (!('secretArn' in auth)) return authHeader(auth);
+    secretAuth ??= readSecret(auth.secretArn, options).then(authHeader);
+    secretAuth.catch(() => {
+      secretAuth = undefined;
+    });
+    return secretAuth;
+  };
   return {
     wire: 'confluent',
     name,
     schema: cached(async (id) => {
+      const withAuth = { ...headers, ...(await authorization()) };
       const response = await call(name, options, () =>
         fetch(`${url}/schemas/ids/${encodeURIComponent(String(id))}`, {
-          headers,
+          headers: withAuth,
           signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
         }),
       );
@@ -108,12 +123,79 @@ export function confluentRegistry(options: ConfluentRegistryOptions = {}): Schem
   };
 }
 
+function authHeader(auth: Readonly<Record<string, unknown>>): Record<string, string> {
+  if (typeof auth.token === 'string') return { authorization: `Bearer ${auth.token}` };
+  const { username, password } = auth;
+  if (typeof username !== 'string' || typeof password !== 'string') {
+    throw new SchemaRegistryError(
+      'the registry secret holds neither {"username", "password"} nor {"token"}; store the credentials as that JSON',
+      'retry',
+    );
+  }
+  return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+}
+
+/**
+ * Reads a Secrets Manager secret's JSON (`GetSecretValue`, signed with the function's role). A
+ * failure is one to retry: the record is delivered again, and the secret read again.
+ */
+async function readSecret(
+  secretArn: string,
+  options: ConfluentRegistryOptions,
+): Promise<Record<string, string>> {
+  const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(secretArn)?.[1];
+  if (!region) {
+    throw new SchemaRegistryError(
+      `auth.secretArn '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
+      'retry',
+    );
+  }
+  const endpoint = options.secretsEndpoint ?? `https://secretsmanager.${region}.amazonaws.com`;
+  const creds = await (options.credentials ?? environmentCredentials)();
+  const client = new AwsClient({ ...creds, service: 'secretsmanager', region, retries: 0 });
+  const where = `secret ${secretArn}`;
+  const response = await call(where, options, async () =>
+    fetch(
+      await client.sign(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amz-target': 'secretsmanager.GetSecretValue',
+        },
+        body: JSON.stringify({ SecretId: secretArn }),
+      }),
+      { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
+    ),
+  );
+  const body = (await response.json().catch(() => ({}))) as {
+    SecretString?: string;
+    __type?: string;
+    message?: string;
+  };
+  if (!response.ok || typeof body.SecretString !== 'string') {
+    throw new SchemaRegistryError(
+      `could not read the registry credentials from ${where} (${response.status} ${body.__type ?? ''}); grant the function secretsmanager:GetSecretValue on it (dogear/serverless does)`,
+      'retry',
+    );
+  }
+  try {
+    return JSON.parse(body.SecretString) as Record<string, string>;
+  } catch {
+    throw new SchemaRegistryError(
+      `${where} is not JSON; store {"username", "password"} or {"token"}`,
+      'retry',
+    );
+  }
+}
+
 function authFromEnvironment(): ConfluentRegistryOptions['auth'] {
   const {
+    DOGEAR_SCHEMA_REGISTRY_SECRET_ARN: secretArn,
     DOGEAR_SCHEMA_REGISTRY_USERNAME: username,
     DOGEAR_SCHEMA_REGISTRY_PASSWORD: password,
     DOGEAR_SCHEMA_REGISTRY_TOKEN: token,
   } = process.env;
+  if (secretArn) return { secretArn };
   if (token) return { token };
   if (username && password) return { username, password };
   return undefined;
