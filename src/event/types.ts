@@ -29,6 +29,8 @@ export interface SchemaCodec<T = unknown> {
     readonly wire: 'confluent' | 'glue';
     readonly name: string;
     readonly registryName?: string;
+    /** The Secrets Manager secret the registry's credentials are read from, if any. */
+    readonly secretArn?: string;
   };
   /** Decodes one key or value; a failure is a `SchemaDecodeError` (the caller names the record). */
   decode(bytes: Uint8Array, source: SchemaSource): Promise<SchemaDecoded<T>>;

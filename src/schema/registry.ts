@@ -29,6 +29,8 @@ export interface SchemaRegistry {
   readonly name: string;
   /** Glue's registry name, when given: what the function's IAM policy is scoped to. */
   readonly registryName?: string;
+  /** The secret its credentials are read from, when they are: the function's role may read it. */
+  readonly secretArn?: string;
   schema(id: number | string): Promise<WriterSchema>;
 }
 
@@ -90,6 +92,7 @@ export function confluentRegistry(options: ConfluentRegistryOptions = {}): Schem
   return {
     wire: 'confluent',
     name,
+    ...(auth && 'secretArn' in auth ? { secretArn: auth.secretArn } : {}),
     schema: cached(async (id) => {
       const withAuth = { ...headers, ...(await authorization()) };
       const response = await call(name, options, () =>
@@ -390,6 +393,7 @@ export function registryRef(registry: SchemaRegistry) {
     wire: registry.wire,
     name: registry.name,
     ...(registry.registryName ? { registryName: registry.registryName } : {}),
+    ...(registry.secretArn ? { secretArn: registry.secretArn } : {}),
   };
 }
 

@@ -283,6 +283,17 @@ function schemaStatements(consumer: ConsumerGrant): IamStatement[] {
       },
     );
   }
+  const secrets = [
+    ...new Set((consumer.codecRegistries ?? []).flatMap((r) => (r.secretArn ? [r.secretArn] : []))),
+  ];
+  if (secrets.length) {
+    statements.push({
+      Sid: 'DogearRegistryCredentials',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: secrets,
+    });
+  }
   const glue = (consumer.codecRegistries ?? []).filter((r) => r.wire === 'glue');
   if (glue.length) {
     // A codec without a registry name may read any registry: it takes the wildcard for all.

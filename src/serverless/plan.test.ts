@@ -500,6 +500,25 @@ describe('planService: schema registries', () => {
     ]);
   });
 
+  it("grants a Confluent codec's credentials secret secretsmanager:GetSecretValue on that secret only", () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:registry-AbCdEf';
+    const named = sids(
+      plan(
+        built('readings', {
+          schemaRegistries: [
+            { field: 'value', wire: 'confluent', name: 'https://registry:8081', secretArn: secret },
+          ],
+        }),
+      ),
+    );
+    expect(named.DogearRegistryCredentials).toEqual({
+      Sid: 'DogearRegistryCredentials',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: [secret],
+    });
+  });
+
   it('changes nothing for a consumer that decodes without Glue and leaves Lambda out of it', () => {
     const p = plan(
       built('readings', {
