@@ -7,7 +7,14 @@ import { AwsClient } from 'aws4fetch';
 import { describe, expect, inject, test } from 'vitest';
 import { registerSchema, startConfluentRegistry } from '../infra/confluent-registry.ts';
 import { GLUE_CREDENTIALS, registerGlueSchemaVersions } from '../infra/glue-registry.ts';
-import { avro, confluentRegistry, glueRegistry, SchemaRegistryError } from '../src/schema/index.ts';
+import {
+  avro,
+  confluentRegistry,
+  glueRegistry,
+  jsonSchema,
+  protobuf,
+  SchemaRegistryError,
+} from '../src/schema/index.ts';
 
 const V1 = {
   type: 'record',
@@ -231,3 +238,58 @@ describe('the AWS Glue Schema Registry (moto)', () => {
     );
   });
 });
+
+describe('Protobuf and JSON Schema through the real registries', () => {
+  const proto = `syntax = "proto3"; package shop;
+    message Order { string id = 1; int64 cents = 2; }`;
+
+  test('Protobuf registered in Apicurio: a Confluent-framed Order decodes, message indexes and all', async () => {
+    const url = inject('confluentRegistryUrl');
+    const id = await registerSchema(url, `orders-${Date.now()}-value`, proto, 'PROTOBUF');
+    const registry = confluentRegistry({ url });
+    const bytes = await protobuf({ proto, type: 'shop.Order', registry }).encode(
+      { id: 'o1', cents: 1250 },
+      id,
+    );
+    expect([...bytes.subarray(0, 6)]).toEqual([0, ...int32(id), 0]);
+    const { value, schema } = await protobuf({ proto, type: 'shop.Order', registry }).decode(
+      bytes,
+      {},
+    );
+    expect(value).toEqual({ id: 'o1', cents: 1250 });
+    expect(schema).toMatchObject({ format: 'protobuf', wire: 'confluent', id });
+  });
+
+  test('JSON Schema registered in Glue (moto): a Glue-framed value decodes and is checked', async () => {
+    const endpoint = inject('glueRegistryEndpoint');
+    const region = inject('glueRegistryRegion');
+    const schema = {
+      type: 'object',
+      required: ['id'],
+      properties: { id: { type: 'string' }, cents: { type: 'integer' } },
+    };
+    const { versionIds } = await registerGlueSchemaVersions(endpoint, {
+      registryName: `dogear-json-${Date.now()}`,
+      schemaName: 'orders',
+      dataFormat: 'JSON',
+      definitions: [JSON.stringify(schema)],
+      region,
+    });
+    const registry = glueRegistry({
+      endpoint,
+      region,
+      credentials: async () => ({ ...GLUE_CREDENTIALS }),
+    });
+    const codec = jsonSchema({ schema, registry });
+    const good = await codec.encode({ id: 'o1', cents: 5 }, versionIds[0]);
+    expect((await codec.decode(good, {})).value).toEqual({ id: 'o1', cents: 5 });
+    const bad = new Uint8Array([...good.subarray(0, 18), ...Buffer.from('{"cents":"five"}')]);
+    await expect(codec.decode(bad, {})).rejects.toThrow(
+      /does not match the reader's JSON Schema: \/ must have required property 'id'; \/cents must be integer/,
+    );
+  });
+});
+
+function int32(n: number): number[] {
+  return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+}

@@ -487,3 +487,24 @@ describe('Avro, found in review', () => {
     expect(error.message).not.toContain('4111');
   });
 });
+
+describe('Glue framing, bad input', () => {
+  const Key = { type: 'record', name: 'K', fields: [{ name: 'n', type: 'int' }] } as const;
+  const reader = avro({ schema: Key, registry: schemasInCode({ wire: 'glue', schemas: {} }) });
+  test('a wrong header version, an unknown compression byte and a short header each say what is wrong', async () => {
+    await expect(
+      reader.decode(new Uint8Array([2, 0, ...new Array(16).fill(0), 2]), {}),
+    ).rejects.toThrow(
+      /not Glue Schema Registry wire format \(header version byte 2 where Glue's has 3/,
+    );
+    await expect(
+      reader.decode(new Uint8Array([3, 9, ...new Array(16).fill(0), 2]), {}),
+    ).rejects.toThrow(/Glue header with compression byte 9; Glue writes 0 \(none\) or 5 \(zlib\)/);
+    await expect(reader.decode(new Uint8Array([3, 0, 1]), {})).rejects.toThrow(
+      /3 bytes, fewer than the 18 of Glue's header/,
+    );
+    await expect(reader.decode(new Uint8Array([0, 0, 0, 0, 1, 2]), {})).rejects.toThrow(
+      /looks like a Confluent frame: use confluentRegistry\(\)/,
+    );
+  });
+});
