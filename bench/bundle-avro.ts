@@ -36,7 +36,7 @@ import {
   median,
   rowOf,
 } from './harness.ts';
-import { createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, scanAll } from './tables.ts';
 
 const BENCHMARK = 'bundle-avro';
 const CONSUMER = 'payment-totals';
@@ -275,11 +275,7 @@ async function coldStarts(
             for await (const item of scanAll(admin, `totals-${id}`)) {
               totals.set(item.account!.S!, Number(item.total!.N));
             }
-            let completed = 0;
-            for await (const item of scanAll(admin, `idempotency-${id}`)) {
-              if (item.status?.S === 'COMPLETED') completed++;
-            }
-            assert.equal(completed, RECORDS, `Powertools ${id}: COMPLETED idempotency records`);
+            await assertAllCompleted(admin, `idempotency-${id}`, RECORDS, `Powertools ${id}`);
             return totals;
           };
         } else {

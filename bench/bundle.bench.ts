@@ -41,7 +41,7 @@ import {
   rowOf,
   versus,
 } from './harness.ts';
-import { createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, scanAll } from './tables.ts';
 
 const BENCHMARK = 'bundle';
 const CONSUMER = 'word-count';
@@ -495,11 +495,7 @@ async function coldStarts(
           for await (const item of scanAll(admin, `counts-${id}`)) {
             counts.set(item.word!.S!, Number(item.n!.N));
           }
-          let completed = 0;
-          for await (const item of scanAll(admin, `idempotency-${id}`)) {
-            if (item.status?.S === 'COMPLETED') completed++;
-          }
-          assert.equal(completed, RECORDS, `baseline ${id}: COMPLETED idempotency records`);
+          await assertAllCompleted(admin, `idempotency-${id}`, RECORDS, `baseline ${id}`);
           return counts;
         };
       } else {

@@ -40,7 +40,7 @@ import { CapacityRules, itemBytes } from './capacity.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';
 import { assertSameCounts, runEvents } from './harness.ts';
 import { resolveDogearToSource } from './source-tree.ts';
-import { createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, scanAll } from './tables.ts';
 
 export const DEFAULT_RECORDS = 2_000;
 const PARTITIONS = 4;
@@ -269,12 +269,7 @@ export async function measureDynamoDb(
       lastOffsets,
       'dogear: checkpoints',
     );
-    let completed = 0;
-    for await (const item of scanAll(admin, tables.idempotency)) {
-      assert.equal(item.status?.S, 'COMPLETED', `baseline: idempotency item ${item.id?.S}`);
-      completed++;
-    }
-    assert.equal(completed, records, 'baseline: idempotency items');
+    await assertAllCompleted(admin, tables.idempotency, records, 'baseline');
     progress(`dynamodb: counts identical (${oracle.size} words) and equal to the plain loop's`);
     // The unit figures count 1 KB per write: make sure no item is larger.
     let largestItemBytes = 0;

@@ -80,7 +80,7 @@ import {
   tallyOf,
   traceOf,
 } from './latency-trace.ts';
-import { createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, scanAll } from './tables.ts';
 
 export const DEFAULT_RECORDS = 4_000;
 export const DEFAULT_LATENCY_MS = 5;
@@ -727,12 +727,7 @@ async function baselineRun(run: Run, w: Workload, prefix: string) {
     );
     assertSameCounts(await read(names.seen, 'id'), w.expected.get('seen')!, `${label}: seen`);
   }
-  let completed = 0;
-  for await (const item of scanAll(run.admin, names.idempotency)) {
-    assert.equal(item.status?.S, 'COMPLETED', `${label}: idempotency item ${item.id?.S}`);
-    completed++;
-  }
-  assert.equal(completed, w.records.length, `${label}: idempotency items`);
+  await assertAllCompleted(run.admin, names.idempotency, w.records.length, label);
   return { ms, tally: tallyOf(exchanges) };
 }
 

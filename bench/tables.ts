@@ -34,3 +34,24 @@ export async function* scanAll(
     start = out.LastEvaluatedKey;
   } while (start);
 }
+
+/** Fails unless a Powertools idempotency table holds exactly `records` COMPLETED items. */
+export async function assertAllCompleted(
+  client: DynamoDBClient,
+  table: string,
+  records: number,
+  label: string,
+): Promise<void> {
+  let completed = 0;
+  for await (const item of scanAll(client, table)) {
+    if (item.status?.S !== 'COMPLETED') {
+      throw new Error(
+        `${label}: idempotency item ${item.id?.S} is ${item.status?.S}, not COMPLETED`,
+      );
+    }
+    completed++;
+  }
+  if (completed !== records) {
+    throw new Error(`${label}: ${completed} COMPLETED idempotency items, expected ${records}`);
+  }
+}
