@@ -164,14 +164,14 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
         payload = framed.payload;
       }
       if (wire === 'confluent') {
-        const { indexes, rest } = readMessageIndexes(payload);
+        const { indexes, rest } = ofSchema(id, () => readMessageIndexes(payload));
         payload = rest;
         if (registry && id !== undefined)
           await checkWriter(metadata ? Number(id) : id, `[${indexes.join(', ')}]`, (w) =>
             byIndexes(w, indexes, id!),
           );
       } else if (wire === 'glue') {
-        const { index, rest } = readGlueMessageIndex(payload);
+        const { index, rest } = ofSchema(id, () => readGlueMessageIndex(payload));
         payload = rest;
         if (registry && id !== undefined)
           await checkWriter(id, `#${index}`, (w) => byGlueIndex(w, index, id!));
@@ -443,4 +443,16 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** Runs `read`, and names the writer schema in the error a malformed prefix throws. */
+function ofSchema<T>(id: number | string | undefined, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof SchemaDecodeError) || id === undefined) throw error;
+    throw new SchemaDecodeError(`${error.message} (writer schema ${id})`, error.failure, {
+      cause: error,
+    });
+  }
 }

@@ -470,7 +470,7 @@ describe('Avro, found in review', () => {
       registry: schemasInCode({ wire: 'glue', schemas: {} }),
     });
     await expect(codec.decode(framed, {})).rejects.toThrow(
-      /Glue header says zlib, but the payload does not inflate/,
+      /Glue header \(schema version [0-9a-f-]*\) says zlib, but the payload does not inflate/,
     );
   });
 
@@ -505,6 +505,29 @@ describe('Glue framing, bad input', () => {
     );
     await expect(reader.decode(new Uint8Array([0, 0, 0, 0, 1, 2]), {})).rejects.toThrow(
       /looks like a Confluent frame: use confluentRegistry\(\)/,
+    );
+  });
+});
+
+describe('errors name the writer schema', () => {
+  test('a malformed Protobuf message index and a Glue payload that does not inflate', async () => {
+    const proto = 'syntax = "proto3"; package p; message M { int32 n = 1; }';
+    const codec = protobuf({
+      proto,
+      type: 'p.M',
+      registry: schemasInCode({ wire: 'confluent', schemas: {} }),
+    });
+    await expect(codec.decode(new Uint8Array([0, 0, 0, 0, 7, 0x01]), {})).rejects.toThrow(
+      /message indexes are malformed \(count -1\) \(writer schema 7\)/,
+    );
+    const glue = avro({
+      schema: { type: 'record', name: 'K', fields: [{ name: 'n', type: 'int' }] } as const,
+      registry: schemasInCode({ wire: 'glue', schemas: {} }),
+    });
+    await expect(
+      glue.decode(new Uint8Array([3, 5, ...new Array(16).fill(0x11), 1, 2, 3]), {}),
+    ).rejects.toThrow(
+      /Glue header \(schema version 11111111-1111-1111-1111-111111111111\) says zlib/,
     );
   });
 });

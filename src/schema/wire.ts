@@ -89,7 +89,7 @@ export function unframeGlue(bytes: Uint8Array): Framed {
     };
   } catch (error) {
     throw new SchemaDecodeError(
-      `Glue header says zlib, but the payload does not inflate (${(error as Error).message})`,
+      `Glue header (schema version ${id}) says zlib, but the payload does not inflate (${(error as Error).message})`,
       'permanent',
       { cause: error },
     );
