@@ -25,6 +25,7 @@ export {
   type KafkaHandler,
   type KeyedState,
   type Logger,
+  metricsLine,
   OnceInBatchError,
   OnceInProgressError,
   OnceInterruptedError,

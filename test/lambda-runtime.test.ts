@@ -140,6 +140,17 @@ async function checkpoints(d: Deployed, partitions: readonly number[]) {
   );
 }
 
+/** The EMF documents among the function's output lines. */
+function metricLines(
+  output: string,
+): Array<Record<string, unknown> & { _aws: { CloudWatchMetrics: unknown[] } }> {
+  return output.split('\n').flatMap((line) => {
+    const start = line.indexOf('{"_aws"');
+    if (start < 0) return [];
+    return [JSON.parse(line.slice(start))];
+  });
+}
+
 describe("a bundle under AWS's Lambda runtime (aws-lambda-ric under aws-lambda-rie)", () => {
   test('word-count counts an MSK batch into DynamoDB Local, and the same batch again changes nothing', async () => {
     const d = await deploy(repoRoot, 'word-count');
@@ -167,6 +178,16 @@ describe("a bundle under AWS's Lambda runtime (aws-lambda-ric under aws-lambda-r
     expect(again, d.emulator.output()).toEqual({ status: 200, payload: null });
     expect(Object.fromEntries(await d.store.scanTable(d.consumer.group, 'counts'))).toEqual(counts);
     expect(await checkpoints(d, partitions)).toEqual(after);
+
+    // In Lambda, each invocation writes one CloudWatch EMF line to stdout, from its report.
+    const metrics = metricLines(d.emulator.output());
+    expect(metrics, d.emulator.output()).toHaveLength(2);
+    expect(metrics[0]).toMatchObject({ consumer: 'word-count', Records: 60, Processed: 60 });
+    expect(metrics[1]).toMatchObject({ Records: 60, Processed: 0, Duplicates: 60, Commits: 0 });
+    expect(metrics[0]!._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'dogear',
+      Dimensions: [['consumer']],
+    });
   });
 
   const deposits: NdjsonRecord[] = [

@@ -445,6 +445,7 @@ describe.each(['osls', 'v3'] as const)('the example service (serverless.yml), %s
         BatchSize: c.batchSize,
         MaximumBatchingWindowInSeconds: c.window,
         Enabled: true,
+        MetricsConfig: { Metrics: ['EventCount', 'ErrorCount', 'KafkaMetrics'] },
       });
     }
   });
@@ -627,6 +628,7 @@ describe('fixture services', () => {
         BatchSize: 250,
         MaximumBatchingWindowInSeconds: 10,
         Enabled: true,
+        MetricsConfig: { Metrics: ['EventCount', 'ErrorCount', 'KafkaMetrics'] },
         SourceAccessConfigurations: access,
         FilterCriteria: {
           Filters: [
@@ -654,6 +656,18 @@ describe('fixture services', () => {
       });
       const paymentsMapping = mappingOf(t, payments.id);
       expect(paymentsMapping.ProvisionedPollerConfig).toBeUndefined();
+      // custom.dogear.alarms: OffsetLag and Errors per consumer, telling the on-call topic.
+      const alarms = Object.fromEntries(ofType(t, 'AWS::CloudWatch::Alarm'));
+      expect(Object.keys(alarms).sort()).toEqual(
+        [audit.id, payments.id].flatMap((id) => [`${id}ErrorsAlarm`, `${id}OffsetLagAlarm`]).sort(),
+      );
+      expect(alarms[`${audit.id}OffsetLagAlarm`]!.Properties).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'OffsetLag',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: audit.id } }],
+        Threshold: 10_000,
+        AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:on-call'],
+      });
       expectNamedResources(t);
       for (const fn of [audit, payments]) {
         const role = roleOf(t, fn.id);

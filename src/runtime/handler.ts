@@ -3,7 +3,8 @@ import type { Context as LambdaContext } from 'aws-lambda';
 import { EventFormatError, type KafkaEvent, parseEvent, slicesOf } from '../event/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
 import { BatchFailedError, RecordFailedError } from './errors.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger, type LogSink } from './logger.ts';
+import { metricsLine } from './metrics.ts';
 import { processSlice, type SliceReport } from './slice.ts';
 import type {
   BatchHandler,
@@ -24,6 +25,10 @@ export interface InvocationReport {
   commits: number;
   reruns: number;
   fences: number;
+  /** The newest record timestamp over the partitions (epoch ms), when any record had one. */
+  newestTimestamp?: number;
+  /** The slowest commit over the partitions, in ms, when there was a commit. */
+  slowestCommitMs?: number;
   readonly partitions: readonly SliceReport[];
 }
 
@@ -34,6 +39,12 @@ export interface HandlerOptions {
   cache?: StateCache;
   /** @default JSON lines on stdout */
   log?: Logger;
+  /**
+   * Whether each invocation writes its report as one CloudWatch Embedded Metric Format line
+   * (`metricsLine`) to the logger's sink (stdout unless the logger says otherwise), also when it
+   * fails. @default true in Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set), false elsewhere
+   */
+  metrics?: boolean;
   /** Called with each invocation's report, also when it fails. */
   onReport?: (report: InvocationReport) => void;
   /** Reruns of a slice after version conflicts. @default 8 */
@@ -70,6 +81,10 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
   const cache = options.cache ?? new StateCache({ maxReadAgeMs: consumer.maxReadAgeMs });
   const log = (options.log ?? createLogger()).with({ consumer: consumer.name });
   let handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown> | undefined;
+  const metrics: LogSink | undefined =
+    (options.metrics ?? process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined)
+      ? (log.sink ?? ((line) => process.stdout.write(`${line}\n`)))
+      : undefined;
 
   const handle = async function dogearHandleEvent(
     input: unknown,
@@ -106,6 +121,7 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
     );
     const report = summarize(consumer.name, settled);
     options.onReport?.(report);
+    metrics?.(metricsLine(report, Date.now()));
     const failures = settled.flatMap((s) =>
       s.status === 'rejected' ? [s.reason as Error] : s.value.failure ? [s.value.failure] : [],
     );
@@ -149,6 +165,12 @@ function summarize(
 ): InvocationReport {
   const partitions = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const sum = (pick: (r: SliceReport) => number) => partitions.reduce((n, r) => n + pick(r), 0);
+  const max = (pick: (r: SliceReport) => number | undefined) => {
+    const found = partitions.map(pick).filter((v): v is number => v !== undefined);
+    return found.length === 0 ? undefined : Math.max(...found);
+  };
+  const newestTimestamp = max((r) => r.newestTimestamp);
+  const slowestCommitMs = max((r) => r.slowestCommitMs);
   return {
     consumer,
     records: sum((r) => r.records),
@@ -159,6 +181,8 @@ function summarize(
     commits: sum((r) => r.commits),
     reruns: sum((r) => r.reruns),
     fences: sum((r) => r.fences),
+    ...(newestTimestamp === undefined ? {} : { newestTimestamp }),
+    ...(slowestCommitMs === undefined ? {} : { slowestCommitMs }),
     partitions,
   };
 }

@@ -28,6 +28,7 @@ export {
 } from './handler.ts';
 export { lambdaContext } from './lambda-context.ts';
 export { createLogger, type Logger, type LogLevel, type LogSink } from './logger.ts';
+export { METRICS_NAMESPACE, metricsLine } from './metrics.ts';
 export {
   failedRecords,
   formatAnswered,

@@ -8,6 +8,8 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   /** A logger whose lines also carry `fields`. */
   with(fields: Record<string, unknown>): Logger;
+  /** Where the lines go, so other lines (the handler's metrics) can go there too. */
+  readonly sink?: LogSink;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -33,5 +35,6 @@ export function createLogger(
     warn: emit('warn'),
     error: emit('error'),
     with: (fields) => createLogger(sink, level, { ...base, ...fields }),
+    sink,
   };
 }

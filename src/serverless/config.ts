@@ -8,6 +8,7 @@ import {
 import { ServerlessConfigError } from './errors.ts';
 import { distance } from './suggest.ts';
 import type {
+  AlarmOptions,
   CfnValue,
   DogearServerlessOptions,
   Intrinsic,
@@ -39,7 +40,15 @@ const OPTION_KEYS = [
   'defaults',
   'consumers',
   'logRetentionInDays',
+  'alarms',
 ] as const satisfies ReadonlyArray<keyof DogearServerlessOptions>;
+
+const ALARM_KEYS = [
+  'offsetLag',
+  'offsetLagMinutes',
+  'errors',
+  'actions',
+] as const satisfies ReadonlyArray<keyof AlarmOptions>;
 
 const DEPLOY_KEYS = DEPLOY_OPTIONS;
 
@@ -170,8 +179,42 @@ export function parseOptions(raw: unknown): DogearServerlessOptions {
       `${ROOT}.logRetentionInDays`,
     );
   }
+  if (options.alarms !== undefined) checkAlarms(options.alarms, `${ROOT}.alarms`);
   checkOverrides(options);
   return options as DogearServerlessOptions;
+}
+
+function checkAlarms(raw: unknown, at: string): void {
+  const alarms = object(raw, at);
+  knownKeys(alarms, ALARM_KEYS, at);
+  for (const [key, min] of [
+    ['offsetLag', 1],
+    ['offsetLagMinutes', 1],
+    ['errors', 1],
+  ] as const) {
+    const value = alarms[key];
+    if (
+      value !== undefined &&
+      (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+    ) {
+      fail(
+        `${at}.${key} must be a whole number of at least ${min}, got ${show(value)}`,
+        `${at}.${key}`,
+      );
+    }
+  }
+  if (
+    alarms.actions !== undefined &&
+    (!Array.isArray(alarms.actions) ||
+      !alarms.actions.every(
+        (a) => (typeof a === 'string' && a.startsWith('arn:')) || isIntrinsic(a),
+      ))
+  ) {
+    fail(
+      `${at}.actions must be a list of ARNs (an SNS topic's, say), got ${show(alarms.actions)}`,
+      `${at}.actions`,
+    );
+  }
 }
 
 function checkOverrides(options: Record<string, unknown>): void {

@@ -84,6 +84,7 @@ describe('planService', () => {
       BatchSize: 100,
       MaximumBatchingWindowInSeconds: 0,
       Enabled: true,
+      MetricsConfig: { Metrics: ['EventCount', 'ErrorCount', 'KafkaMetrics'] },
     });
     expect(Object.keys(plan.resources)).toEqual([
       'DogearStateTable',

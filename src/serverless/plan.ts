@@ -133,6 +133,7 @@ export function planService(input: PlanInput): ServicePlan {
     consumers: plans,
     resources,
     outputs: table.outputs,
+    ...(options.alarms ? { alarms: options.alarms } : {}),
     ...(warnings.length ? { warnings } : {}),
   };
 }
@@ -219,6 +220,13 @@ function frameworkEvent(
 }
 
 /**
+ * The event-source mapping's own metrics dogear turns on: all three `MetricsConfig` takes, the
+ * last two for Kafka sources only (MSK and self-managed), which every dogear mapping is.
+ * https://docs.aws.amazon.com/lambda/latest/api/API_EventSourceMappingMetricsConfig.html
+ */
+export const MAPPING_METRICS = ['EventCount', 'ErrorCount', 'KafkaMetrics'] as const;
+
+/**
  * The `AWS::Lambda::EventSourceMapping` properties dogear wants, all but `FunctionName`, which
  * stays as the framework compiled it (it knows aliases). These replace the compiled properties.
  */
@@ -253,6 +261,9 @@ export function mappingProperties(
     // Set even when 0: left out, Lambda waits 500 ms for Kafka sources.
     MaximumBatchingWindowInSeconds: deploy.batchingWindow,
     Enabled: deploy.enabled,
+    // Off unless asked for; every value Lambda takes for Kafka: EventCount, ErrorCount and
+    // KafkaMetrics (OffsetLag per mapping among them).
+    MetricsConfig: { Metrics: [...MAPPING_METRICS] },
   });
   const access = sourceAccessConfigurations(source);
   if (access.length) properties.SourceAccessConfigurations = access;

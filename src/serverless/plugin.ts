@@ -68,6 +68,7 @@ const SCHEMA = {
         defaults: { type: 'object' },
         consumers: { type: 'object' },
         logRetentionInDays: { type: 'integer' },
+        alarms: { type: 'object' },
       },
     },
   },

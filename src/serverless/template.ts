@@ -1,9 +1,11 @@
+import { consumerAlarms } from './alarms.ts';
 import { ServerlessTemplateError } from './errors.ts';
 import type { CloudFormationTemplate, ServicePlan } from './types.ts';
 
 /**
  * Applies the plan to the template the framework compiled, after its events are compiled: sets
- * each consumer's mapping properties, and adds the consumers' roles, the table and its outputs.
+ * each consumer's mapping properties, and adds the consumers' roles and alarms, the table and its
+ * outputs.
  * Returns warnings to print.
  */
 export function patchTemplate(
@@ -35,6 +37,8 @@ export function patchTemplate(
       if (rest.length) fn.DependsOn = rest;
       else delete fn.DependsOn;
     }
+    if (plan.alarms)
+      Object.assign(template.Resources, consumerAlarms(consumer.name, functionId, plan.alarms));
   }
 
   Object.assign(template.Resources, plan.resources);

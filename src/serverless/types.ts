@@ -125,6 +125,26 @@ export interface DogearServerlessOptions {
    * 14, 30, 60, 90, …, 3653). @default 30
    */
   logRetentionInDays?: number;
+  /**
+   * CloudWatch alarms per consumer, each made only when its threshold is set: none by default,
+   * since an alarm costs money and does nothing without someone to tell (`actions`).
+   */
+  alarms?: AlarmOptions;
+}
+
+/** `custom.dogear.alarms`: thresholds for alarms every consumer gets. */
+export interface AlarmOptions {
+  /**
+   * Alarm when the mapping's `OffsetLag` (records written to the topic but not yet processed,
+   * the maximum over a minute) stays at or above this many records for `offsetLagMinutes`.
+   */
+  offsetLag?: number;
+  /** Minutes `OffsetLag` must stay at or above its threshold. @default 5 */
+  offsetLagMinutes?: number;
+  /** Alarm when the function's `Errors` (failed invocations) in one minute reach this many. */
+  errors?: number;
+  /** ARNs (SNS topics and the like) told when an alarm fires and when it clears. @default [] */
+  actions?: CfnValue[];
 }
 
 /** The function and mapping settings of one consumer, after defaults and overrides. */
@@ -267,6 +287,8 @@ export interface ServicePlan {
   readonly consumers: readonly ConsumerPlan[];
   readonly resources: CloudFormationTemplate['Resources'];
   readonly outputs: Record<string, unknown>;
+  /** `custom.dogear.alarms`, made per consumer once the functions' logical ids are known. */
+  readonly alarms?: AlarmOptions;
   /** What `package` prints as warnings: settings that deploy, but may not do what was meant. */
   readonly warnings?: readonly string[];
 }
