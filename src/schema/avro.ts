@@ -8,7 +8,13 @@
 import avsc from 'avsc';
 import type { SchemaCodec, SchemaDecoded, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
+import {
+  onceOrRetry,
+  registryRef,
+  type SchemaRegistry,
+  schemaRef,
+  writerSchema,
+} from './registry.ts';
 import {
   frameConfluent,
   frameGlue,
@@ -100,13 +106,7 @@ export function avro<const S extends AvroSchema>(
 
   const writerFor = (id: number | string): Promise<avsc.Type> =>
     onceOrRetry(writers, id, async () => {
-      const writer = await registry!.schema(id);
-      if (writer.format !== 'avro') {
-        throw new SchemaDecodeError(
-          `schema ${id} is ${writer.format}, not Avro: the topic's producer writes another format`,
-          'permanent',
-        );
-      }
+      const writer = await writerSchema(registry!, id, 'avro');
       return parseAvro(JSON.parse(writer.definition), `writer schema ${id}`);
     });
 

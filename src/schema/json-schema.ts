@@ -6,7 +6,13 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { SchemaCodec, SchemaDecoded, SchemaRef, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
+import {
+  onceOrRetry,
+  registryRef,
+  type SchemaRegistry,
+  schemaRef,
+  writerSchema,
+} from './registry.ts';
 import { frameConfluent, frameGlue, unframeConfluent, unframeGlue } from './wire.ts';
 
 export interface JsonSchemaOptions {
@@ -21,37 +27,13 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
   const ajv = new Ajv({ allErrors: true, strict: false });
   const validate = ajv.compile(options.schema);
   const { registry } = options;
-  const known = new Map<string, Promise<void>>();
   /** Per writer schema id, for encoding: the writer's schema, compiled. */
   const writers = new Map<string, Promise<ValidateFunction>>();
   const writerFor = (id: number | string) =>
     onceOrRetry(writers, id, async () => {
-      const writer = await registry!.schema(id);
-      if (writer.format !== 'json-schema') {
-        throw new SchemaEncodeError(`schema ${id} is ${writer.format}, not JSON Schema`);
-      }
+      const writer = await writerSchema(registry!, id, 'json-schema');
       return ajv.compile(JSON.parse(writer.definition) as object);
     });
-
-  const writerExists = (id: number | string) => {
-    const key = String(id);
-    let check = known.get(key);
-    if (!check) {
-      check = registry!.schema(id).then((writer) => {
-        if (writer.format !== 'json-schema') {
-          throw new SchemaDecodeError(
-            `schema ${id} is ${writer.format}, not JSON Schema`,
-            'permanent',
-          );
-        }
-      });
-      known.set(key, check);
-      check.catch((error) => {
-        if ((error as SchemaDecodeError).failure === 'retry') known.delete(key);
-      });
-    }
-    return check;
-  };
 
   const codec: SchemaCodec = {
     format: 'json-schema',
@@ -63,7 +45,8 @@ export function jsonSchema<T = unknown>(options: JsonSchemaOptions): SchemaCodec
         schema = schemaRef('json-schema', 'lambda-source', source.metadata.schemaId, registry);
       } else if (registry) {
         const framed = registry.wire === 'confluent' ? unframeConfluent(bytes) : unframeGlue(bytes);
-        await writerExists(framed.id);
+        // The writer's schema only has to exist (the registry's answer is cached per id).
+        await writerSchema(registry, framed.id, 'json-schema');
         payload = framed.payload;
         schema = schemaRef('json-schema', framed.wire, framed.id, registry);
       }

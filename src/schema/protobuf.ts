@@ -8,7 +8,13 @@
 import protobufjs from 'protobufjs';
 import type { SchemaCodec, SchemaDecoded, SchemaSource } from '../event/index.ts';
 import { SchemaDecodeError, SchemaEncodeError } from './errors.ts';
-import { onceOrRetry, registryRef, type SchemaRegistry, schemaRef } from './registry.ts';
+import {
+  onceOrRetry,
+  registryRef,
+  type SchemaRegistry,
+  schemaRef,
+  writerSchema,
+} from './registry.ts';
 import {
   frameConfluent,
   frameGlue,
@@ -61,25 +67,28 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
     );
   }
   const { registry } = options;
+  /** Per writer schema id: its .proto file, fetched and parsed once. */
+  const writerRoots = new Map<string, Promise<protobufjs.Root>>();
+  /** Per writer schema id and message: the comparison with the reader's type. */
   const checked = new Map<string, Promise<void>>();
-  /** Per writer schema id, for encoding: its file and the reader's message type in it. */
-  const writers = new Map<string, Promise<{ root: protobufjs.Root; type: protobufjs.Type }>>();
 
-  const writerFor = (id: number | string) =>
-    onceOrRetry(writers, id, async () => {
-      const writer = await registry!.schema(id);
-      if (writer.format !== 'protobuf') {
-        throw new SchemaEncodeError(`schema ${id} is ${writer.format}, not Protobuf`);
-      }
-      const writerRoot = parseProto(writer.definition, `writer schema ${id}`);
-      const type = writerRoot.lookup(reader.fullName);
-      if (!(type instanceof protobufjs.Type)) {
-        throw new SchemaEncodeError(
-          `writer schema ${id} has no message ${reader.fullName.slice(1)}, the reader's type`,
-        );
-      }
-      return { root: writerRoot, type };
+  const writerRoot = (id: number | string) =>
+    onceOrRetry(writerRoots, id, async () => {
+      const writer = await writerSchema(registry!, id, 'protobuf');
+      return parseProto(writer.definition, `writer schema ${id}`);
     });
+
+  /** For encoding: the reader's message type in writer schema `id`. */
+  const writerFor = async (id: number | string) => {
+    const root = await writerRoot(id);
+    const type = root.lookup(reader.fullName);
+    if (!(type instanceof protobufjs.Type)) {
+      throw new SchemaEncodeError(
+        `writer schema ${id} has no message ${reader.fullName.slice(1)}, the reader's type`,
+      );
+    }
+    return { root, type };
+  };
 
   /**
    * Compares the writer's message (found by its indexes) with the reader's, once per id and
@@ -89,40 +98,23 @@ export function protobuf<T = Record<string, unknown>>(options: ProtobufOptions):
     id: number | string,
     message: string,
     pick: (writer: protobufjs.Root) => protobufjs.Type,
-  ) => {
-    const key = `${id}\u0000${message}`;
-    let check = checked.get(key);
-    if (!check) {
-      check = (async () => {
-        const writer = await registry!.schema(id);
-        if (writer.format !== 'protobuf') {
-          throw new SchemaDecodeError(
-            `schema ${id} is ${writer.format}, not Protobuf`,
-            'permanent',
-          );
-        }
-        const written = pick(parseProto(writer.definition, `writer schema ${id}`));
-        if (written.fullName !== reader.fullName) {
-          throw new SchemaDecodeError(
-            `the record is a ${written.fullName.slice(1)} (writer schema ${id}, message ${message}), and the consumer reads ${reader.fullName.slice(1)}; give the consumer the writer's type, or the topic only that message`,
-            'permanent',
-          );
-        }
-        const problem = wireProblem(written, reader);
-        if (problem) {
-          throw new SchemaDecodeError(
-            `the reader type ${reader.fullName.slice(1)} cannot read writer schema ${id}: ${problem}; a field's number must keep its wire type (use a new number for a new type)`,
-            'permanent',
-          );
-        }
-      })();
-      checked.set(key, check);
-      check.catch((error) => {
-        if ((error as SchemaDecodeError).failure === 'retry') checked.delete(key);
-      });
-    }
-    return check;
-  };
+  ) =>
+    onceOrRetry(checked, `${id}\u0000${message}`, async () => {
+      const written = pick(await writerRoot(id));
+      if (written.fullName !== reader.fullName) {
+        throw new SchemaDecodeError(
+          `the record is a ${written.fullName.slice(1)} (writer schema ${id}, message ${message}), and the consumer reads ${reader.fullName.slice(1)}; give the consumer the writer's type, or the topic only that message`,
+          'permanent',
+        );
+      }
+      const problem = wireProblem(written, reader);
+      if (problem) {
+        throw new SchemaDecodeError(
+          `the reader type ${reader.fullName.slice(1)} cannot read writer schema ${id}: ${problem}; a field's number must keep its wire type (use a new number for a new type)`,
+          'permanent',
+        );
+      }
+    });
 
   const read = (payload: Uint8Array, from: string): unknown => {
     let object: Record<string, unknown>;

@@ -8,7 +8,7 @@ import { AwsClient } from 'aws4fetch';
 import { type AwsCredentials, environmentCredentials } from '../aws.ts';
 import { backoff } from '../backoff.ts';
 import type { SchemaRef } from '../event/index.ts';
-import { SchemaRegistryError } from './errors.ts';
+import { SchemaDecodeError, SchemaRegistryError } from './errors.ts';
 
 /** A schema language, as dogear names it. */
 export type SchemaFormat = 'avro' | 'protobuf' | 'json-schema';
@@ -93,7 +93,7 @@ export function confluentRegistry(options: ConfluentRegistryOptions = {}): Schem
     wire: 'confluent',
     name,
     ...(auth && 'secretArn' in auth ? { secretArn: auth.secretArn } : {}),
-    schema: cached(async (id) => {
+    schema: cachedById(async (id) => {
       const withAuth = { ...headers, ...(await authorization()) };
       const response = await call(name, options, () =>
         fetch(`${url}/schemas/ids/${encodeURIComponent(String(id))}`, {
@@ -229,7 +229,7 @@ export function glueRegistry(options: GlueRegistryOptions = {}): SchemaRegistry 
     wire: 'glue',
     name,
     ...(options.registryName ? { registryName: options.registryName } : {}),
-    schema: cached(async (id) => {
+    schema: cachedById(async (id) => {
       const creds = await credentials();
       const client = new AwsClient({ ...creds, service: 'glue', region, retries: 0 });
       const response = await call(name, options, async () =>
@@ -339,21 +339,6 @@ async function call(
   }
 }
 
-/** A per-process cache by id; a failed fetch is not kept, so the next record asks again. */
-function cached(fetchSchema: (id: number | string) => Promise<WriterSchema>) {
-  const schemas = new Map<string, Promise<WriterSchema>>();
-  return (id: number | string): Promise<WriterSchema> => {
-    const key = String(id);
-    let schema = schemas.get(key);
-    if (!schema) {
-      schema = fetchSchema(id);
-      schemas.set(key, schema);
-      schema.catch(() => schemas.delete(key));
-    }
-    return schema;
-  };
-}
-
 export interface SchemasInCodeOptions {
   /** How producers framed the values: Confluent's frame (integer ids) or Glue's (UUIDs). */
   wire: 'confluent' | 'glue';
@@ -398,9 +383,10 @@ export function registryRef(registry: SchemaRegistry) {
 }
 
 /**
- * What a codec works out once per writer schema id: kept, unless it failed in a way that may
- * pass, which the next record asks again: a registry down (`failure` 'retry'), or any answer of
- * the registry's (an id it does not know yet may be registered, or replicated, later). What is
+ * What is worked out once per writer schema id (a registry's answer, a codec's parsed writer or
+ * resolver): kept, unless it failed in a way that may pass, which the next record asks again:
+ * a registry down or refusing (`failure` 'retry'), any answer of the registry's (an id it does
+ * not know yet may be registered, or replicated, later), or an error of no known kind. What is
  * kept failed for good: an incompatible or unparsable writer schema.
  */
 export function onceOrRetry<T>(
@@ -414,15 +400,46 @@ export function onceOrRetry<T>(
     found = work();
     cache.set(key, found);
     found.catch((error: unknown) => {
-      if (
-        (error as { failure?: string }).failure === 'retry' ||
-        error instanceof SchemaRegistryError
-      )
-        cache.delete(key);
+      const forGood =
+        error instanceof SchemaDecodeError &&
+        error.failure === 'permanent' &&
+        !(error instanceof SchemaRegistryError);
+      if (!forGood) cache.delete(key);
     });
   }
   return found;
 }
+
+/** `fetch` behind a per-process cache by id (`onceOrRetry`'s rule). */
+function cachedById(fetch: (id: number | string) => Promise<WriterSchema>) {
+  const schemas = new Map<string, Promise<WriterSchema>>();
+  return (id: number | string) => onceOrRetry(schemas, id, () => fetch(id));
+}
+
+/**
+ * The writer schema `id` from `registry`, which must be in `format`: a topic whose producer
+ * writes another format fails its records for good.
+ */
+export async function writerSchema(
+  registry: SchemaRegistry,
+  id: number | string,
+  format: SchemaFormat,
+): Promise<WriterSchema> {
+  const writer = await registry.schema(id);
+  if (writer.format !== format) {
+    throw new SchemaDecodeError(
+      `schema ${id} is ${writer.format}, not ${FORMAT_NAMES[format]}: the topic's producer writes another format`,
+      'permanent',
+    );
+  }
+  return writer;
+}
+
+const FORMAT_NAMES: Record<SchemaFormat, string> = {
+  avro: 'Avro',
+  protobuf: 'Protobuf',
+  'json-schema': 'JSON Schema',
+};
 
 /** The `record.valueSchema` of a decoded key or value. */
 export function schemaRef(
