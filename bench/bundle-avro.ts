@@ -36,7 +36,7 @@ import {
   median,
   rowOf,
 } from './harness.ts';
-import { assertAllCompleted, createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, readNumbers } from './tables.ts';
 
 const BENCHMARK = 'bundle-avro';
 const CONSUMER = 'payment-totals';
@@ -271,10 +271,7 @@ async function coldStarts(
           await createTable(admin, `idempotency-${id}`, 'id');
           tables = [`totals-${id}`, `idempotency-${id}`];
           collect = async () => {
-            const totals = new Map<string, unknown>();
-            for await (const item of scanAll(admin, `totals-${id}`)) {
-              totals.set(item.account!.S!, Number(item.total!.N));
-            }
+            const totals = await readNumbers(admin, `totals-${id}`, 'account', 'total');
             await assertAllCompleted(admin, `idempotency-${id}`, RECORDS, `Powertools ${id}`);
             return totals;
           };

@@ -41,7 +41,7 @@ import {
   rowOf,
   versus,
 } from './harness.ts';
-import { assertAllCompleted, createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, readNumbers } from './tables.ts';
 
 const BENCHMARK = 'bundle';
 const CONSUMER = 'word-count';
@@ -491,10 +491,7 @@ async function coldStarts(
         await createTable(admin, `idempotency-${id}`, 'id');
         env = baselineEnv(id, local.endpoint);
         collect = async () => {
-          const counts = new Map<string, unknown>();
-          for await (const item of scanAll(admin, `counts-${id}`)) {
-            counts.set(item.word!.S!, Number(item.n!.N));
-          }
+          const counts = await readNumbers(admin, `counts-${id}`, 'word', 'n');
           await assertAllCompleted(admin, `idempotency-${id}`, RECORDS, `baseline ${id}`);
           return counts;
         };

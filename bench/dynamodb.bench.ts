@@ -40,7 +40,7 @@ import { CapacityRules, itemBytes } from './capacity.ts';
 import { createBaselineHandler } from './dynamodb-baseline.ts';
 import { assertSameCounts, runEvents } from './harness.ts';
 import { resolveDogearToSource } from './source-tree.ts';
-import { assertAllCompleted, createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, readNumbers, scanAll } from './tables.ts';
 
 export const DEFAULT_RECORDS = 2_000;
 const PARTITIONS = 4;
@@ -252,10 +252,7 @@ export async function measureDynamoDb(
     const adminStore = new DynamoStateStore({ api: sdkApi(admin), table: tables.state });
     const dogearCounts = await adminStore.scanTable(definition.group, 'counts');
     assertSameCounts(dogearCounts, oracle, 'dogear');
-    const baselineCounts = new Map<string, unknown>();
-    for await (const item of scanAll(admin, tables.counts)) {
-      baselineCounts.set(item.word!.S!, Number(item.n!.N));
-    }
+    const baselineCounts = await readNumbers(admin, tables.counts, 'word', 'n');
     assertSameCounts(baselineCounts, oracle, 'baseline');
     // And each marked every record: dogear's checkpoints at each partition's last offset,
     // the baseline's idempotency table one COMPLETED item per record.

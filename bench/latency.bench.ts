@@ -80,7 +80,7 @@ import {
   tallyOf,
   traceOf,
 } from './latency-trace.ts';
-import { assertAllCompleted, createTable, scanAll } from './tables.ts';
+import { assertAllCompleted, createTable, readNumbers, scanAll } from './tables.ts';
 
 export const DEFAULT_RECORDS = 4_000;
 export const DEFAULT_LATENCY_MS = 5;
@@ -706,13 +706,8 @@ async function baselineRun(run: Run, w: Workload, prefix: string) {
   tablesClient.destroy();
 
   const label = `baseline ${w.kind}`;
-  const read = async (table: string, key: string, value?: string) => {
-    const rows = new Map<string, number>();
-    for await (const item of scanAll(run.admin, table)) {
-      rows.set(item[key]!.S!, value ? Number(item[value]!.N) : 1);
-    }
-    return rows;
-  };
+  const read = (table: string, key: string, value?: string) =>
+    readNumbers(run.admin, table, key, value);
   if (w.kind === 'balance') {
     assertSameCounts(
       await read(names.balances, 'account', 'balance'),

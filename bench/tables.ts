@@ -55,3 +55,20 @@ export async function assertAllCompleted(
     throw new Error(`${label}: ${completed} COMPLETED idempotency items, expected ${records}`);
   }
 }
+
+/**
+ * A baseline table as `key → number`: the string `key` attribute of each item, and its number
+ * attribute `value` (1 for each item when `value` is not given: a set).
+ */
+export async function readNumbers(
+  client: DynamoDBClient,
+  table: string,
+  key: string,
+  value?: string,
+): Promise<Map<string, number>> {
+  const rows = new Map<string, number>();
+  for await (const item of scanAll(client, table)) {
+    rows.set(item[key]!.S!, value ? Number(item[value]!.N) : 1);
+  }
+  return rows;
+}
