@@ -10,7 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMMANDS } from '../src/cli/options.ts';
 import type { NdjsonRecord } from '../src/event/index.ts';
-import { spawnDogear } from './fixtures/dogear-process.ts';
+import {
+  type DogearRun,
+  dogearLocal as dogear,
+  dogearOk as ok,
+  spawnDogear,
+} from './fixtures/dogear-process.ts';
 
 const PARTIAL = 'test/fixtures/invoke-partial/functions';
 const SOCKET = 'test/fixtures/invoke-socket/functions';
@@ -54,27 +59,7 @@ beforeAll(() => {
   if (tsc.status !== 0) throw new Error(`building dist/ failed:\n${tsc.stdout}${tsc.stderr}`);
 }, 60_000);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `dogear ...args` in the repository, as `npx dogear` would. */
-function dogear(...args: string[]): Promise<Run> {
-  // A DynamoDB endpoint in the environment would move state off the temporary folder.
-  return spawnDogear(args, {
-    DOGEAR_DYNAMODB_ENDPOINT: undefined,
-    DOGEAR_DYNAMODB_TABLE: undefined,
-  }).exit();
-}
-
-/** Runs and expects success, returning stdout. */
-async function ok(...args: string[]): Promise<string> {
-  const run = await dogear(...args);
-  expect(run.code, `dogear ${args.join(' ')}\n${run.stderr}`).toBe(0);
-  return run.stdout;
-}
+type Run = DogearRun;
 
 const okJson = async (...args: string[]) => JSON.parse(await ok(...args, '--json'));
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import avsc from 'avsc';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import type { EventRecord, KafkaEvent, NdjsonRecord } from '../src/event/index.ts';
-import { spawnDogear } from './fixtures/dogear-process.ts';
+import { dogearLocal as dogear, dogearOk as ok } from './fixtures/dogear-process.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PAYMENTS = 'functions/events/payments.ndjson';
@@ -50,17 +50,6 @@ function tempDir(): string {
   return dir;
 }
 
-function dogear(...args: string[]) {
-  return spawnDogear(args, {
-    DOGEAR_DYNAMODB_ENDPOINT: undefined,
-    DOGEAR_DYNAMODB_TABLE: undefined,
-  }).exit();
-}
-async function ok(...args: string[]): Promise<string> {
-  const run = await dogear(...args);
-  expect(run.code, `dogear ${args.join(' ')}\n${run.stderr}`).toBe(0);
-  return run.stdout;
-}
 /** The one error line of a failed run. */
 async function failure(...args: string[]): Promise<string> {
   const run = await dogear(...args);

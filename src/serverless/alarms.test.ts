@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BuiltConsumer } from '../build/index.ts';
+import { builtConsumer } from '../../test/fixtures/built-consumer.ts';
 import { parseOptions } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
 import { planService } from './plan.ts';
@@ -13,21 +13,7 @@ const service: ServiceContext = { service: 'books', stage: 'test', artifactDir: 
 const lambdaLogicalId = (name: string) =>
   `${name.replace(/-/g, 'Dash').replace(/^./, (c) => c.toUpperCase())}LambdaFunction`;
 
-function built(name: string): BuiltConsumer {
-  return {
-    name,
-    group: name,
-    topic: 'book-pages',
-    batchSize: 100,
-    deploy: {},
-    source: `functions/${name}.ts`,
-    dir: `.dogear/build/${name}`,
-    handler: 'index.handler',
-    bytes: 1,
-    gzipBytes: 1,
-    durationMs: 1,
-  };
-}
+const built = (name: string) => builtConsumer(name);
 
 /** The template after `package`: the framework's mapping for each consumer, then dogear's patch. */
 function packaged(custom: unknown, names = ['word-count']): CloudFormationTemplate {

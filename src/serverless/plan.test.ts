@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import { describe, expect, it } from 'vitest';
+import { builtConsumer } from '../../test/fixtures/built-consumer.ts';
 import type { BuiltConsumer } from '../build/index.ts';
 import { ServerlessConfigError } from './errors.ts';
 import { providerRoleOf } from './iam.ts';
@@ -9,22 +10,7 @@ import type { ResolvedSource, ServiceContext } from './types.ts';
 const ARN =
   'arn:aws:kafka:us-east-1:123456789012:cluster/events/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2';
 
-function built(name: string, extra: Partial<BuiltConsumer> = {}): BuiltConsumer {
-  return {
-    name,
-    group: name,
-    topic: 'book-pages',
-    batchSize: 100,
-    deploy: {},
-    source: `functions/${name}.ts`,
-    dir: `.dogear/build/${name}`,
-    handler: 'index.handler',
-    bytes: 1,
-    gzipBytes: 1,
-    durationMs: 1,
-    ...extra,
-  };
-}
+const built = builtConsumer;
 
 const service: ServiceContext = {
   service: 'books',
