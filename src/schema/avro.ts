@@ -164,7 +164,7 @@ export function avro<const S extends AvroSchema>(
       if (!registry) {
         return {
           value: read(bytes, undefined, 'in the reader schema'),
-          schema: { format: 'avro', wire: 'bare' },
+          schema: schemaRef('avro', 'bare', undefined, undefined),
         };
       }
       const framed = registry.wire === 'confluent' ? unframeConfluent(bytes) : unframeGlue(bytes);

@@ -154,20 +154,13 @@ async function readSecret(
     );
   }
   const endpoint = options.secretsEndpoint ?? `https://secretsmanager.${region}.amazonaws.com`;
-  const creds = await (options.credentials ?? environmentCredentials)();
-  const client = new AwsClient({ ...creds, service: 'secretsmanager', region, retries: 0 });
   const where = `secret ${secretArn}`;
-  const response = await call(where, options, async () =>
-    fetch(
-      await client.sign(endpoint, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': 'secretsmanager.GetSecretValue',
-        },
-        body: JSON.stringify({ SecretId: secretArn }),
-      }),
-      { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
+  const response = await call(where, options, () =>
+    awsJsonCall(
+      { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.GetSecretValue' },
+      { SecretId: secretArn },
+      options.credentials ?? environmentCredentials,
+      options,
     ),
   );
   const body = (await response.json().catch(() => ({}))) as {
@@ -230,19 +223,12 @@ export function glueRegistry(options: GlueRegistryOptions = {}): SchemaRegistry 
     name,
     ...(options.registryName ? { registryName: options.registryName } : {}),
     schema: cachedById(async (id) => {
-      const creds = await credentials();
-      const client = new AwsClient({ ...creds, service: 'glue', region, retries: 0 });
-      const response = await call(name, options, async () =>
-        fetch(
-          await client.sign(endpoint, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/x-amz-json-1.1',
-              'x-amz-target': 'AWSGlue.GetSchemaVersion',
-            },
-            body: JSON.stringify({ SchemaVersionId: String(id) }),
-          }),
-          { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) },
+      const response = await call(name, options, () =>
+        awsJsonCall(
+          { service: 'glue', region, endpoint, target: 'AWSGlue.GetSchemaVersion' },
+          { SchemaVersionId: String(id) },
+          credentials,
+          options,
         ),
       );
       const body = (await response.json().catch(() => ({}))) as {
@@ -307,6 +293,27 @@ function refused(registry: string, status: number, message: string | undefined) 
     `the registry at ${registry} ${why}${message ? ` (${message})` : ''}`,
     'retry',
   );
+}
+
+/** One request of an AWS JSON 1.1 API (Glue, Secrets Manager), signed with SigV4 by aws4fetch. */
+async function awsJsonCall(
+  api: { service: string; region: string; endpoint: string; target: string },
+  body: object,
+  credentials: () => Promise<AwsCredentials>,
+  options: CallOptions,
+): Promise<Response> {
+  const client = new AwsClient({
+    ...(await credentials()),
+    service: api.service,
+    region: api.region,
+    retries: 0,
+  });
+  const request = await client.sign(api.endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': api.target },
+    body: JSON.stringify(body),
+  });
+  return fetch(request, { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
 }
 
 /** One call with a timeout, retried on what may pass: no answer, 5xx, 429. */
