@@ -587,3 +587,34 @@ describe('reading ahead, found in review', () => {
     expect(await rerun.get('state', 'b')).toBe('X');
   });
 });
+
+describe('read-ahead items that outlive maxReadAgeMs', () => {
+  test('are read again together, in one batch, when the first of them is read: not one GetItem each', async () => {
+    class Counting extends MemoryStateStore {
+      single = 0;
+      batches: string[][] = [];
+      override async readItem(group: string, table: string, key: string) {
+        this.single++;
+        return super.readItem(group, table, key);
+      }
+      override async readItems(group: string, refs: readonly { table: string; key: string }[]) {
+        this.batches.push(refs.map((r) => r.key));
+        return super.readItems(group, refs);
+      }
+    }
+    const store = new Counting();
+    let now = 0;
+    const cache = new StateCache({ maxReadAgeMs: 1000, now: () => now });
+    const txn = await StateTransaction.open(store, cache, { group: 'g', topic: 't', partition: 0 });
+    txn.beginRecord(1);
+    await txn.prefetch(['a', 'b', 'c'].map((key) => ({ table: 'state', key })));
+    // The slice ran long (slow commits): the items read ahead are older than maxReadAgeMs.
+    now = 5000;
+    for (const key of ['a', 'b', 'c']) await txn.get('state', key);
+    expect(store.batches).toEqual([
+      ['a', 'b', 'c'],
+      ['a', 'b', 'c'],
+    ]);
+    expect(store.single).toBe(0);
+  });
+});

@@ -133,7 +133,10 @@ export class StateTransaction {
    * Items read ahead for this slice (`prefetch`), by cache id, with when they were read: kept
    * here whatever the cache's budget, and served while `maxReadAgeMs` allows, as cached reads are.
    */
-  private readonly fetched = new Map<string, { readonly item: StoredItem; readonly at: number }>();
+  private readonly fetched = new Map<
+    string,
+    { readonly item: StoredItem; readonly at: number; readonly ref: ItemRef }
+  >();
 
   private constructor(
     private readonly store: StateStore,
@@ -294,7 +297,8 @@ export class StateTransaction {
     // Only here, not in the cache, until a record reads them: what a record reads joins the
     // transaction, so a failed commit forgets it; what no record read must not outlive the
     // attempt, or a rerun after a conflict would take it for fresh.
-    for (const [i, item] of items.entries()) this.fetched.set(ids[i]!, { item, at });
+    for (const [i, item] of items.entries())
+      this.fetched.set(ids[i]!, { item, at, ref: wanted[i]! });
     return wanted.length;
   }
 
@@ -305,9 +309,26 @@ export class StateTransaction {
 
   private fetchedItem(cacheId: string): StoredItem | undefined {
     const fetched = this.fetched.get(cacheId);
-    if (fetched && this.cache.isFresh(fetched.at)) return fetched.item;
-    if (fetched) this.fetched.delete(cacheId);
-    return undefined;
+    return fetched && this.cache.isFresh(fetched.at) ? fetched.item : undefined;
+  }
+
+  /**
+   * Reads again, in one batch, every item read ahead that is now older than `maxReadAgeMs`
+   * and no record has read yet: a slice whose commits are slow outlives its read-ahead, and its
+   * later records would otherwise read those items one `GetItem` each.
+   */
+  private async refetchExpired(): Promise<void> {
+    const ids: string[] = [];
+    const refs: ItemRef[] = [];
+    for (const [id, { at, ref }] of this.fetched) {
+      if (this.cache.isFresh(at)) continue;
+      ids.push(id);
+      refs.push(ref);
+    }
+    if (refs.length === 0) return;
+    const at = this.cache.clock();
+    const items = await this.store.readItems(this.partition.group, refs);
+    for (const [i, item] of items.entries()) this.fetched.set(ids[i]!, { item, at, ref: refs[i]! });
   }
 
   /** A read-ahead item a record reads now: it moves to the cache, aged from when it was read. */
@@ -350,6 +371,10 @@ export class StateTransaction {
   /** Reads the committed item, and makes the running record depend on the version it saw. */
   private async readCommitted(entry: Entry): Promise<StoredItem> {
     let item = this.cache.item(entry.cacheId) ?? this.takeFetched(entry.cacheId);
+    if (!item && this.fetched.has(entry.cacheId)) {
+      await this.refetchExpired();
+      item = this.takeFetched(entry.cacheId);
+    }
     if (!item) {
       item = await this.store.readItem(this.partition.group, entry.table, entry.key);
       this.cache.setRead(entry.cacheId, item);
