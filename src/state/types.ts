@@ -180,3 +180,42 @@ export function identityOf(c: {
 
 /** An item's id within a group, in memory and in the cache. */
 export const itemId = (table: string, key: string) => `${table}\u0000${key}`;
+
+/**
+ * One message a commit leaves for the relay: an output of `ctx.emit`, or a dead letter. State
+ * stores it as it is, in the checkpoint item, in the same transaction as the records' effects,
+ * so it exists if and only if they do; `src/output/` delivers it.
+ */
+export interface OutboxMessage {
+  /** A Kafka topic, an SQS queue ARN (`arn:aws:sqs:…`) or an S3 bucket ARN (`arn:aws:s3:::…`). */
+  readonly to: string;
+  /** Base64, or null for none. */
+  readonly key: string | null;
+  /** Base64, or null for a tombstone. */
+  readonly value: string | null;
+  /** In order, names repeating as on the wire; values base64 (null for a null value). */
+  readonly headers: ReadonlyArray<readonly [name: string, base64: string | null]>;
+  /**
+   * `<group>|<topic>|<partition>|<offset>|<index>`: the record (or the `@onBatch` slice's last
+   * offset) that made it, and its place among that record's messages. Also the
+   * `dogear-origin` header of every message sent, and the dedup id a reader keys on.
+   */
+  readonly origin: string;
+  /** Set for a dead letter: what SQS and S3 receive as JSON beside the record's bytes. */
+  readonly deadLetter?: DeadLetterFacts;
+}
+
+/** Why a record went to the dead letters, and where it came from. */
+export interface DeadLetterFacts {
+  readonly consumer: string;
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  /** Deliveries of the record that failed, the last included. */
+  readonly attempts: number;
+  readonly error: { readonly name: string; readonly message: string };
+  /** Epoch ms, when the record was given up. */
+  readonly at: number;
+}

@@ -1,0 +1,1 @@
+export type { OutboxRelay } from './types.ts';
