@@ -6,6 +6,7 @@ import type {
   BatchHandler,
   ConsumerDefinition,
   ConsumerOptions,
+  DeadLetterOptions,
   Decoded,
   DeployOptions,
   Reads,
@@ -34,7 +35,11 @@ const OPTION_KEYS = new Set([
   'deploy',
   'maxReadAgeMs',
   'reads',
+  'emits',
+  'deadLetter',
 ]);
+/** Kafka's rule for topic names: 1 to 249 of letters, digits, '.', '_' and '-'. */
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 /** Every `deploy` option; serverless.yml's `custom.dogear` checks against the same list. */
 export const DEPLOY_OPTIONS = [
   'memorySize',
@@ -112,6 +117,8 @@ function definitionOf(
     );
   }
   const reads = checkReads(options.reads, where);
+  const emits = checkEmits(options.emits, where);
+  const deadLetter = checkDeadLetter(options.deadLetter, where);
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new ConsumerDefinitionError(
@@ -136,6 +143,8 @@ function definitionOf(
     deploy: options.deploy ?? {},
     maxReadAgeMs,
     ...(reads ? { reads } : {}),
+    emits,
+    ...(deadLetter ? { deadLetter } : {}),
     mode,
     create,
   });
@@ -162,6 +171,46 @@ function checkReads(reads: unknown, where: string): Reads | undefined {
     }
   }
   return Object.freeze({ ...(reads as Reads) });
+}
+
+/** `emits` lists topic names, each once. */
+function checkEmits(emits: unknown, where: string): readonly string[] {
+  if (emits === undefined) return Object.freeze([]);
+  if (!Array.isArray(emits)) {
+    throw new ConsumerDefinitionError(
+      `${where}: emits must be a list of topic names, e.g. emits: ['temperature-alerts']`,
+    );
+  }
+  for (const topic of emits) {
+    if (typeof topic !== 'string' || !TOPIC_NAME.test(topic)) {
+      throw new ConsumerDefinitionError(
+        `${where}: emits: '${String(topic)}' is not a Kafka topic name (1 to 249 letters, digits, '.', '_' or '-')`,
+      );
+    }
+  }
+  return Object.freeze([...new Set(emits as string[])]);
+}
+
+/** `deadLetter` names a destination dogear can write, and a count of attempts. */
+function checkDeadLetter(deadLetter: unknown, where: string): DeadLetterOptions | undefined {
+  if (deadLetter === undefined) return undefined;
+  const { after, to } = (deadLetter ?? {}) as Partial<DeadLetterOptions>;
+  if (typeof after !== 'number' || !Number.isInteger(after) || after < 1 || after > 100) {
+    throw new ConsumerDefinitionError(
+      `${where}: deadLetter.after must be a whole number of failed deliveries, 1 to 100, got ${String(after)}`,
+    );
+  }
+  const destination =
+    typeof to === 'string' &&
+    (TOPIC_NAME.test(to) ||
+      /^arn:aws[\w-]*:sqs:[\w-]+:\d{12}:[\w-]{1,80}(\.fifo)?$/.test(to) ||
+      /^arn:aws[\w-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(to));
+  if (!destination) {
+    throw new ConsumerDefinitionError(
+      `${where}: deadLetter.to must be a Kafka topic name, an SQS queue ARN (arn:aws:sqs:<region>:<account>:<queue>) or an S3 bucket ARN (arn:aws:s3:::<bucket>), got '${String(to)}'`,
+    );
+  }
+  return Object.freeze({ after, to: to as string });
 }
 
 /** Lambda's limits, checked when the consumer is defined rather than when CloudFormation fails. */

@@ -66,6 +66,38 @@ export interface ConsumerOptions<
    * @example reads: { seen: (record) => record.value?.id }
    */
   reads?: Reads<ValueOf<S, VF>, Decoded<KF, string>>;
+  /**
+   * The topics `ctx.emit` may write. The plugin lets the function write these and no others,
+   * and `ctx.emit` to a topic not listed fails the record. See docs/pipelines.md.
+   * @example emits: ['temperature-alerts']
+   */
+  emits?: readonly string[];
+  /**
+   * After `after` failed deliveries of the same record, the record goes to `to` (a Kafka topic,
+   * an SQS queue ARN or an S3 bucket ARN), through the outbox, in the commit that moves the
+   * checkpoint past it; the partition moves on. A delivery that timed out or killed the process
+   * counts as failed. See docs/pipelines.md.
+   * @example deadLetter: { after: 3, to: 'temperature-readings.dead-letters' }
+   */
+  deadLetter?: DeadLetterOptions;
+}
+
+/** Where a record that keeps failing goes, and after how many failed deliveries. */
+export interface DeadLetterOptions {
+  /** Failed deliveries of the same record before it goes to `to`, 1 to 100. */
+  readonly after: number;
+  /** A Kafka topic on the same cluster, `arn:aws:sqs:<region>:<account>:<queue>`, or `arn:aws:s3:::<bucket>`. */
+  readonly to: string;
+}
+
+/** How `ctx.emit` writes an output. */
+export interface EmitOptions {
+  /** The output's key: a string is written as UTF-8. Kafka's default partitioner (murmur2) picks its partition. */
+  key?: string | Uint8Array | null;
+  /** Header values, text as UTF-8. */
+  headers?: Readonly<Record<string, string | Uint8Array>>;
+  /** How the value is written. @default 'json' */
+  format?: FieldFormat;
 }
 
 /** The decoded (and validated) value type of a consumer's records. */
@@ -208,6 +240,13 @@ export interface Context {
    * `OnceInProgressError` and is redelivered. Records only: `@onBatch` gets `OnceInBatchError`.
    */
   once<T>(name: string, fn: () => T | Promise<T>, options?: OnceOptions): Promise<T>;
+  /**
+   * Writes `value` to `topic` (one the consumer lists in `emits`) exactly when this record's
+   * effects commit: it goes to the outbox in the same transaction as the state and the
+   * checkpoint, and is relayed to Kafka right after. A record that throws emits nothing. A
+   * value `format` cannot encode fails the record when it ends. See docs/pipelines.md.
+   */
+  emit(topic: string, value: unknown, options?: EmitOptions): void;
 }
 
 export interface OnceOptions {
@@ -247,6 +286,10 @@ export interface ConsumerDefinition {
   readonly maxReadAgeMs: number;
   /** The items a record will read, by table (`ConsumerOptions.reads`). */
   readonly reads?: Reads;
+  /** The topics `ctx.emit` may write (`ConsumerOptions.emits`), none when empty. */
+  readonly emits: readonly string[];
+  /** Where records that keep failing go (`ConsumerOptions.deadLetter`). */
+  readonly deadLetter?: DeadLetterOptions;
   /** Whether the handler takes one record or a partition slice. */
   readonly mode: 'record' | 'batch';
   /** Builds the handler; a class is instantiated once per process. */
