@@ -8,7 +8,7 @@ import {
 } from '../state/index.ts';
 import { OnceInBatchError, OnceInProgressError, OnceInterruptedError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { Context, KeyedState, OnceOptions, Reads, Table } from './types.ts';
+import type { Context, EmitOptions, KeyedState, OnceOptions, Reads, Table } from './types.ts';
 
 /** The table `ctx.state` reads and writes. */
 export const STATE_TABLE = 'state';
@@ -79,6 +79,10 @@ export class SliceContext implements Context {
       () => this.tableOf(STATE_TABLE, true),
       () => this.stateKey(),
     );
+  }
+
+  emit(topic: string, _value: unknown, _options?: EmitOptions): void {
+    throw new StateError(`ctx.emit('${topic}') is being built (issue 12)`);
   }
 
   /**
