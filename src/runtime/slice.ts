@@ -139,6 +139,9 @@ export async function processSlice(
     });
     try {
       await runFrom(txn, consumer, handler, slice, deps, report, delivery);
+      // Outputs of another dogear consumer seen again ended as records, with no effect.
+      report.processed -= report.upstreamDuplicates;
+      report.duplicates += report.upstreamDuplicates;
       return report;
     } catch (error) {
       if (error instanceof OutputsUndeliveredError) {

@@ -102,8 +102,18 @@ export class MemoryStateStore implements StateStore {
     await this.amendCheckpoint(ref, version, ({ outbox: _, ...rest }) => rest);
   }
 
-  markAttempt(ref: PartitionRef, version: number, attempt: RecordAttempt): Promise<boolean> {
-    return this.amendCheckpoint(ref, version, (c) => ({ ...c, attempt }));
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean> {
+    return this.amendCheckpoint(
+      ref,
+      version,
+      (c) => ({ ...c, attempt }),
+      (c) => JSON.stringify(c.attempt) === JSON.stringify(previous),
+    );
   }
 
   /**
@@ -114,12 +124,13 @@ export class MemoryStateStore implements StateStore {
     ref: PartitionRef,
     version: number,
     change: (c: Checkpoint) => Checkpoint,
+    holds: (c: Checkpoint) => boolean = () => true,
   ): Promise<boolean> {
     return this.inTurn(ref.group, async () => {
       const { topic, partition } = ref;
       const current =
         this.group(ref.group).checkpoints.get(partitionId(topic, partition)) ?? NO_CHECKPOINT;
-      if (current.version !== version) return false;
+      if (current.version !== version || !holds(current)) return false;
       const applied = {
         group: ref.group,
         checkpoint: { ...change(current), topic, partition },

@@ -564,7 +564,8 @@ export class StateTransaction {
    */
   async markAttempt(attempt: RecordAttempt): Promise<void> {
     const { version } = this.checkpointNow;
-    if (!(await this.store.markAttempt(this.partition, version, attempt))) {
+    const previous = this.checkpointNow.attempt;
+    if (!(await this.store.markAttempt(this.partition, version, attempt, previous))) {
       this.cache.dropCheckpoint(checkpointId(this.partition));
       throw new StateConflictError(
         `Checkpoint of ${this.partition.topic}-${this.partition.partition} moved (expected version ${version})`,

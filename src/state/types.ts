@@ -144,9 +144,16 @@ export interface StateStore {
   clearOutbox(ref: PartitionRef, version: number): Promise<void>;
   /**
    * Records that a delivery of the record after the checkpoint at `version` began, so a
-   * delivery that dies uncaught still counts. False when the checkpoint moved on.
+   * delivery that dies uncaught still counts: `attempt` replaces `previous` (what the checkpoint
+   * was read with). False, changing nothing, when the checkpoint moved on or another delivery
+   * marked it meanwhile.
    */
-  markAttempt(ref: PartitionRef, version: number, attempt: RecordAttempt): Promise<boolean>;
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean>;
   /** Every live item of one table, for inspection (`dogear state`), not for handlers. */
   scanTable(group: string, table: string): Promise<Map<string, unknown>>;
   /** Every checkpoint of a group, for inspection. */

@@ -279,10 +279,23 @@ export class DynamoStateStore implements StateStore {
     await this.amendCheckpoint(ref, version, 'REMOVE #out', {}, { '#out': 'out' });
   }
 
-  markAttempt(ref: PartitionRef, version: number, attempt: RecordAttempt): Promise<boolean> {
-    return this.amendCheckpoint(ref, version, 'SET att = :att', {
-      ':att': { S: JSON.stringify(attempt) },
-    });
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean> {
+    return this.amendCheckpoint(
+      ref,
+      version,
+      'SET att = :att',
+      {
+        ':att': { S: JSON.stringify(attempt) },
+        ...(previous ? { ':prev': { S: JSON.stringify(previous) } } : {}),
+      },
+      undefined,
+      previous ? 'att = :prev' : 'attribute_not_exists(att)',
+    );
   }
 
   /** One update of the checkpoint at `version` that leaves its version as it is. */
@@ -292,7 +305,9 @@ export class DynamoStateStore implements StateStore {
     update: string,
     values: Record<string, AttributeValue>,
     names?: Record<string, string>,
+    holds?: string,
   ): Promise<boolean> {
+    const versionHolds = version === 0 ? 'attribute_not_exists(ver)' : 'ver = :ver';
     const allValues = { ...values, ...(version === 0 ? {} : { ':ver': { N: String(version) } }) };
     try {
       await this.call('UpdateItem', () =>
@@ -301,7 +316,7 @@ export class DynamoStateStore implements StateStore {
             TableName: this.table,
             Key: { pk: { S: pkOf.checkpoint(ref) } },
             UpdateExpression: update,
-            ConditionExpression: version === 0 ? 'attribute_not_exists(ver)' : 'ver = :ver',
+            ConditionExpression: holds ? `${versionHolds} AND ${holds}` : versionHolds,
             ...(names ? { ExpressionAttributeNames: names } : {}),
             ...(Object.keys(allValues).length ? { ExpressionAttributeValues: allValues } : {}),
           }),
