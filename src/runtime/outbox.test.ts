@@ -423,3 +423,31 @@ describe('dead letters: a record that keeps failing is given up, and the partiti
     expect(() => defineConsumer({ name: 'c', topic: 't', deadLetter }, () => {})).toThrow(message);
   });
 });
+
+test('an @onBatch reader gets only the outputs it has not applied', async () => {
+  const store = new MemoryStateStore();
+  const got: number[][] = [];
+  const batchLog = defineConsumer(
+    { name: 'batch-log', topic: 'alerts' },
+    {
+      onBatch: (slice, ctx) => {
+        got.push(slice.records.map((r) => r.offset));
+        ctx.table('count').add('alerts', slice.records.length);
+      },
+    },
+  );
+  const a = 'alerts|readings|0';
+  const records = [`${a}|0|0`, `${a}|1|0`, `${a}|0|0`, `${a}|1|0`, `${a}|2|0`].map(
+    (origin, offset) => ({
+      topic: 'alerts',
+      partition: 0,
+      offset,
+      value: '1',
+      headers: { 'dogear-origin': origin },
+    }),
+  );
+  const { report } = await invoke(batchLog, store, records, new ListRelay());
+  expect(got).toEqual([[0, 1, 4]]);
+  expect(report.duplicates).toBe(2);
+  expect(await store.scanTable('batch-log', 'count')).toEqual(new Map([['alerts', 3]]));
+});

@@ -245,21 +245,19 @@ async function runFrom(
     // measured) or abort it (it threw: its writes are dropped, the earlier records commit).
     const last = unit[unit.length - 1]!;
     ahead.from(unit[0]!);
-    const origin = consumer.mode === 'record' ? upstreamOrigin(last) : undefined;
-    const seen = origin && txn.upstreamMark(origin.source);
     txn.beginRecord(last.offset, () => recordFingerprint(last));
+    // Outputs of another dogear consumer relayed again are applied already: left out.
+    const kept = unseen(txn, unit);
+    report.upstreamDuplicates += unit.length - kept.length;
     let end: RecordEnd;
-    if (origin && seen && !after(origin.mark, seen)) {
-      // An output of another dogear consumer, relayed again: applied already.
+    if (kept.length === 0) {
       end = txn.endRecord();
-      report.upstreamDuplicates++;
     } else if (deadLetter && unit[0] === fresh[0] && firstAttempts > deadLetter.after) {
       end = giveUp(txn, consumer, last, firstAttempts - 1, undeliverable(firstAttempts - 1));
       report.deadLettered++;
     } else {
       try {
-        if (origin) txn.markUpstream(origin.source, origin.mark);
-        await handleUnit(consumer, handler, slice, unit, ctx, ahead);
+        await handleUnit(consumer, handler, slice, kept, ctx, ahead);
         await ctx.settleEmits();
         end = txn.endRecord();
       } catch (error) {
@@ -398,6 +396,26 @@ function upstreamOrigin(raw: EventRecord): { source: string; mark: UpstreamMark 
     return { source: parts.slice(0, 3).join('|'), mark: [offset, index] };
   }
   return undefined;
+}
+
+/**
+ * The records of `unit` that are not outputs of another dogear consumer applied already, each
+ * marked as applied by the running record (the marks commit with it, or drop if it aborts).
+ * Per source partition, its outputs reach each partition in order, so the last one applied is
+ * all a reader needs to know (see docs/pipelines.md).
+ */
+function unseen(txn: StateTransaction, unit: readonly EventRecord[]): EventRecord[] {
+  const kept: EventRecord[] = [];
+  for (const raw of unit) {
+    const origin = upstreamOrigin(raw);
+    if (origin) {
+      const seen = txn.upstreamMark(origin.source);
+      if (seen && !after(origin.mark, seen)) continue;
+      txn.markUpstream(origin.source, origin.mark);
+    }
+    kept.push(raw);
+  }
+  return kept;
 }
 
 /** Whether output position `a` comes after `b` in its source partition. */
