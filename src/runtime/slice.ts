@@ -223,7 +223,11 @@ async function runFrom(
   const processedBefore = report.processed;
   const commit = async (last: boolean) => {
     const started = performance.now();
-    if ((await txn.commit()) === 0) return;
+    if ((await txn.commit()) === 0) {
+      // A commit earlier in the slice was delivered and left in place for the next to replace.
+      if (last) await txn.outboxDelivered();
+      return;
+    }
     const took = performance.now() - started;
     report.slowestCommitMs = Math.max(report.slowestCommitMs ?? 0, took);
     report.commits++;
@@ -255,6 +259,9 @@ async function runFrom(
     } else if (deadLetter && unit[0] === fresh[0] && firstAttempts > deadLetter.after) {
       end = giveUp(txn, consumer, last, firstAttempts - 1, undeliverable(firstAttempts - 1));
       report.deadLettered++;
+      ctx.log.error(
+        `${consumer.name}: ${last.topic}-${last.partition}@${last.offset}: ${firstAttempts - 1} deliveries ended without finishing it; sent to the dead letters (${deadLetter.to}) unrun, and the partition moves on`,
+      );
     } else {
       try {
         await handleUnit(consumer, handler, slice, kept, ctx, ahead);
@@ -268,6 +275,7 @@ async function runFrom(
           const attempts = failed === fresh[0] ? firstAttempts : 1;
           if (attempts >= deadLetter.after) {
             txn.beginRecord(failed.offset, () => recordFingerprint(failed));
+            unseen(txn, [failed]);
             end = giveUp(txn, consumer, failed, attempts, error);
             report.deadLettered++;
             ctx.log.error(
