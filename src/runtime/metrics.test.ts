@@ -6,6 +6,7 @@ import { createHandler, type InvocationReport } from './handler.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { createLogger } from './logger.ts';
 import { metricsLine } from './metrics.ts';
+import type { SliceReport } from './slice.ts';
 
 const NOW = Date.UTC(2026, 11, 1, 12, 0, 0);
 
@@ -58,7 +59,40 @@ describe('metricsLine', () => {
       Fences: { value: 1, unit: 'Count' },
       Failed: { value: 1, unit: 'Count' },
       Commits: { value: 3, unit: 'Count' },
+      DeadLettered: { value: 0, unit: 'Count' },
+      OutputsRelayed: { value: 0, unit: 'Count' },
+      OutputsPending: { value: 0, unit: 'Count' },
     });
+  });
+
+  test("dead letters and outputs are the sums of the report's slices, a slice without them counting 0", () => {
+    const slice = (partition: number, fields: Partial<SliceReport>): SliceReport => ({
+      topic: 'temperature-readings',
+      partition,
+      records: 1,
+      processed: 1,
+      duplicates: 0,
+      recreated: 0,
+      commits: 1,
+      reruns: 0,
+      fences: 0,
+      ...fields,
+    });
+    const metrics = extracted(
+      metricsLine(
+        reportOf({
+          partitions: [
+            slice(0, { deadLettered: 2, outputsRelayed: 5, outputsPending: 0 }),
+            slice(1, { deadLettered: 1, outputsRelayed: 0, outputsPending: 3 }),
+            slice(2, {}),
+          ],
+        }),
+        NOW,
+      ),
+    );
+    expect(metrics.DeadLettered).toEqual({ value: 3, unit: 'Count' });
+    expect(metrics.OutputsRelayed).toEqual({ value: 5, unit: 'Count' });
+    expect(metrics.OutputsPending).toEqual({ value: 3, unit: 'Count' });
   });
 
   test('event-time lag is now minus the newest timestamp; commit latency is the slowest commit', () => {

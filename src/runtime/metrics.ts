@@ -14,7 +14,18 @@ const COUNTS = [
   ['Fences', (r) => r.fences],
   ['Failed', (r) => r.failed],
   ['Commits', (r) => r.commits],
+  // Summed over the slices; a slice that does not report them counts 0.
+  ['DeadLettered', (r) => sumOfSlices(r, (s) => s.deadLettered)],
+  ['OutputsRelayed', (r) => sumOfSlices(r, (s) => s.outputsRelayed)],
+  ['OutputsPending', (r) => sumOfSlices(r, (s) => s.outputsPending)],
 ] as const satisfies ReadonlyArray<readonly [string, (r: InvocationReport) => number]>;
+
+function sumOfSlices(
+  report: InvocationReport,
+  pick: (slice: InvocationReport['partitions'][number]) => number | undefined,
+): number {
+  return report.partitions.reduce((sum, slice) => sum + (pick(slice) ?? 0), 0);
+}
 
 /**
  * One invocation's report as one CloudWatch Embedded Metric Format line (no newline), under the

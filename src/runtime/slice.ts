@@ -48,6 +48,12 @@ export interface SliceReport {
   newestTimestamp?: number;
   /** The slowest of the slice's commits, in ms: how long `txn.commit()` took. */
   slowestCommitMs?: number;
+  /** Records of the slice sent to the consumer's dead letters (0 when absent). */
+  deadLettered?: number;
+  /** Outbox messages this invocation delivered for the partition (0 when absent). */
+  outputsRelayed?: number;
+  /** Outbox messages committed for the partition but not delivered when the invocation ended (0 when absent). */
+  outputsPending?: number;
 }
 
 /** What a slice needs from the process around it. */
