@@ -4,6 +4,7 @@ import {
   checkConsumerNames,
   DEFAULT_LOG_RETENTION_DAYS,
   isIntrinsic,
+  resolveAlarms,
   resolveDeploy,
 } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
@@ -129,6 +130,9 @@ export function planService(input: PlanInput): ServicePlan {
       mapping: source ? mappingProperties(consumer, deploy, source) : {},
       roleLogicalId: roleId,
       statements,
+      alarms: resolveAlarms(consumer.name, options),
+      emits: consumer.emits ?? [],
+      ...(consumer.deadLetter ? { deadLetter: consumer.deadLetter } : {}),
     };
   });
   const warnings = plans.flatMap((plan) =>
@@ -154,7 +158,6 @@ export function planService(input: PlanInput): ServicePlan {
     consumers: plans,
     resources,
     outputs: table.outputs,
-    ...(options.alarms ? { alarms: options.alarms } : {}),
     ...(warnings.length ? { warnings } : {}),
   };
 }
