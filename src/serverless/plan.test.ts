@@ -615,4 +615,29 @@ describe('planService for consumers that emit or dead-letter', () => {
     expect(planOf(emitting, msk, inVpc).warnings ?? []).toEqual([]);
     expect(planOf(built('thermometer')).warnings ?? []).toEqual([]);
   });
+
+  it('warns when Lambda would discard the batch (onFailure) before deadLetter.after counts the record out', () => {
+    const consumer = (deploy: BuiltConsumer['deploy'], after: number) =>
+      built('thermometer', {
+        deploy,
+        deadLetter: { after, to: 'arn:aws:sqs:us-east-1:123456789012:readings-dlq' },
+      });
+    const onFailure = 'arn:aws:sqs:us-east-1:123456789012:batches';
+    // With an on-failure destination and unlimited retries, Lambda retries a batch 10 times.
+    expect(planOf(consumer({ onFailure }, 12)).warnings).toEqual([
+      expect.stringMatching(
+        /^dogear: consumer thermometer: deadLetter\.after 12 is more than the 11 deliveries Lambda makes of a failing batch before it discards the whole batch/,
+      ),
+    ]);
+    expect(planOf(consumer({ onFailure }, 11)).warnings ?? []).toEqual([]);
+    const retries = { onFailure, provisionedPollers: { minimum: 1 }, maximumRetryAttempts: 2 };
+    expect(planOf(consumer(retries, 4)).warnings).toEqual([
+      expect.stringContaining('deadLetter.after 4 is more than the 3 deliveries'),
+    ]);
+    expect(
+      planOf(consumer({ provisionedPollers: { minimum: 1 }, maximumRetryAttempts: 0 }, 2)).warnings,
+    ).toEqual([expect.stringContaining('deadLetter.after 2 is more than the 1 deliveries')]);
+    // Without onFailure or a retry limit Lambda retries until the record expires.
+    expect(planOf(consumer({}, 100)).warnings ?? []).toEqual([]);
+  });
 });

@@ -142,6 +142,14 @@ export function planService(input: PlanInput): ServicePlan {
         ]
       : [],
   );
+  for (const plan of plans) {
+    const after = plan.deadLetter?.after;
+    const deliveries = deliveriesBeforeDiscard(plan.deploy);
+    if (after === undefined || after <= deliveries) continue;
+    warnings.push(
+      `dogear: consumer ${plan.name}: deadLetter.after ${after} is more than the ${deliveries} deliveries Lambda makes of a failing batch before it discards the whole batch, good records with it${plan.deploy.onFailure ? ' (to onFailure)' : ''}, so a record that keeps failing would never reach the dead letters; set deadLetter.after to ${deliveries} or less, or raise maximumRetryAttempts (see docs/operations.md)`,
+    );
+  }
   if (source && !provider.vpc && (source.kind === 'msk' || source.kafka.vpc)) {
     for (const consumer of consumers) {
       if (relayTopics(consumer).length === 0) continue;
@@ -160,6 +168,19 @@ export function planService(input: PlanInput): ServicePlan {
     outputs: table.outputs,
     ...(warnings.length ? { warnings } : {}),
   };
+}
+
+/**
+ * How many times Lambda delivers a batch that keeps failing before it discards it: the first
+ * delivery and `maximumRetryAttempts` retries; with unlimited retries and an on-failure
+ * destination Lambda applies 10 retries
+ * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html); with neither,
+ * it retries until the records expire.
+ */
+function deliveriesBeforeDiscard(deploy: ResolvedDeploy): number {
+  const retries = deploy.maximumRetryAttempts ?? -1;
+  if (retries >= 0) return retries + 1;
+  return deploy.onFailure ? 11 : Number.POSITIVE_INFINITY;
 }
 
 /** What a consumer writes to Kafka itself, for messages: `emits a, b; dead letters to c`. */
