@@ -6,7 +6,6 @@ import { createHandler, type InvocationReport } from './handler.ts';
 import { lambdaContext } from './lambda-context.ts';
 import { createLogger } from './logger.ts';
 import { metricsLine } from './metrics.ts';
-import type { SliceReport } from './slice.ts';
 
 const NOW = Date.UTC(2026, 11, 1, 12, 0, 0);
 
