@@ -3,7 +3,7 @@ export {
   type KafkaConnectionOptions,
   type KafkaSaslOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
 export { encodingOf, type RecordEncoding, schemaIdOf } from './encoding.ts';
 export { InvokeFailedError, LocalInputError } from './errors.ts';
