@@ -4,8 +4,7 @@
  * each call by a timeout and a few retries, and fails with a `SchemaRegistryError` that says
  * whether a later delivery can succeed.
  */
-import { AwsClient } from 'aws4fetch';
-import { type AwsCredentials, environmentCredentials } from '../aws.ts';
+import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
 import { backoff } from '../backoff.ts';
 import type { SchemaRef } from '../event/index.ts';
 import { SchemaDecodeError, SchemaRegistryError } from './errors.ts';
@@ -293,27 +292,6 @@ function refused(registry: string, status: number, message: string | undefined) 
     `the registry at ${registry} ${why}${message ? ` (${message})` : ''}`,
     'retry',
   );
-}
-
-/** One request of an AWS JSON 1.1 API (Glue, Secrets Manager), signed with SigV4 by aws4fetch. */
-async function awsJsonCall(
-  api: { service: string; region: string; endpoint: string; target: string },
-  body: object,
-  credentials: () => Promise<AwsCredentials>,
-  options: CallOptions,
-): Promise<Response> {
-  const client = new AwsClient({
-    ...(await credentials()),
-    service: api.service,
-    region: api.region,
-    retries: 0,
-  });
-  const request = await client.sign(api.endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': api.target },
-    body: JSON.stringify(body),
-  });
-  return fetch(request, { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
 }
 
 /** One call with a timeout, retried on what may pass: no answer, 5xx, 429. */
