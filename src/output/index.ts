@@ -5,4 +5,12 @@ export {
   kafkaClientOptions,
 } from './connection.ts';
 export { OutputConfigError, OutputDeliveryError, OutputError } from './errors.ts';
+export {
+  connectionFromEnvironment,
+  type KafkaRelayOptions,
+  kafkaRelay,
+  kafkaRelayFromEnvironment,
+  ORIGIN_HEADER,
+} from './kafka.ts';
+export { murmur2, partitionOf, toPositive } from './partitioner.ts';
 export type { OutboxRelay } from './types.ts';
