@@ -1,4 +1,16 @@
 export {
+  type AwsRelayOptions,
+  awsRelay,
+  DEAD_LETTER_HEADER,
+  type DeadLetterDocument,
+  deadLetterDocument,
+  deadLetterObjectKey,
+  parseBucketArn,
+  parseQueueArn,
+  queueUrl,
+  SQS_DEFAULT_MAX_MESSAGE_BYTES,
+} from './aws.ts';
+export {
   connectionProblem,
   type KafkaConnectionOptions,
   type KafkaSaslOptions,
