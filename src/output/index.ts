@@ -25,4 +25,5 @@ export {
   ORIGIN_HEADER,
 } from './kafka.ts';
 export { murmur2, partitionOf, toPositive } from './partitioner.ts';
+export { type Destination, destinationOf, type OutboxRelayOptions, outboxRelay } from './relay.ts';
 export type { OutboxRelay } from './types.ts';
