@@ -22,6 +22,7 @@ export {
   type StateOffsetsJsonResult,
   type StoreLocation,
 } from './invoke.ts';
+export { type NdjsonFileRelayOptions, ndjsonFileRelay } from './outputs-file.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
 export {
   ndjsonRecordOf,

@@ -19,11 +19,12 @@ export {
 export { OutputConfigError, OutputDeliveryError, OutputError } from './errors.ts';
 export {
   connectionFromEnvironment,
+  headersSent,
   type KafkaRelayOptions,
   kafkaRelay,
   kafkaRelayFromEnvironment,
   ORIGIN_HEADER,
 } from './kafka.ts';
-export { murmur2, partitionOf, toPositive } from './partitioner.ts';
+export { murmur2, partitionOf, partitionOfMessage, toPositive } from './partitioner.ts';
 export { type Destination, destinationOf, type OutboxRelayOptions, outboxRelay } from './relay.ts';
 export type { OutboxRelay } from './types.ts';

@@ -12,7 +12,7 @@ import {
   kafkaClientOptions,
 } from './connection.ts';
 import { OutputConfigError, OutputDeliveryError } from './errors.ts';
-import { partitionOf } from './partitioner.ts';
+import { partitionOfMessage } from './partitioner.ts';
 import type { OutboxRelay } from './types.ts';
 
 /** The header every message sent carries: its `OutboxMessage.origin`, the dedup id. */
@@ -257,24 +257,31 @@ function checkTopic(message: OutboxMessage): void {
 
 /** The message as the client sends it: its partition chosen as Java's producer would. */
 function produced(message: OutboxMessage, partitionCounts: ReadonlyMap<string, number>) {
-  const key = message.key === null ? undefined : Buffer.from(message.key, 'base64');
-  const partitions = partitionCounts.get(message.to) ?? 1;
-  // Keyless: by origin, so a repeated relay puts the duplicate where the first copy went.
-  const partition = partitionOf(key ?? Buffer.from(message.origin), partitions);
+  const partition = partitionOfMessage(message, partitionCounts.get(message.to) ?? 1);
   const headers = new Map<Buffer, Buffer | null>();
-  for (const [name, value] of message.headers) {
-    // The relay's own origin replaces one a handler or a dead letter's record carried.
-    if (name === ORIGIN_HEADER) continue;
-    headers.set(Buffer.from(name), value === null ? null : Buffer.from(value, 'base64'));
-  }
-  headers.set(Buffer.from(ORIGIN_HEADER), Buffer.from(message.origin));
+  // Buffer keys: two headers of one name stay two entries, as on the wire.
+  for (const [name, value] of headersSent(message)) headers.set(Buffer.from(name), value);
   return {
     topic: message.to,
     partition,
-    ...(key ? { key } : {}),
+    ...(message.key === null ? {} : { key: Buffer.from(message.key, 'base64') }),
     ...(message.value === null ? {} : { value: Buffer.from(message.value, 'base64') }),
     headers,
   };
+}
+
+/**
+ * The headers a message goes out with, in order: its own, then `dogear-origin`. The relay's
+ * origin replaces one the message carried (a handler's copy, or a dead letter's record's).
+ */
+export function headersSent(message: OutboxMessage): Array<[name: string, value: Buffer | null]> {
+  const headers: Array<[string, Buffer | null]> = [];
+  for (const [name, value] of message.headers) {
+    if (name === ORIGIN_HEADER) continue;
+    headers.push([name, value === null ? null : Buffer.from(value, 'base64')]);
+  }
+  headers.push([ORIGIN_HEADER, Buffer.from(message.origin)]);
+  return headers;
 }
 
 /** About the bytes a message takes in a record batch: its key, value and headers. */

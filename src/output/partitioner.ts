@@ -1,3 +1,5 @@
+import type { OutboxMessage } from '../state/index.ts';
+
 /**
  * Kafka's default partitioner for keyed records, so that a dogear output lands in the partition
  * a Java producer would pick for the same key: `Utils.toPositive(Utils.murmur2(keyBytes)) %
@@ -43,4 +45,15 @@ export function partitionOf(bytes: Uint8Array, partitions: number): number {
     throw new RangeError(`A topic has at least 1 partition; got ${partitions}`);
   }
   return toPositive(murmur2(bytes)) % partitions;
+}
+
+/**
+ * The partition a relayed message goes to: its key's, as Kafka's default partitioner picks it;
+ * a keyless message by its origin, so a repeated relay puts the copy beside the first one (a
+ * reader's high-water mark is per partition).
+ */
+export function partitionOfMessage(message: OutboxMessage, partitions: number): number {
+  const bytes =
+    message.key === null ? Buffer.from(message.origin) : Buffer.from(message.key, 'base64');
+  return partitionOf(bytes, partitions);
 }
