@@ -3,11 +3,18 @@
  * Glue): a queue and a bucket are made through moto's API, two dead letters relayed, read back
  * (ReceiveMessage, GetObject) and compared field by field.
  */
+
+import { Admin } from '@platformatic/kafka';
 import { AwsClient } from 'aws4fetch';
-import { beforeAll, describe, expect, inject, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { GLUE_CREDENTIALS } from '../infra/glue-registry.ts';
 import { awsJsonCall } from '../src/aws.ts';
-import { awsRelay, OutputDeliveryError } from '../src/output/index.ts';
+import {
+  awsRelay,
+  connectionFromEnvironment,
+  kafkaRelay,
+  OutputDeliveryError,
+} from '../src/output/index.ts';
 import type { OutboxMessage } from '../src/state/index.ts';
 
 const endpoint = inject('glueRegistryEndpoint');
@@ -131,6 +138,105 @@ describe('awsRelay on moto', () => {
       new RegExp(
         `^${missing} refused the dead letter of thermometer\\|readings\\|2\\|44\\|0 \\(400 [A-Za-z.]*(NonExistentQueue|QueueDoesNotExist)\\); create it, or fix the consumer's deadLetter.to$`,
       ),
+    );
+  });
+});
+
+describe('kafkaRelayFromEnvironment: what DOGEAR_KAFKA_AUTH means', () => {
+  const secretName = `AmazonMSK_relay-${suffix}`;
+  let secretArn: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    const signer = await awsJsonCall(
+      { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.CreateSecret' },
+      {
+        Name: secretName,
+        SecretString: JSON.stringify(inject('kafkaSasl') ?? { username: 'u', password: 'p' }),
+      },
+      credentials,
+    );
+    secretArn = ((await signer.json()) as { ARN: string }).ARN;
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  const env = (vars: Record<string, string>) => ({
+    AWS_REGION: region,
+    DOGEAR_AWS_ENDPOINT: endpoint,
+    ...vars,
+  });
+
+  test('SASL_SCRAM: SCRAM-SHA-512 over TLS with the secret’s username and password; it authenticates', async () => {
+    const connection = await connectionFromEnvironment(
+      env({ DOGEAR_KAFKA_AUTH: 'SASL_SCRAM', DOGEAR_KAFKA_SECRET_ARN: secretArn }),
+    );
+    const sasl = inject('kafkaSasl');
+    expect(connection).toEqual({
+      tls: true,
+      sasl: {
+        mechanism: 'SCRAM-SHA-512',
+        username: sasl?.username ?? 'u',
+        password: sasl?.password ?? 'p',
+      },
+    });
+    if (!sasl) return; // an external cluster: no SASL listener to try the credentials on
+    // The test broker's SASL listener is plaintext (Lambda's is always TLS): the credentials
+    // read from the secret are tried there, without TLS.
+    const topic = `relay-scram-${suffix}`;
+    const admin = new Admin({
+      clientId: 'output-env-test',
+      bootstrapBrokers: inject('kafkaBrokers').split(','),
+    });
+    try {
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    } finally {
+      await admin.close();
+    }
+    const relay = kafkaRelay({
+      bootstrapServers: sasl.brokers.split(','),
+      connection: { sasl: connection.sasl },
+    });
+    try {
+      await relay.send([{ ...deadLetter(topic, 1), to: topic }]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test('IAM, TLS, UNAUTHENTICATED, and what is missing or wrong', async () => {
+    expect(await connectionFromEnvironment(env({ DOGEAR_KAFKA_AUTH: 'IAM' }))).toEqual({
+      tls: true,
+      sasl: { mechanism: 'AWS_MSK_IAM', region },
+    });
+    expect(await connectionFromEnvironment(env({ DOGEAR_KAFKA_AUTH: 'TLS' }))).toEqual({
+      tls: true,
+    });
+    expect(await connectionFromEnvironment(env({ DOGEAR_KAFKA_AUTH: 'UNAUTHENTICATED' }))).toEqual(
+      {},
+    );
+    expect(await connectionFromEnvironment(env({}))).toEqual({});
+    await expect(connectionFromEnvironment({ DOGEAR_KAFKA_AUTH: 'IAM' })).rejects.toThrow(
+      'DOGEAR_KAFKA_AUTH=IAM needs AWS_REGION',
+    );
+    await expect(
+      connectionFromEnvironment(env({ DOGEAR_KAFKA_AUTH: 'SASL_SCRAM' })),
+    ).rejects.toThrow(
+      'DOGEAR_KAFKA_AUTH=SASL_SCRAM needs DOGEAR_KAFKA_SECRET_ARN, the secret the event-source mapping authenticates with',
+    );
+    await expect(
+      connectionFromEnvironment(
+        env({ DOGEAR_KAFKA_AUTH: 'SASL_SCRAM', DOGEAR_KAFKA_SECRET_ARN: `${secretArn}-gone` }),
+      ),
+    ).rejects.toThrow(
+      new RegExp(
+        `^could not read the Kafka credentials from secret ${secretArn}-gone \\(\\d{3} ResourceNotFoundException\\); is DOGEAR_KAFKA_SECRET_ARN the secret the event-source mapping uses\\?$`,
+      ),
+    );
+    await expect(connectionFromEnvironment(env({ DOGEAR_KAFKA_AUTH: 'SCRAM' }))).rejects.toThrow(
+      "DOGEAR_KAFKA_AUTH is 'SCRAM'; expected IAM, SASL_SCRAM, TLS or UNAUTHENTICATED (the plugin sets it)",
     );
   });
 });

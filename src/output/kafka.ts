@@ -149,8 +149,12 @@ async function readSecretJson(
     __type?: string;
   };
   if (!response.ok || typeof body.SecretString !== 'string') {
+    const type = body.__type ?? '';
+    const fix = /ResourceNotFound/.test(type)
+      ? 'is DOGEAR_KAFKA_SECRET_ARN the secret the event-source mapping uses?'
+      : 'grant the function secretsmanager:GetSecretValue on it';
     throw new OutputConfigError(
-      `could not read the Kafka credentials from secret ${secretArn} (${response.status} ${body.__type ?? ''}); grant the function secretsmanager:GetSecretValue on it`,
+      `could not read the Kafka credentials from secret ${secretArn} (${response.status} ${type}); ${fix}`,
     );
   }
   try {
