@@ -59,3 +59,54 @@ export async function awsJsonCall(
   });
   return fetch(request, { signal: AbortSignal.timeout(timeoutMs) });
 }
+
+/** What reading a Secrets Manager secret's JSON gave: its value, or why there is none. */
+export type SecretJson =
+  | { readonly ok: true; readonly value: Record<string, unknown> }
+  | { readonly ok: false; readonly reason: 'not-an-arn' | 'not-json' }
+  | {
+      readonly ok: false;
+      readonly reason: 'refused';
+      readonly status: number;
+      readonly type: string;
+    };
+
+export interface ReadSecretOptions {
+  /** @default the secret's region's endpoint */
+  endpoint?: string;
+  /** @default the environment's (the function's role) */
+  credentials?: () => Promise<AwsCredentials>;
+  timeoutMs?: number;
+  /** Makes the request, e.g. with the caller's retries. @default once */
+  send?: (request: () => Promise<Response>) => Promise<Response>;
+}
+
+/** A secret's JSON (`GetSecretValue`, signed with the function's role), or why it is not there. */
+export async function readSecretJson(
+  secretArn: string,
+  options: ReadSecretOptions = {},
+): Promise<SecretJson> {
+  const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(secretArn)?.[1];
+  if (!region) return { ok: false, reason: 'not-an-arn' };
+  const endpoint = options.endpoint ?? `https://secretsmanager.${region}.amazonaws.com`;
+  const request = () =>
+    awsJsonCall(
+      { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.GetSecretValue' },
+      { SecretId: secretArn },
+      options.credentials ?? environmentCredentials,
+      options,
+    );
+  const response = await (options.send ? options.send(request) : request());
+  const body = (await response.json().catch(() => ({}))) as {
+    SecretString?: string;
+    __type?: string;
+  };
+  if (!response.ok || typeof body.SecretString !== 'string') {
+    return { ok: false, reason: 'refused', status: response.status, type: body.__type ?? '' };
+  }
+  try {
+    return { ok: true, value: JSON.parse(body.SecretString) as Record<string, unknown> };
+  } catch {
+    return { ok: false, reason: 'not-json' };
+  }
+}

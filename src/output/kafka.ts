@@ -3,7 +3,7 @@
  * partition Kafka's default partitioner picks, and says which message did not arrive and why.
  */
 import { Producer } from '@platformatic/kafka';
-import { awsJsonCall, environmentCredentials } from '../aws.ts';
+import { readSecretJson } from '../aws.ts';
 import type { OutboxMessage } from '../state/index.ts';
 import {
   type ClientError,
@@ -83,7 +83,7 @@ export async function connectionFromEnvironment(
       return { tls: true, sasl: { mechanism: 'AWS_MSK_IAM', region } };
     case 'SASL_SCRAM': {
       // Lambda speaks SCRAM only over TLS (SASL_SSL), and MSK's SCRAM is SHA-512.
-      const secret = await readSecretJson(requiredSecret(env, auth), env);
+      const secret = await secretOf(requiredSecret(env, auth), env);
       const { username, password } = secret;
       if (typeof username !== 'string' || typeof password !== 'string') {
         throw new OutputConfigError(
@@ -95,7 +95,7 @@ export async function connectionFromEnvironment(
     case 'TLS': {
       if (!env.DOGEAR_KAFKA_SECRET_ARN) return { tls: true };
       // Mutual TLS: the client certificate secret the event-source mapping uses.
-      const secret = await readSecretJson(env.DOGEAR_KAFKA_SECRET_ARN, env);
+      const secret = await secretOf(env.DOGEAR_KAFKA_SECRET_ARN, env);
       const { certificate, privateKey, privateKeyPassword } = secret;
       if (typeof certificate !== 'string' || typeof privateKey !== 'string') {
         throw new OutputConfigError(
@@ -128,39 +128,30 @@ function requiredSecret(env: NodeJS.ProcessEnv, auth: string): string {
 }
 
 /** A Secrets Manager secret's JSON, read with the function's role (`GetSecretValue`). */
-async function readSecretJson(
+async function secretOf(
   secretArn: string,
   env: NodeJS.ProcessEnv,
 ): Promise<Record<string, unknown>> {
-  const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(secretArn)?.[1];
-  if (!region) {
-    throw new OutputConfigError(
-      `DOGEAR_KAFKA_SECRET_ARN '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
-    );
-  }
-  const endpoint = env.DOGEAR_AWS_ENDPOINT ?? `https://secretsmanager.${region}.amazonaws.com`;
-  const response = await awsJsonCall(
-    { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.GetSecretValue' },
-    { SecretId: secretArn },
-    environmentCredentials,
+  const read = await readSecretJson(
+    secretArn,
+    env.DOGEAR_AWS_ENDPOINT ? { endpoint: env.DOGEAR_AWS_ENDPOINT } : {},
   );
-  const body = (await response.json().catch(() => ({}))) as {
-    SecretString?: string;
-    __type?: string;
-  };
-  if (!response.ok || typeof body.SecretString !== 'string') {
-    const type = body.__type ?? '';
-    const fix = /ResourceNotFound/.test(type)
-      ? 'is DOGEAR_KAFKA_SECRET_ARN the secret the event-source mapping uses?'
-      : 'grant the function secretsmanager:GetSecretValue on it';
-    throw new OutputConfigError(
-      `could not read the Kafka credentials from secret ${secretArn} (${response.status} ${type}); ${fix}`,
-    );
-  }
-  try {
-    return JSON.parse(body.SecretString) as Record<string, unknown>;
-  } catch {
-    throw new OutputConfigError(`the secret ${secretArn} is not JSON`);
+  if (read.ok) return read.value;
+  switch (read.reason) {
+    case 'not-an-arn':
+      throw new OutputConfigError(
+        `DOGEAR_KAFKA_SECRET_ARN '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
+      );
+    case 'not-json':
+      throw new OutputConfigError(`the secret ${secretArn} is not JSON`);
+    case 'refused': {
+      const fix = /ResourceNotFound/.test(read.type)
+        ? 'is DOGEAR_KAFKA_SECRET_ARN the secret the event-source mapping uses?'
+        : 'grant the function secretsmanager:GetSecretValue on it';
+      throw new OutputConfigError(
+        `could not read the Kafka credentials from secret ${secretArn} (${read.status} ${read.type}); ${fix}`,
+      );
+    }
   }
 }
 

@@ -4,7 +4,12 @@
  * each call by a timeout and a few retries, and fails with a `SchemaRegistryError` that says
  * whether a later delivery can succeed.
  */
-import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
+import {
+  type AwsCredentials,
+  awsJsonCall,
+  environmentCredentials,
+  readSecretJson,
+} from '../aws.ts';
 import { backoff } from '../backoff.ts';
 import type { SchemaRef } from '../event/index.ts';
 import { SchemaDecodeError, SchemaRegistryError } from './errors.ts';
@@ -145,41 +150,30 @@ async function readSecret(
   secretArn: string,
   options: ConfluentRegistryOptions,
 ): Promise<Record<string, string>> {
-  const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(secretArn)?.[1];
-  if (!region) {
-    throw new SchemaRegistryError(
-      `auth.secretArn '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
-      'retry',
-    );
-  }
-  const endpoint = options.secretsEndpoint ?? `https://secretsmanager.${region}.amazonaws.com`;
   const where = `secret ${secretArn}`;
-  const response = await call(where, options, () =>
-    awsJsonCall(
-      { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.GetSecretValue' },
-      { SecretId: secretArn },
-      options.credentials ?? environmentCredentials,
-      options,
-    ),
-  );
-  const body = (await response.json().catch(() => ({}))) as {
-    SecretString?: string;
-    __type?: string;
-    message?: string;
-  };
-  if (!response.ok || typeof body.SecretString !== 'string') {
-    throw new SchemaRegistryError(
-      `could not read the registry credentials from ${where} (${response.status} ${body.__type ?? ''}); grant the function secretsmanager:GetSecretValue on it (dogear/serverless does)`,
-      'retry',
-    );
-  }
-  try {
-    return JSON.parse(body.SecretString) as Record<string, string>;
-  } catch {
-    throw new SchemaRegistryError(
-      `${where} is not JSON; store {"username", "password"} or {"token"}`,
-      'retry',
-    );
+  const read = await readSecretJson(secretArn, {
+    ...(options.secretsEndpoint ? { endpoint: options.secretsEndpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    send: (request) => call(where, options, request),
+  });
+  if (read.ok) return read.value as Record<string, string>;
+  switch (read.reason) {
+    case 'not-an-arn':
+      throw new SchemaRegistryError(
+        `auth.secretArn '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
+        'retry',
+      );
+    case 'refused':
+      throw new SchemaRegistryError(
+        `could not read the registry credentials from ${where} (${read.status} ${read.type}); grant the function secretsmanager:GetSecretValue on it (dogear/serverless does)`,
+        'retry',
+      );
+    case 'not-json':
+      throw new SchemaRegistryError(
+        `${where} is not JSON; store {"username", "password"} or {"token"}`,
+        'retry',
+      );
   }
 }
 
