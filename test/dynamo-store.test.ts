@@ -247,6 +247,108 @@ describe('the checkpoint item', () => {
   });
 });
 
+describe('the outbox, upstream marks and attempts in the checkpoint item', () => {
+  const message = {
+    to: 'alerts',
+    key: Buffer.from('s1').toString('base64'),
+    value: Buffer.from('{"c":31}').toString('base64'),
+    headers: [['h', null] as const],
+    origin: 'g|t|0|4|0',
+  };
+
+  test('commit in the transaction, read back, cleared at their version only', async () => {
+    const s = await fresh();
+    const attempt = { offset: 0, count: 1 };
+    // An attempt mark before any commit: the item exists at version 0, and the first commit still lands.
+    expect(await s.markAttempt(p0, 0, attempt, undefined)).toBe(true);
+    expect(await s.readCheckpoint(p0)).toEqual<Checkpoint>({ offset: -1, version: 0, attempt });
+    expect(await s.markAttempt(p0, 0, { offset: 0, count: 2 }, undefined)).toBe(false);
+    const upstream = { 'up|src|3': [17, 2] as const };
+    await s.commit({
+      partition: p0,
+      checkpoint: { expectedVersion: 0, offset: 4, outbox: [message], upstream },
+      writes: [{ table: 'state', key: 's1', change: { op: 'put', value: 31 } }],
+    });
+    const read = await s.readCheckpoint(p0);
+    expect(read).toEqual<Checkpoint>({ offset: 4, version: 1, outbox: [message], upstream });
+    // The item holds them under names DynamoDB reserves (OUT): written through placeholders.
+    const { Item } = await apiOf().send(
+      GetItem({ TableName: s.table, Key: { pk: { S: 'c|g|t|0' } }, ConsistentRead: true }),
+    );
+    expect(Object.keys(Item!).sort()).toEqual(['offset', 'out', 'pk', 'up', 'ver']);
+
+    await s.clearOutbox(p0, 0);
+    expect((await s.readCheckpoint(p0)).outbox).toEqual([message]);
+    await s.clearOutbox(p0, 1);
+    expect(await s.readCheckpoint(p0)).toEqual<Checkpoint>({ offset: 4, version: 1, upstream });
+
+    // A commit that stops at a failing record carries its attempts; the next one drops them.
+    await s.commit({
+      partition: p0,
+      checkpoint: { expectedVersion: 1, offset: 6, upstream, attempt: { offset: 7, count: 1 } },
+      writes: [],
+    });
+    expect((await s.readCheckpoint(p0)).attempt).toEqual({ offset: 7, count: 1 });
+    expect(await s.markAttempt(p0, 2, { offset: 7, count: 2 }, { offset: 7, count: 1 })).toBe(true);
+    expect(await s.markAttempt(p0, 2, { offset: 7, count: 2 }, { offset: 7, count: 1 })).toBe(
+      false,
+    );
+    await s.commit({ partition: p0, checkpoint: { expectedVersion: 2, offset: 7 }, writes: [] });
+    expect(await s.readCheckpoint(p0)).toEqual<Checkpoint>({ offset: 7, version: 3 });
+  });
+
+  test('a handler emits through DynamoDB: a relay that fails leaves the outbox, the next delivery sends it', async () => {
+    const s = await fresh();
+    const sent: string[] = [];
+    let down = true;
+    const relay = {
+      async send(messages: readonly { origin: string }[]) {
+        if (down) throw new Error('no broker');
+        sent.push(...messages.map((m) => m.origin));
+      },
+      async close() {},
+    };
+    const consumer = defineConsumer(
+      { name: 'emitter', topic: 't', emits: ['alerts'] },
+      (record, ctx) => {
+        ctx.state.set(record.value);
+        ctx.emit('alerts', record.value, { key: record.key });
+      },
+    );
+    const event = eventOf(
+      [0, 1, 2].map((offset) =>
+        eventRecordOf(
+          { topic: 't', partition: 0, offset, key: `k${offset}`, value: `${offset}` },
+          'r',
+        ),
+      ),
+    );
+    const run = () =>
+      createHandler(consumer, {
+        store: s,
+        cache: new StateCache(),
+        log: createLogger(() => {}, 'error'),
+        relay: () => relay,
+      })(event, lambdaContext(consumer));
+    await expect(run()).rejects.toThrow(
+      /3 output\(s\) of t-0, committed with offset 2, are not delivered yet: no broker/,
+    );
+    expect(await s.scanTable('emitter', 'state')).toEqual(
+      new Map([
+        ['k0', 0],
+        ['k1', 1],
+        ['k2', 2],
+      ]),
+    );
+    down = false;
+    await run();
+    expect(sent).toEqual(['emitter|t|0|0|0', 'emitter|t|0|1|0', 'emitter|t|0|2|0']);
+    expect(
+      (await s.readCheckpoint({ group: 'emitter', topic: 't', partition: 0 })).outbox,
+    ).toBeUndefined();
+  });
+});
+
 describe('ctx.once records', () => {
   test('claim once, return the stored result after, release on failure, expire by TTL', async () => {
     const key = { ...p0, offset: 3, name: 'email' };

@@ -119,6 +119,11 @@ function definitionOf(
   const reads = checkReads(options.reads, where);
   const emits = checkEmits(options.emits, where);
   const deadLetter = checkDeadLetter(options.deadLetter, where);
+  if (deadLetter && mode === 'batch') {
+    throw new ConsumerDefinitionError(
+      `${where}: deadLetter needs an @onRecord handler: an @onBatch handler fails or succeeds as a whole, so one record cannot be given up without the others`,
+    );
+  }
   const name = options.name ?? kebabCase(fallbackName);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
     throw new ConsumerDefinitionError(

@@ -1,12 +1,19 @@
+import type { RecordCoordinates } from '../errors.ts';
 import { type FieldFormat, type KafkaRecord, stateKeyOf } from '../event/index.ts';
 import {
   type ItemRef,
+  type OutboxDraft,
   StateError,
   type StateStore,
   type StateTransaction,
   StateTypeError,
 } from '../state/index.ts';
-import { OnceInBatchError, OnceInProgressError, OnceInterruptedError } from './errors.ts';
+import {
+  EmitError,
+  OnceInBatchError,
+  OnceInProgressError,
+  OnceInterruptedError,
+} from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Context, EmitOptions, KeyedState, OnceOptions, Reads, Table } from './types.ts';
 
@@ -54,6 +61,8 @@ export class SliceContext implements Context {
   /** Up to which record (its position) this slice read ahead what `reads` names, and `ctx.state`. */
   private namedAheadTo = 0;
   private stateAheadTo = 0;
+  /** What the running record emitted, in order, each encoded or being encoded. */
+  private emitted: Array<OutboxDraft | Promise<OutboxDraft>> = [];
 
   constructor(
     readonly consumer: string,
@@ -72,6 +81,8 @@ export class SliceContext implements Context {
     /** The items a record will read, by table (`ConsumerOptions.reads`). */
     private readonly reads: Reads | undefined,
     source: { readonly eventSourceArn?: string; readonly bootstrapServers?: string } = {},
+    /** The topics `emit` may write (`ConsumerOptions.emits`). */
+    private readonly emits: readonly string[] = [],
   ) {
     this.eventSourceArn = source.eventSourceArn;
     this.bootstrapServers = source.bootstrapServers;
@@ -81,8 +92,29 @@ export class SliceContext implements Context {
     );
   }
 
-  emit(topic: string, _value: unknown, _options?: EmitOptions): void {
-    throw new StateError(`ctx.emit('${topic}') is being built (issue 12)`);
+  emit(topic: string, value: unknown, options: EmitOptions = {}): void {
+    const at = { topic: this.topic, partition: this.partition, offset: this.offset };
+    if (!this.emits.includes(topic)) {
+      throw new EmitError(
+        at,
+        `consumer ${this.consumer} may not write '${topic}': add it to the consumer's emits (${this.emits.length ? `now ${this.emits.join(', ')}` : 'none yet'}); the function's role may write only the topics listed there`,
+      );
+    }
+    // Encoded when the record ends, in the order emitted: a schema codec encodes asynchronously.
+    this.emitted.push(outputDraft(topic, value, options, at));
+  }
+
+  /** The running record's outputs, encoded, to the transaction: before it ends. */
+  async settleEmits(): Promise<void> {
+    const emitted = this.emitted;
+    this.emitted = [];
+    for (const draft of emitted) this.txn.output(await draft);
+  }
+
+  /** The running record threw: what it emitted goes with it. */
+  dropEmits(): void {
+    for (const draft of this.emitted) if (draft instanceof Promise) draft.catch(() => {});
+    this.emitted = [];
   }
 
   /**
@@ -289,4 +321,79 @@ function keyedState(table: () => Table, key: () => string): KeyedState {
     add: (n) => table().add(key(), n),
     update: (fn) => table().update(key(), fn),
   };
+}
+
+/** Header names dogear writes itself: a handler's own would confuse dedup and dead letters. */
+const RESERVED_HEADER = /^dogear-/i;
+
+/** What `ctx.emit` makes of its arguments: bytes as the outbox keeps them (base64). */
+function outputDraft(
+  topic: string,
+  value: unknown,
+  options: EmitOptions,
+  at: RecordCoordinates,
+): OutboxDraft | Promise<OutboxDraft> {
+  const { key, headers = {}, format = 'json' } = options;
+  const refuse = (problem: string, cause?: unknown) =>
+    new EmitError(at, `the output to '${topic}' ${problem}`, cause ? { cause } : undefined);
+  if (
+    key !== undefined &&
+    key !== null &&
+    typeof key !== 'string' &&
+    !(key instanceof Uint8Array)
+  ) {
+    throw refuse(`has a key of type ${typeof key}; a key is a string, a Uint8Array or null`);
+  }
+  const pairs: Array<readonly [string, string | null]> = [];
+  for (const [name, v] of Object.entries(headers)) {
+    if (RESERVED_HEADER.test(name)) {
+      throw refuse(`sets header '${name}'; headers starting dogear- are dogear's own`);
+    }
+    if (typeof v !== 'string' && !(v instanceof Uint8Array)) {
+      throw refuse(
+        `has header '${name}' of type ${typeof v}; a header value is a string or a Uint8Array`,
+      );
+    }
+    pairs.push([name, base64(v)]);
+  }
+  const draft = (bytes: Uint8Array | null): OutboxDraft => ({
+    to: topic,
+    key: key === undefined || key === null ? null : base64(key),
+    value: bytes === null ? null : base64(bytes),
+    headers: pairs,
+  });
+  if (value === null) return draft(null);
+  if (typeof format === 'object') {
+    const { schemaId } = options;
+    return format.encode(value, schemaId).then(draft, (error: unknown) => {
+      throw refuse(
+        `cannot be encoded as ${format.format}: ${error instanceof Error ? error.message : String(error)}`,
+        error,
+      );
+    });
+  }
+  if (format === 'json') {
+    const text = value === undefined ? undefined : JSON.stringify(value);
+    if (text === undefined)
+      throw refuse('has no JSON value (undefined); emit null for a tombstone');
+    return draft(Buffer.from(text));
+  }
+  if (format === 'string') {
+    if (typeof value !== 'string')
+      throw refuse(`is a ${typeof value}, not a string (format 'string')`);
+    return draft(Buffer.from(value));
+  }
+  if (format === 'bytes') {
+    if (!(value instanceof Uint8Array)) throw refuse("is not a Uint8Array (format 'bytes')");
+    return draft(value);
+  }
+  throw refuse(`has format '${String(format)}'; use json, string, bytes or a schema codec`);
+}
+
+function base64(value: string | Uint8Array): string {
+  return (
+    typeof value === 'string'
+      ? Buffer.from(value)
+      : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  ).toString('base64');
 }

@@ -159,3 +159,43 @@ export class TopicRecreatedError extends ConsumerError implements RecordCoordina
     this.offset = offset;
   }
 }
+
+/**
+ * `ctx.emit` was called with what cannot become an output: a topic the consumer does not list
+ * in `emits`, a value its format cannot encode, a reserved header. The record fails.
+ */
+export class EmitError extends ConsumerError implements RecordCoordinates {
+  override name = 'EmitError';
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  constructor(at: RecordCoordinates, message: string, options?: ErrorOptions) {
+    super(`ctx.emit at ${formatCoordinates(at)}: ${message}`, options);
+    this.topic = at.topic;
+    this.partition = at.partition;
+    this.offset = at.offset;
+  }
+}
+
+/**
+ * The outputs (and dead letters) a commit left in the outbox could not be delivered. Nothing is
+ * lost: they stay in the checkpoint item, and the next delivery of the partition (Lambda
+ * retries the failed invocation) sends them before it runs any record.
+ */
+export class OutputsUndeliveredError extends ConsumerError {
+  override name = 'OutputsUndeliveredError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** The checkpoint offset the outbox was committed with. */
+    readonly offset: number,
+    readonly pending: number,
+    cause: unknown,
+  ) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `${pending} output(s) of ${topic}-${partition}, committed with offset ${offset}, are not delivered yet: ${reason}. They stay in the outbox and are sent before any new record of the partition runs, when Lambda retries this invocation`,
+      { cause },
+    );
+  }
+}

@@ -1,6 +1,7 @@
 import middy, { type MiddyfiedHandler } from '@middy/core';
 import type { Context as LambdaContext } from 'aws-lambda';
 import { EventFormatError, type KafkaEvent, parseEvent, slicesOf } from '../event/index.ts';
+import type { OutboxRelay } from '../output/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
 import { BatchFailedError, RecordFailedError } from './errors.ts';
 import { createLogger, type Logger, type LogSink } from './logger.ts';
@@ -25,6 +26,11 @@ export interface InvocationReport {
   commits: number;
   reruns: number;
   fences: number;
+  /** Records sent to the dead letters. */
+  deadLettered: number;
+  /** Outbox messages delivered, and those committed but not delivered (the relay failed). */
+  outputsRelayed: number;
+  outputsPending: number;
   /** The newest record timestamp over the partitions (epoch ms), when any record had one. */
   newestTimestamp?: number;
   /** The slowest commit over the partitions, in ms, when there was a commit. */
@@ -63,6 +69,12 @@ export interface HandlerOptions {
    * @default true
    */
   readAhead?: boolean;
+  /**
+   * Delivers what commits leave in the outbox (`ctx.emit`'s outputs, dead letters), asked for
+   * with the event's brokers at the first commit that leaves something, and kept for the
+   * process. In Lambda (`dogear/lambda`), a relay to the event's cluster and to SQS and S3.
+   */
+  relay?: (source: { readonly bootstrapServers?: string }) => OutboxRelay;
 }
 
 /** The generated Lambda handler: a middy handler, so `.use()` adds middlewares. */
@@ -81,6 +93,8 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
   const cache = options.cache ?? new StateCache({ maxReadAgeMs: consumer.maxReadAgeMs });
   const log = (options.log ?? createLogger()).with({ consumer: consumer.name });
   let handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown> | undefined;
+  let relay: OutboxRelay | undefined;
+  const exitAfterCommit = process.env.DOGEAR_EXIT_AFTER_COMMIT === '1';
   const metrics: LogSink | undefined =
     (options.metrics ?? process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined)
       ? (log.sink ?? ((line) => process.stdout.write(`${line}\n`)))
@@ -101,7 +115,19 @@ export function createHandler(consumer: ConsumerDefinition, options: HandlerOpti
     }
     handler ??= consumer.create();
     const topicId = await options.topicId?.();
+    const makeRelay = options.relay;
     const deps = {
+      ...(makeRelay
+        ? {
+            relay: () =>
+              (relay ??= makeRelay(
+                event.bootstrapServers === undefined
+                  ? {}
+                  : { bootstrapServers: event.bootstrapServers },
+              )),
+          }
+        : {}),
+      exitAfterCommit,
       store: options.store,
       cache,
       log,
@@ -181,6 +207,9 @@ function summarize(
     commits: sum((r) => r.commits),
     reruns: sum((r) => r.reruns),
     fences: sum((r) => r.fences),
+    deadLettered: sum((r) => r.deadLettered),
+    outputsRelayed: sum((r) => r.outputsRelayed),
+    outputsPending: sum((r) => r.outputsPending),
     ...(newestTimestamp === undefined ? {} : { newestTimestamp }),
     ...(slowestCommitMs === undefined ? {} : { slowestCommitMs }),
     partitions,

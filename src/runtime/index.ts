@@ -14,9 +14,11 @@ export {
   BatchFailedError,
   ConsumerDefinitionError,
   ConsumerError,
+  EmitError,
   OnceInBatchError,
   OnceInProgressError,
   OnceInterruptedError,
+  OutputsUndeliveredError,
   RecordFailedError,
   TopicRecreatedError,
 } from './errors.ts';

@@ -20,6 +20,9 @@ function reportOf(fields: Partial<InvocationReport> = {}): InvocationReport {
     commits: 3,
     reruns: 4,
     fences: 1,
+    deadLettered: 0,
+    outputsRelayed: 0,
+    outputsPending: 0,
     partitions: [],
     ...fields,
   };

@@ -7,16 +7,29 @@ import {
   type PartitionSlice,
   validateValue,
 } from '../event/index.ts';
+import type { OutboxRelay } from '../output/index.ts';
 import {
   backoff,
+  type DeadLetterFacts,
+  type RecordAttempt,
   type RecordEnd,
   type StateCache,
   StateConflictError,
+  StateError,
+  StateLimitError,
   type StateStore,
   StateTransaction,
+  StateTypeError,
+  StateValueError,
+  type UpstreamMark,
 } from '../state/index.ts';
 import { type RecordsToRun, SliceContext } from './context.ts';
-import { RecordFailedError, TopicRecreatedError } from './errors.ts';
+import {
+  OnceInProgressError,
+  OutputsUndeliveredError,
+  RecordFailedError,
+  TopicRecreatedError,
+} from './errors.ts';
 import { recordFingerprint } from './fingerprint.ts';
 import type { Logger } from './logger.ts';
 import type { BatchHandler, ConsumerDefinition, RecordHandler } from './types.ts';
@@ -35,7 +48,7 @@ export interface SliceReport {
    * The record that failed (later records of the slice were not run), or the new log found
    * under the checkpoint (no record ran).
    */
-  failure?: RecordFailedError | TopicRecreatedError;
+  failure?: RecordFailedError | TopicRecreatedError | OutputsUndeliveredError;
   /** 1 when the slice came from a new log under an old checkpoint (`TopicRecreatedError`). */
   recreated: number;
   /** Commits made (record-aligned chunks). */
@@ -48,6 +61,14 @@ export interface SliceReport {
   newestTimestamp?: number;
   /** The slowest of the slice's commits, in ms: how long `txn.commit()` took. */
   slowestCommitMs?: number;
+  /** Records given up to the dead letters (`ConsumerOptions.deadLetter`). */
+  deadLettered: number;
+  /** Outbox messages (outputs and dead letters) this invocation delivered. */
+  outputsRelayed: number;
+  /** Outbox messages committed and not delivered when the slice ended (the relay failed). */
+  outputsPending: number;
+  /** Of `duplicates`, records that are outputs of another dogear consumer applied already. */
+  upstreamDuplicates: number;
 }
 
 /** What a slice needs from the process around it. */
@@ -71,6 +92,13 @@ export interface SliceDeps {
   readonly readAhead?: boolean;
   /** Where the event came from, for `ctx.eventSourceArn` and `ctx.bootstrapServers`. */
   readonly source?: { readonly eventSourceArn?: string; readonly bootstrapServers?: string };
+  /** Delivers the outbox after each commit; asked for only when there is something to send. */
+  readonly relay?: () => OutboxRelay;
+  /**
+   * Test-only: exits the process right after the first commit that leaves an outbox, before it
+   * is relayed (the window an at-least-once relay must survive). Set by `DOGEAR_EXIT_AFTER_COMMIT`.
+   */
+  readonly exitAfterCommit?: boolean;
 }
 
 /**
@@ -95,19 +123,31 @@ export async function processSlice(
     commits: 0,
     reruns: 0,
     fences: 0,
+    deadLettered: 0,
+    outputsRelayed: 0,
+    outputsPending: 0,
+    upstreamDuplicates: 0,
   };
   const newest = newestTimestamp(slice.records);
   if (newest !== undefined) report.newestTimestamp = newest;
   const partition = { group: consumer.group, topic: slice.topic, partition: slice.partition };
   const maxReruns = deps.maxReruns ?? 8;
+  const delivery: Delivery = {};
   for (let attempt = 0; ; attempt++) {
     const txn = await StateTransaction.open(deps.store, deps.cache, partition, {
       ...(deps.topicId === undefined ? {} : { topicId: deps.topicId }),
     });
     try {
-      await runFrom(txn, consumer, handler, slice, deps, report);
+      await runFrom(txn, consumer, handler, slice, deps, report, delivery);
+      // Outputs of another dogear consumer seen again ended as records, with no effect.
+      report.processed -= report.upstreamDuplicates;
+      report.duplicates += report.upstreamDuplicates;
       return report;
     } catch (error) {
+      if (error instanceof OutputsUndeliveredError) {
+        report.failure = error;
+        return report;
+      }
       if (!(error instanceof StateConflictError) || attempt >= maxReruns) throw error;
       report.reruns++;
       if (error.checkpoint) report.fences++;
@@ -122,14 +162,25 @@ export async function processSlice(
   }
 }
 
+/** What one delivery of the slice knows across its reruns after conflicts. */
+interface Delivery {
+  /** The attempt this delivery marked for its first record, so a rerun does not count it twice. */
+  marked?: RecordAttempt;
+}
+
 async function runFrom(
   txn: StateTransaction,
   consumer: ConsumerDefinition,
   handler: RecordHandler<unknown, unknown> | BatchHandler<unknown, unknown>,
   slice: PartitionSlice<EventRecord>,
-  { store, log, deadline, topicId, readAhead = true, source }: SliceDeps,
+  deps: SliceDeps,
   report: SliceReport,
+  delivery: Delivery,
 ): Promise<void> {
+  const { store, log, deadline, topicId, readAhead = true, source } = deps;
+  // An earlier invocation committed and did not deliver: its outbox goes out before any record
+  // runs, since the next commit replaces it.
+  await deliver(txn, deps, report, true);
   const from = txn.checkpoint.offset;
   // A failure of an earlier attempt stands only if this attempt meets it again.
   delete report.failure;
@@ -152,6 +203,7 @@ async function runFrom(
   );
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
   report.duplicates = slice.records.length - fresh.length - report.processed;
+  report.upstreamDuplicates = 0;
   const ahead = new RecordsAhead(consumer, fresh);
   const ctx = new SliceContext(
     consumer.name,
@@ -166,17 +218,31 @@ async function runFrom(
     readAhead ? ahead : undefined,
     consumer.reads,
     source,
+    consumer.emits,
   );
   const processedBefore = report.processed;
-  const commit = async () => {
+  const commit = async (last: boolean) => {
     const started = performance.now();
-    if ((await txn.commit()) === 0) return;
+    if ((await txn.commit()) === 0) {
+      // A commit earlier in the slice was delivered and left in place for the next to replace.
+      if (last) await txn.outboxDelivered();
+      return;
+    }
     const took = performance.now() - started;
     report.slowestCommitMs = Math.max(report.slowestCommitMs ?? 0, took);
     report.commits++;
     const upTo = txn.checkpoint.offset;
     report.processed = processedBefore + fresh.filter((r) => r.offset <= upTo).length;
+    if (deps.exitAfterCommit && txn.checkpoint.outbox) process.exit(137);
+    // Mid-slice, the next commit replaces the outbox anyway: only the last one is cleared.
+    await deliver(txn, deps, report, last);
   };
+  const deadLetter = consumer.mode === 'record' ? consumer.deadLetter : undefined;
+  // The first record's deliveries so far, this one included; past `after`, it is given up.
+  const firstAttempts = deadLetter && fresh[0] ? await markFirst(txn, fresh[0], delivery) : 0;
+  // After a delivery that did not end, commit record by record: if a record kills the process,
+  // the next delivery starts at it, and its deliveries are counted, not its predecessors'.
+  const oneByOne = firstAttempts > 1;
   const units = consumer.mode === 'batch' ? (fresh.length ? [fresh] : []) : fresh.map((r) => [r]);
   for (const unit of units) {
     // One record's lifecycle: begin, run the handler, then end it (its writes checked and
@@ -184,19 +250,220 @@ async function runFrom(
     const last = unit[unit.length - 1]!;
     ahead.from(unit[0]!);
     txn.beginRecord(last.offset, () => recordFingerprint(last));
+    // Outputs of another dogear consumer relayed again are applied already: left out.
+    const kept = unseen(txn, unit);
+    report.upstreamDuplicates += unit.length - kept.length;
     let end: RecordEnd;
-    try {
-      await handleUnit(consumer, handler, slice, unit, ctx, ahead);
+    if (kept.length === 0) {
       end = txn.endRecord();
-    } catch (error) {
-      txn.abortRecord();
-      report.failure = new RecordFailedError(consumer.name, failedAt(error, unit), error);
-      break;
+    } else if (deadLetter && unit[0] === fresh[0] && firstAttempts > deadLetter.after) {
+      end = giveUp(txn, consumer, last, firstAttempts - 1, undeliverable(firstAttempts - 1));
+      report.deadLettered++;
+      ctx.log.error(
+        `${consumer.name}: ${last.topic}-${last.partition}@${last.offset}: ${firstAttempts - 1} deliveries ended without finishing it; sent to the dead letters (${deadLetter.to}) unrun, and the partition moves on`,
+      );
+    } else {
+      try {
+        await handleUnit(consumer, handler, slice, kept, ctx, ahead);
+        await ctx.settleEmits();
+        end = txn.endRecord();
+      } catch (error) {
+        txn.abortRecord();
+        ctx.dropEmits();
+        const failed = failedAt(error, unit);
+        if (deadLetter && deadLetterable(error)) {
+          const attempts = failed === fresh[0] ? firstAttempts : 1;
+          if (attempts >= deadLetter.after) {
+            txn.beginRecord(failed.offset, () => recordFingerprint(failed));
+            unseen(txn, [failed]);
+            end = giveUp(txn, consumer, failed, attempts, error);
+            report.deadLettered++;
+            ctx.log.error(
+              `${consumer.name}: ${failed.topic}-${failed.partition}@${failed.offset} failed ${attempts} time(s); sent to the dead letters (${deadLetter.to}) and the partition moves on`,
+              { error: error instanceof Error ? error.message : String(error) },
+            );
+            if (end === 'commit-first') await commit(false);
+            if (oneByOne) await commit(false);
+            continue;
+          }
+          if (failed !== fresh[0]) txn.attemptFailed({ offset: failed.offset, count: attempts });
+        }
+        report.failure = new RecordFailedError(consumer.name, failed, error);
+        break;
+      }
     }
     // It does not fit beside the finished records: they commit first, then it joins.
-    if (end === 'commit-first') await commit();
+    if (end === 'commit-first' || oneByOne) await commit(false);
   }
-  await commit();
+  await commit(true);
+}
+
+/**
+ * Counts a delivery of the slice's first record before it runs, in the checkpoint item, so a
+ * delivery that times out or dies counts as failed too. Returns the deliveries so far.
+ */
+async function markFirst(
+  txn: StateTransaction,
+  first: EventRecord,
+  delivery: Delivery,
+): Promise<number> {
+  if (delivery.marked?.offset === first.offset && txn.checkpoint.attempt?.offset === first.offset) {
+    return delivery.marked.count;
+  }
+  const before = txn.checkpoint.attempt;
+  const count = before?.offset === first.offset ? before.count + 1 : 1;
+  await txn.markAttempt({ offset: first.offset, count });
+  delivery.marked = { offset: first.offset, count };
+  return count;
+}
+
+/** The failed record, finished as a dead letter: the checkpoint moves past it with no effects. */
+function giveUp(
+  txn: StateTransaction,
+  consumer: ConsumerDefinition,
+  raw: EventRecord,
+  attempts: number,
+  error: unknown,
+): RecordEnd {
+  const failure = error instanceof Error ? error : new Error(String(error));
+  const facts: DeadLetterFacts = {
+    consumer: consumer.name,
+    group: consumer.group,
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    timestamp: raw.timestamp,
+    attempts,
+    error: { name: failure.name, message: failure.message },
+    at: Date.now(),
+  };
+  txn.output({
+    to: consumer.deadLetter!.to,
+    key: raw.key ?? null,
+    value: raw.value ?? null,
+    headers: [
+      ...raw.headers.flatMap((h) =>
+        Object.entries(h).map(
+          ([name, bytes]) => [name, bytesOf(bytes).toString('base64')] as const,
+        ),
+      ),
+      [DEAD_LETTER_HEADER, Buffer.from(JSON.stringify(facts)).toString('base64')],
+    ],
+    deadLetter: facts,
+  });
+  return txn.endRecord();
+}
+
+/** The header a dead letter sent to Kafka carries: why, and from where (JSON `DeadLetterFacts`). */
+export const DEAD_LETTER_HEADER = 'dogear-dead-letter';
+/** The header every relayed message carries: `OutboxMessage.origin`. */
+export const ORIGIN_HEADER = 'dogear-origin';
+
+function undeliverable(deliveries: number): Error {
+  const error = new Error(
+    `${deliveries} deliveries of this record ended without an error dogear could catch: the invocation timed out, ran out of memory, or its process died`,
+  );
+  error.name = 'DeliveriesExhausted';
+  return error;
+}
+
+/**
+ * Whether an error is the record's own, so another delivery would fail the same way: not a
+ * store or registry that could not answer, nor an effect still running elsewhere.
+ */
+function deadLetterable(error: unknown): boolean {
+  if (error instanceof OnceInProgressError) return false;
+  if (error instanceof StateError) {
+    return (
+      error instanceof StateValueError ||
+      error instanceof StateTypeError ||
+      error instanceof StateLimitError
+    );
+  }
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as { failure?: unknown }).failure === 'retry') return false;
+  }
+  return true;
+}
+
+/** Signed Java bytes, as Lambda lists a header's value. */
+function bytesOf(signed: readonly number[]): Buffer {
+  return Buffer.from(signed.map((b) => b & 0xff));
+}
+
+/** Where an output of a dogear consumer came from: its `dogear-origin` header, parsed. */
+function upstreamOrigin(raw: EventRecord): { source: string; mark: UpstreamMark } | undefined {
+  for (const header of raw.headers) {
+    const bytes = header[ORIGIN_HEADER];
+    if (!bytes) continue;
+    const parts = bytesOf(bytes).toString('utf8').split('|');
+    if (parts.length !== 5) return undefined;
+    const offset = Number(parts[3]);
+    const index = Number(parts[4]);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(index)) return undefined;
+    return { source: parts.slice(0, 3).join('|'), mark: [offset, index] };
+  }
+  return undefined;
+}
+
+/**
+ * The records of `unit` that are not outputs of another dogear consumer applied already, each
+ * marked as applied by the running record (the marks commit with it, or drop if it aborts).
+ * Per source partition, its outputs reach each partition in order, so the last one applied is
+ * all a reader needs to know (see docs/pipelines.md).
+ */
+function unseen(txn: StateTransaction, unit: readonly EventRecord[]): EventRecord[] {
+  const kept: EventRecord[] = [];
+  for (const raw of unit) {
+    const origin = upstreamOrigin(raw);
+    if (origin) {
+      const seen = txn.upstreamMark(origin.source);
+      if (seen && !after(origin.mark, seen)) continue;
+      txn.markUpstream(origin.source, origin.mark);
+    }
+    kept.push(raw);
+  }
+  return kept;
+}
+
+/** Whether output position `a` comes after `b` in its source partition. */
+function after(a: UpstreamMark, b: UpstreamMark): boolean {
+  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+}
+
+/**
+ * Sends the checkpoint's outbox, if it has one, and (when `clear`) forgets it in the store. A
+ * relay that fails leaves it there: `OutputsUndeliveredError`.
+ */
+async function deliver(
+  txn: StateTransaction,
+  deps: SliceDeps,
+  report: SliceReport,
+  clear: boolean,
+): Promise<void> {
+  const outbox = txn.checkpoint.outbox;
+  if (!outbox?.length) return;
+  const { topic, partition } = txn.partition;
+  try {
+    if (!deps.relay) {
+      throw new Error(
+        'this handler has no relay (HandlerOptions.relay); outputs and dead letters need one',
+      );
+    }
+    await deps.relay().send(outbox);
+  } catch (error) {
+    report.outputsPending = outbox.length;
+    throw new OutputsUndeliveredError(
+      topic,
+      partition,
+      txn.checkpoint.offset,
+      outbox.length,
+      error,
+    );
+  }
+  report.outputsRelayed += outbox.length;
+  report.outputsPending = 0;
+  if (clear) await txn.outboxDelivered();
 }
 
 /** Kafka writes -1 for a record stored without a timestamp: it says nothing about event time. */

@@ -98,6 +98,8 @@ export interface EmitOptions {
   headers?: Readonly<Record<string, string | Uint8Array>>;
   /** How the value is written. @default 'json' */
   format?: FieldFormat;
+  /** With a schema codec that has a registry: the writer schema's id, as `codec.encode` takes it. */
+  schemaId?: number | string;
 }
 
 /** The decoded (and validated) value type of a consumer's records. */

@@ -25,7 +25,7 @@ export {
 } from './errors.ts';
 export { FileStateStore, type FileStateStoreOptions } from './file.ts';
 export { MemoryStateStore } from './memory.ts';
-export { type RecordEnd, StateTransaction } from './transaction.ts';
+export { type OutboxDraft, type RecordEnd, StateTransaction } from './transaction.ts';
 export {
   ABSENT,
   type Change,
@@ -42,6 +42,9 @@ export {
   type OnceLease,
   type OutboxMessage,
   type PartitionRef,
+  progressOf,
+  type RecordAttempt,
   type StateStore,
   type StoredItem,
+  type UpstreamMark,
 } from './types.ts';

@@ -14,6 +14,8 @@ import {
   type OnceKey,
   type OnceLease,
   type PartitionRef,
+  progressOf,
+  type RecordAttempt,
   type StateStore,
   type StoredItem,
   unfinished,
@@ -72,20 +74,72 @@ export class MemoryStateStore implements StateStore {
   }
 
   commit(commit: Commit): Promise<void> {
-    const group = commit.partition.group;
+    return this.inTurn(commit.partition.group, async () => {
+      const applied = this.resolve(commit);
+      await this.persist(applied);
+      this.apply(applied);
+    });
+  }
+
+  /** Runs `step` after the group's earlier commits, loaded and exclusive, as a commit runs. */
+  private inTurn<T>(group: string, step: () => Promise<T>): Promise<T> {
     const previous = this.queues.get(group) ?? Promise.resolve();
     const next = previous
       .catch(() => {})
       .then(async () => {
         await this.load(group);
+        let result: T | undefined;
         await this.exclusive(group, async () => {
-          const applied = this.resolve(commit);
-          await this.persist(applied);
-          this.apply(applied);
+          result = await step();
         });
+        return result as T;
       });
     this.queues.set(group, next);
     return next;
+  }
+
+  async clearOutbox(ref: PartitionRef, version: number): Promise<void> {
+    await this.amendCheckpoint(ref, version, ({ outbox: _, ...rest }) => rest);
+  }
+
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean> {
+    return this.amendCheckpoint(
+      ref,
+      version,
+      (c) => ({ ...c, attempt }),
+      (c) => JSON.stringify(c.attempt) === JSON.stringify(previous),
+    );
+  }
+
+  /**
+   * Changes the checkpoint at `version` without moving it (the version stays, so no writer is
+   * fenced by it); false, changing nothing, when it is at another version.
+   */
+  private amendCheckpoint(
+    ref: PartitionRef,
+    version: number,
+    change: (c: Checkpoint) => Checkpoint,
+    holds: (c: Checkpoint) => boolean = () => true,
+  ): Promise<boolean> {
+    return this.inTurn(ref.group, async () => {
+      const { topic, partition } = ref;
+      const current =
+        this.group(ref.group).checkpoints.get(partitionId(topic, partition)) ?? NO_CHECKPOINT;
+      if (current.version !== version || !holds(current)) return false;
+      const applied = {
+        group: ref.group,
+        checkpoint: { ...change(current), topic, partition },
+        items: [],
+      };
+      await this.persist(applied);
+      this.apply(applied);
+      return true;
+    });
   }
 
   /** Brings a group into memory before its first use; memory has nothing to load. */
@@ -138,6 +192,7 @@ export class MemoryStateStore implements StateStore {
         offset: commit.checkpoint.offset,
         version: current.version + 1,
         ...identityOf(commit.checkpoint),
+        ...progressOf(commit.checkpoint),
       },
       items: commit.writes.map((w) => this.written(group, w)),
     };

@@ -21,11 +21,14 @@ import type {
   Checkpoint,
   ItemRef,
   ItemWrite,
+  OutboxMessage,
   PartitionRef,
+  RecordAttempt,
   StateStore,
   StoredItem,
+  UpstreamMark,
 } from './types.ts';
-import { identityOf, itemId } from './types.ts';
+import { identityOf, itemId, progressOf } from './types.ts';
 import { checkValue, isRefusal, keyProblem } from './write-rules.ts';
 
 /** One item as this transaction sees it: what it read, and what is buffered for it. */
@@ -95,7 +98,14 @@ interface Tally {
   conditioned: number;
   bytes: number;
   blindBytes: number;
+  /** The outbox's JSON, which rides in the checkpoint item beside an intent. */
+  outboxBytes: number;
 }
+
+const EMPTY_TALLY: Tally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0, outboxBytes: 0 };
+
+/** An output or dead letter as a record makes it: the transaction gives it its origin. */
+export type OutboxDraft = Omit<OutboxMessage, 'origin'>;
 
 /**
  * A transactional view of one consumer group's state for one partition slice. Its steps, in
@@ -118,7 +128,16 @@ export class StateTransaction {
   /** Entries with a `slice` change, in the order they were first written. */
   private dirty: Entry[] = [];
   /** Of the dirty entries, what a commit of them would hold. */
-  private sliceTally: Tally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+  private sliceTally: Tally = { ...EMPTY_TALLY };
+  /** The finished records' outputs and dead letters, and the running record's. */
+  private sliceOutbox: OutboxMessage[] = [];
+  private recordOutbox: OutboxMessage[] = [];
+  private recordOutboxBytes = 0;
+  /** Upstream marks of the finished records (over the checkpoint's), and the running record's. */
+  private sliceUpstream: Record<string, UpstreamMark> | undefined;
+  private recordUpstream: Map<string, UpstreamMark> | undefined;
+  /** The failed deliveries of the record after the last finished one, for the next commit. */
+  private nextAttempt: RecordAttempt | undefined;
   /** Entries the running record wrote or read. */
   private recordEntries: Entry[] = [];
   /** The running (or held) record's offset, and the last finished record's. */
@@ -493,7 +512,81 @@ export class StateTransaction {
       }
     }
     this.recordEntries = [];
+    this.recordOutbox = [];
+    this.recordOutboxBytes = 0;
+    this.recordUpstream = undefined;
     this.phase_ = 'idle';
+  }
+
+  /**
+   * Adds an output (or a dead letter) of the running record to the outbox: it commits with the
+   * record's effects, or is dropped with them if the record aborts. Its origin is the record's
+   * offset and its place among the record's messages.
+   */
+  output(draft: OutboxDraft): void {
+    this.expect('running', 'emit');
+    const { group, topic, partition } = this.partition;
+    const origin = `${group}|${topic}|${partition}|${this.recordOffset}|${this.recordOutbox.length}`;
+    const message: OutboxMessage = { ...draft, origin };
+    this.recordOutbox.push(message);
+    this.recordOutboxBytes += Buffer.byteLength(JSON.stringify(message)) + 1;
+  }
+
+  /** The last output of `source` this partition applied: the running record's, or committed. */
+  upstreamMark(source: string): UpstreamMark | undefined {
+    return (
+      this.recordUpstream?.get(source) ??
+      this.sliceUpstream?.[source] ??
+      this.checkpointNow.upstream?.[source]
+    );
+  }
+
+  /** The running record applies `source`'s output at `mark`; it commits with the record. */
+  markUpstream(source: string, mark: UpstreamMark): void {
+    this.expect('running', 'markUpstream');
+    this.recordUpstream ??= new Map();
+    this.recordUpstream.set(source, mark);
+  }
+
+  /**
+   * Records, for the next commit, how many deliveries of the record after the finished ones
+   * failed: the slice stops at it, and its next delivery counts on from there.
+   */
+  attemptFailed(attempt: RecordAttempt): void {
+    this.expect('idle', 'attemptFailed');
+    this.nextAttempt = attempt;
+  }
+
+  /**
+   * Marks, before a delivery of the record after the checkpoint runs, that it began, so that a
+   * delivery that dies or times out is counted too. Throws `StateConflictError` when the
+   * checkpoint moved on (the slice reruns from the new one).
+   */
+  async markAttempt(attempt: RecordAttempt): Promise<void> {
+    const { version } = this.checkpointNow;
+    const previous = this.checkpointNow.attempt;
+    if (!(await this.store.markAttempt(this.partition, version, attempt, previous))) {
+      this.cache.dropCheckpoint(checkpointId(this.partition));
+      throw new StateConflictError(
+        `Checkpoint of ${this.partition.topic}-${this.partition.partition} moved (expected version ${version})`,
+        [],
+        true,
+      );
+    }
+    this.setCheckpoint({ ...this.checkpointNow, attempt });
+  }
+
+  /** The relay delivered the checkpoint's outbox: it is forgotten, here and in the store. */
+  async outboxDelivered(): Promise<void> {
+    if (!this.checkpointNow.outbox) return;
+    await this.store.clearOutbox(this.partition, this.checkpointNow.version);
+    const { outbox: _, ...rest } = this.checkpointNow;
+    this.setCheckpoint(rest);
+  }
+
+  private setCheckpoint(checkpoint: Checkpoint): void {
+    this.checkpointNow = checkpoint;
+    this.cache.setCheckpoint(checkpointId(this.partition), checkpoint);
   }
 
   /**
@@ -509,7 +602,9 @@ export class StateTransaction {
     if (this.overflows(alone)) {
       const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
       throw new StateLimitError(
-        `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditioned} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
+        alone.outboxBytes > maxIntentBytes
+          ? `One record (or one @onBatch slice) emits about ${alone.outboxBytes} bytes of outputs (as the outbox stores them, base64), more than one commit's outbox holds (${maxIntentBytes} bytes, in the checkpoint item); emit less per record, or put large payloads elsewhere (S3) and emit a reference`
+          : `One record (or one @onBatch slice) writes ${alone.writes} items (${alone.conditioned} after reading them, about ${alone.bytes} bytes), more than one commit holds (${maxWrites} read-then-written items, ${maxBytes} bytes, ${maxIntentBytes} bytes of blind writes); write fewer keys per record, or aggregate into one item`,
         {
           topic: this.partition.topic,
           partition: this.partition.partition,
@@ -517,7 +612,7 @@ export class StateTransaction {
         },
       );
     }
-    if (this.sliceTally.writes > 0 && this.overflows(total)) {
+    if ((this.sliceTally.writes > 0 || this.sliceOutbox.length > 0) && this.overflows(total)) {
       this.phase_ = 'held';
       return 'commit-first';
     }
@@ -532,7 +627,10 @@ export class StateTransaction {
   private measure(slice: Tally): { total: Tally; alone: Tally } {
     const { maxItemBytes } = this.store.limits;
     const total = { ...slice };
-    const alone: Tally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+    const alone: Tally = { ...EMPTY_TALLY };
+    total.outboxBytes += this.recordOutboxBytes;
+    total.bytes += this.recordOutboxBytes;
+    alone.outboxBytes = alone.bytes = this.recordOutboxBytes;
     for (const entry of this.recordEntries) {
       const conditioned = entry.readBy !== undefined;
       // A read through a blind write of the slice: that write now carries the record's condition.
@@ -592,6 +690,17 @@ export class StateTransaction {
     }
     this.sliceTally = tally;
     this.recordEntries = [];
+    if (this.recordOutbox.length > 0) {
+      for (const message of this.recordOutbox) this.sliceOutbox.push(message);
+      this.recordOutbox = [];
+      this.recordOutboxBytes = 0;
+    }
+    if (this.recordUpstream) {
+      this.sliceUpstream ??= { ...this.checkpointNow.upstream };
+      for (const [source, mark] of this.recordUpstream) this.sliceUpstream[source] = mark;
+      this.recordUpstream = undefined;
+    }
+    this.nextAttempt = undefined;
     this.finishedOffset = this.recordOffset;
     this.finishedFingerprint = this.recordFingerprint;
     this.finishedRecords += 1;
@@ -604,10 +713,12 @@ export class StateTransaction {
    */
   private overflows(t: Tally): boolean {
     const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
+    // The intent and the outbox share the checkpoint item.
+    const intentBytes = t.writes > maxWrites ? t.blindBytes : 0;
     return (
       t.conditioned > maxWrites ||
       t.bytes > maxBytes ||
-      (t.writes > maxWrites && t.blindBytes > maxIntentBytes)
+      intentBytes + t.outboxBytes > maxIntentBytes
     );
   }
 
@@ -640,7 +751,12 @@ export class StateTransaction {
   async commit(): Promise<number> {
     if (this.phase_ === 'running') this.expect('idle', 'commit');
     const records = this.finishedRecords;
-    if (records === 0 && this.phase_ === 'idle') return 0;
+    if (records === 0 && this.phase_ === 'idle') {
+      // Nothing finished since the checkpoint: a failed delivery is counted in place.
+      if (this.nextAttempt) await this.markAttempt(this.nextAttempt);
+      this.nextAttempt = undefined;
+      return 0;
+    }
     const dirty = this.dirty;
     const writes: ItemWrite[] = dirty.map((entry) => {
       const { table, key, slice, readVersion, readBy } = entry;
@@ -652,10 +768,16 @@ export class StateTransaction {
     if (typeof this.finishedFingerprint === 'function') {
       this.finishedFingerprint = this.finishedFingerprint();
     }
+    const outbox = this.sliceOutbox;
     const checkpoint = {
       expectedVersion: this.checkpointNow.version,
       offset: this.finishedOffset,
       ...identityOf({ fingerprint: this.finishedFingerprint, topicId: this.topicId }),
+      ...progressOf({
+        outbox,
+        upstream: this.sliceUpstream ?? this.checkpointNow.upstream,
+        ...(this.nextAttempt ? { attempt: this.nextAttempt } : {}),
+      }),
     };
     try {
       await this.store.commit({ partition: this.partition, checkpoint, writes });
@@ -663,12 +785,15 @@ export class StateTransaction {
       this.forget(error);
       throw error;
     }
-    this.checkpointNow = {
+    this.setCheckpoint({
       offset: checkpoint.offset,
       version: checkpoint.expectedVersion + 1,
       ...identityOf(checkpoint),
-    };
-    this.cache.setCheckpoint(checkpointId(this.partition), this.checkpointNow);
+      ...progressOf(checkpoint),
+    });
+    this.sliceOutbox = [];
+    this.sliceUpstream = undefined;
+    this.nextAttempt = undefined;
     for (const entry of dirty) {
       // What was read ahead of this commit is not the item any more.
       this.fetched.delete(entry.cacheId);
@@ -677,7 +802,7 @@ export class StateTransaction {
       entry.sliceValueBytes = 0;
     }
     this.dirty = [];
-    this.sliceTally = { writes: 0, conditioned: 0, bytes: 0, blindBytes: 0 };
+    this.sliceTally = { ...EMPTY_TALLY };
     this.finishedRecords = 0;
     if (this.phase_ === 'held') this.joinHeld();
     return records;

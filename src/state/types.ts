@@ -21,6 +21,28 @@ export interface Checkpoint {
   readonly fingerprint?: string;
   /** Kafka's id of the topic the checkpoint was committed from, when it was known. */
   readonly topicId?: string;
+  /**
+   * What the commit that made this version left for the relay and was not yet delivered; the
+   * next slice of the partition relays it before it runs a record.
+   */
+  readonly outbox?: readonly OutboxMessage[];
+  /**
+   * Per upstream source (`<group>|<topic>|<partition>` of the dogear consumer that emitted what
+   * this partition reads), the last output applied: a redelivered output at or below it is a
+   * duplicate. See "Outputs read by another dogear consumer" in docs/pipelines.md.
+   */
+  readonly upstream?: Readonly<Record<string, UpstreamMark>>;
+  /** Deliveries of the record after `offset` that did not end (for dead letters). */
+  readonly attempt?: RecordAttempt;
+}
+
+/** An output's place in its source partition: the source record's offset, and its index there. */
+export type UpstreamMark = readonly [offset: number, index: number];
+
+/** How many deliveries of the record at `offset` began without the record's effects committing. */
+export interface RecordAttempt {
+  readonly offset: number;
+  readonly count: number;
 }
 
 /** A state item as stored. `version` 0 means it never existed; a deleted item keeps its version. */
@@ -58,6 +80,12 @@ export interface Commit {
     readonly offset: number;
     readonly fingerprint?: string;
     readonly topicId?: string;
+    /** The outputs and dead letters of the committed records, for the relay. */
+    readonly outbox?: readonly OutboxMessage[];
+    /** The upstream marks after the committed records (all of them, not only changed ones). */
+    readonly upstream?: Readonly<Record<string, UpstreamMark>>;
+    /** The next record's failed deliveries so far, when the slice stopped at a failing record. */
+    readonly attempt?: RecordAttempt;
   };
   readonly writes: readonly ItemWrite[];
 }
@@ -109,6 +137,23 @@ export interface StateStore {
   readItems(group: string, refs: readonly ItemRef[]): Promise<StoredItem[]>;
   /** Applies all of `commit` or none of it; a version mismatch throws `StateConflictError`. */
   commit(commit: Commit): Promise<void>;
+  /**
+   * Forgets the outbox of the checkpoint at `version`, once the relay delivered it; a checkpoint
+   * that moved on is left as it is (its outbox is a later commit's).
+   */
+  clearOutbox(ref: PartitionRef, version: number): Promise<void>;
+  /**
+   * Records that a delivery of the record after the checkpoint at `version` began, so a
+   * delivery that dies uncaught still counts: `attempt` replaces `previous` (what the checkpoint
+   * was read with). False, changing nothing, when the checkpoint moved on or another delivery
+   * marked it meanwhile.
+   */
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean>;
   /** Every live item of one table, for inspection (`dogear state`), not for handlers. */
   scanTable(group: string, table: string): Promise<Map<string, unknown>>;
   /** Every checkpoint of a group, for inspection. */
@@ -166,6 +211,19 @@ export function unfinished(lease: OnceLease | undefined): OnceClaim {
 /** The item every read of a key that was never written returns. */
 export const ABSENT: StoredItem = Object.freeze({ value: undefined, version: 0, exists: false });
 export const NO_CHECKPOINT: Checkpoint = Object.freeze({ offset: -1, version: 0 });
+
+/** The checkpoint's outbox, upstream marks and attempt, only those that are set and not empty. */
+export function progressOf(c: {
+  outbox?: readonly OutboxMessage[];
+  upstream?: Readonly<Record<string, UpstreamMark>>;
+  attempt?: RecordAttempt;
+}): Pick<Checkpoint, 'outbox' | 'upstream' | 'attempt'> {
+  return {
+    ...(c.outbox?.length ? { outbox: c.outbox } : {}),
+    ...(c.upstream && Object.keys(c.upstream).length ? { upstream: c.upstream } : {}),
+    ...(c.attempt ? { attempt: c.attempt } : {}),
+  };
+}
 
 /** The checkpoint's fingerprint and topic id, only those that are set. */
 export function identityOf(c: {

@@ -13,6 +13,8 @@ import {
   type OnceKey,
   type OnceLease,
   type PartitionRef,
+  progressOf,
+  type RecordAttempt,
   type StateStore,
   type StoredItem,
   unfinished,
@@ -46,7 +48,7 @@ import {
 const MAX_TRANSACTION_ITEMS = 100;
 /** DynamoDB's limit on the keys of one BatchGetItem. */
 const MAX_BATCH_GET_KEYS = 100;
-/** The checkpoint item's 400 KB, less room for its other attributes. */
+/** The checkpoint item's 400 KB, less room for its other attributes: what intent and outbox share. */
 const MAX_INTENT_JSON_BYTES = 390 * 1024;
 
 export interface DynamoStateStoreOptions {
@@ -273,6 +275,60 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
+  async clearOutbox(ref: PartitionRef, version: number): Promise<void> {
+    await this.amendCheckpoint(ref, version, 'REMOVE #out', {}, { '#out': 'out' });
+  }
+
+  markAttempt(
+    ref: PartitionRef,
+    version: number,
+    attempt: RecordAttempt,
+    previous: RecordAttempt | undefined,
+  ): Promise<boolean> {
+    return this.amendCheckpoint(
+      ref,
+      version,
+      'SET att = :att',
+      {
+        ':att': { S: JSON.stringify(attempt) },
+        ...(previous ? { ':prev': { S: JSON.stringify(previous) } } : {}),
+      },
+      undefined,
+      previous ? 'att = :prev' : 'attribute_not_exists(att)',
+    );
+  }
+
+  /** One update of the checkpoint at `version` that leaves its version as it is. */
+  private async amendCheckpoint(
+    ref: PartitionRef,
+    version: number,
+    update: string,
+    values: Record<string, AttributeValue>,
+    names?: Record<string, string>,
+    holds?: string,
+  ): Promise<boolean> {
+    const versionHolds = version === 0 ? 'attribute_not_exists(ver)' : 'ver = :ver';
+    const allValues = { ...values, ...(version === 0 ? {} : { ':ver': { N: String(version) } }) };
+    try {
+      await this.call('UpdateItem', () =>
+        this.api.send(
+          UpdateItem({
+            TableName: this.table,
+            Key: { pk: { S: pkOf.checkpoint(ref) } },
+            UpdateExpression: update,
+            ConditionExpression: holds ? `${versionHolds} AND ${holds}` : versionHolds,
+            ...(names ? { ExpressionAttributeNames: names } : {}),
+            ...(Object.keys(allValues).length ? { ExpressionAttributeValues: allValues } : {}),
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
   async scanTable(group: string, table: string): Promise<Map<string, unknown>> {
     const prefix = pkOf.item(group, table, '');
     const rows = new Map<string, unknown>();
@@ -401,6 +457,11 @@ function checkpointOf(item: Record<string, AttributeValue>): Checkpoint {
     version: Number(item.ver?.N ?? 0),
     ...(item.fp?.S === undefined ? {} : { fingerprint: item.fp.S }),
     ...(item.tid?.S === undefined ? {} : { topicId: item.tid.S }),
+    ...progressOf({
+      ...(item.out?.S === undefined ? {} : { outbox: JSON.parse(item.out.S) }),
+      ...(item.up?.S === undefined ? {} : { upstream: JSON.parse(item.up.S) }),
+      ...(item.att?.S === undefined ? {} : { attempt: JSON.parse(item.att.S) }),
+    }),
   };
 }
 
@@ -409,41 +470,62 @@ function checkpointUpdate(
   commit: Commit,
   intent: readonly ItemWrite[],
 ): TransactWriteItem {
-  const { expectedVersion, offset, fingerprint, topicId } = commit.checkpoint;
-  const intentJson = intent.length ? JSON.stringify(intent.map(intentOf)) : undefined;
-  // The transaction sizes intents by their JSON; a checkpoint item over DynamoDB's 400 KB would
-  // be refused on every delivery, so a miscount must fail loudly here instead.
-  if (intentJson !== undefined && Buffer.byteLength(intentJson) > MAX_INTENT_JSON_BYTES) {
+  const { expectedVersion, offset, fingerprint, topicId, outbox, upstream, attempt } =
+    commit.checkpoint;
+  const progress = progressOf({
+    ...(outbox ? { outbox } : {}),
+    ...(upstream ? { upstream } : {}),
+    ...(attempt ? { attempt } : {}),
+  });
+  const json = {
+    intent: intent.length ? JSON.stringify(intent.map(intentOf)) : undefined,
+    out: progress.outbox && JSON.stringify(progress.outbox),
+    up: progress.upstream && JSON.stringify(progress.upstream),
+    att: progress.attempt && JSON.stringify(progress.attempt),
+  };
+  // The transaction sizes intents and outboxes by their JSON; a checkpoint item over DynamoDB's
+  // 400 KB would be refused on every delivery, so a miscount must fail loudly here instead.
+  const carried = Object.values(json).reduce((n, j) => n + (j ? Buffer.byteLength(j) : 0), 0);
+  if (carried > MAX_INTENT_JSON_BYTES) {
     throw new StateLimitError(
-      `The intent of a commit of ${commit.partition.topic}-${commit.partition.partition} is ${Buffer.byteLength(intentJson)} bytes of JSON, over the ${MAX_INTENT_JSON_BYTES} a checkpoint item holds. This is a bug in dogear; please report it`,
+      `The intent and outbox of a commit of ${commit.partition.topic}-${commit.partition.partition} are ${carried} bytes of JSON, over the ${MAX_INTENT_JSON_BYTES} a checkpoint item holds. This is a bug in dogear; please report it`,
       { topic: commit.partition.topic, partition: commit.partition.partition },
     );
   }
   const set = ['#o = :offset', 'ver = :next'];
   const remove: string[] = [];
-  if (intent.length) set.push('intent = :intent');
-  else remove.push('intent');
+  // Names go through placeholders: OUT, among others, is a word DynamoDB reserves.
+  const names: Record<string, string> = { '#o': 'offset' };
+  const values: Record<string, AttributeValue> = {
+    ':offset': { N: String(offset) },
+    ':next': { N: String(expectedVersion + 1) },
+  };
   // The checkpoint is what the commit says: the fingerprint is of the record at the new offset,
-  // and an old one must not stay beside it (the transaction carries a known topic id on).
-  if (fingerprint !== undefined) set.push('fp = :fp');
-  else remove.push('fp');
-  if (topicId !== undefined) set.push('tid = :tid');
-  else remove.push('tid');
+  // and an old one must not stay beside it (the transaction carries a known topic id on). An
+  // outbox is the commit's own: the one before it was relayed before this commit was made.
+  const attributes: Record<string, string | undefined> = {
+    fp: fingerprint,
+    tid: topicId,
+    ...json,
+  };
+  for (const [name, text] of Object.entries(attributes)) {
+    names[`#${name}`] = name;
+    if (text === undefined) remove.push(`#${name}`);
+    else {
+      set.push(`#${name} = :${name}`);
+      values[`:${name}`] = { S: text };
+    }
+  }
+  // A checkpoint item can exist at version 0, holding only an attempt mark.
+  if (expectedVersion !== 0) values[':expected'] = { N: String(expectedVersion) };
   return {
     Update: {
       TableName: table,
       Key: { pk: { S: pkOf.checkpoint(commit.partition) } },
       UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-      ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'ver = :expected',
-      ExpressionAttributeNames: { '#o': 'offset' },
-      ExpressionAttributeValues: {
-        ':offset': { N: String(offset) },
-        ':next': { N: String(expectedVersion + 1) },
-        ...(expectedVersion === 0 ? {} : { ':expected': { N: String(expectedVersion) } }),
-        ...(intentJson !== undefined ? { ':intent': { S: intentJson } } : {}),
-        ...(fingerprint !== undefined ? { ':fp': { S: fingerprint } } : {}),
-        ...(topicId !== undefined ? { ':tid': { S: topicId } } : {}),
-      },
+      ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(ver)' : 'ver = :expected',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     },
   };
 }
