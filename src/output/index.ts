@@ -26,5 +26,11 @@ export {
   ORIGIN_HEADER,
 } from './kafka.ts';
 export { murmur2, partitionOf, partitionOfMessage, toPositive } from './partitioner.ts';
-export { type Destination, destinationOf, type OutboxRelayOptions, outboxRelay } from './relay.ts';
+export {
+  type Destination,
+  destinationOf,
+  environmentRelay,
+  type OutboxRelayOptions,
+  outboxRelay,
+} from './relay.ts';
 export type { OutboxRelay } from './types.ts';

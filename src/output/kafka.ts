@@ -2,7 +2,7 @@
  * The relay to Kafka topics: an idempotent producer (acks all) that puts each message in the
  * partition Kafka's default partitioner picks, and says which message did not arrive and why.
  */
-import { Producer } from '@platformatic/kafka';
+import type { Producer } from '@platformatic/kafka';
 import { readSecretJson } from '../aws.ts';
 import type { OutboxMessage } from '../state/index.ts';
 import {
@@ -166,8 +166,9 @@ function connectingRelay(
   const partitionCounts = new Map<string, number>();
 
   const producer = () => {
-    producing ??= resolveConnection().then(
-      (connection) =>
+    // Loaded on first use: a function that never emits never pays for the client at cold start.
+    producing ??= Promise.all([resolveConnection(), import('@platformatic/kafka')]).then(
+      ([connection, { Producer }]) =>
         new Producer<Buffer, Buffer, Buffer, Buffer | null>({
           clientId: options.clientId ?? 'dogear-relay',
           bootstrapBrokers: brokers,

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { OutboxMessage } from '../state/index.ts';
 import { OutputConfigError } from './errors.ts';
-import { outboxRelay } from './relay.ts';
+import { environmentRelay, outboxRelay } from './relay.ts';
 import type { OutboxRelay } from './types.ts';
 
 const message = (to: string, index: number): OutboxMessage => ({
@@ -73,5 +73,17 @@ describe('outboxRelay', () => {
     await expect(relay.send([message('arn:aws:sns:eu-west-1:123456789012:t', 0)])).rejects.toThrow(
       "g|t|0|5|0 is addressed to 'arn:aws:sns:eu-west-1:123456789012:t', which is neither an SQS queue ARN",
     );
+  });
+});
+
+describe('environmentRelay', () => {
+  test('an event without bootstrapServers has no Kafka route; nothing connects before a message needs it', async () => {
+    const relay = environmentRelay({}, {});
+    await relay.send([]);
+    await expect(relay.send([message('alerts', 0)])).rejects.toThrow(
+      "g|t|0|5|0 is addressed to 'alerts', a Kafka topic, but the relay has no route for it",
+    );
+    // With brokers, the relay is made but connects only on send: closing it touches no broker.
+    await environmentRelay({ bootstrapServers: '127.0.0.1:1' }, {}).close();
   });
 });

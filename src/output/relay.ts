@@ -5,6 +5,7 @@
 import type { OutboxMessage } from '../state/index.ts';
 import { type AwsRelayOptions, awsRelay, parseBucketArn, parseQueueArn } from './aws.ts';
 import { OutputConfigError } from './errors.ts';
+import { kafkaRelayFromEnvironment } from './kafka.ts';
 import type { OutboxRelay } from './types.ts';
 
 export interface OutboxRelayOptions {
@@ -72,4 +73,21 @@ function noRoute(message: OutboxMessage, what: string, option: keyof OutboxRelay
   return new OutputConfigError(
     `${message.origin} is addressed to '${message.to}', ${what}, but the relay has no route for it; pass outboxRelay({ ${option} })`,
   );
+}
+
+/**
+ * The relay of a Lambda function (`HandlerOptions.relay`): to the event's cluster, authenticated
+ * as the plugin configured the function (`DOGEAR_KAFKA_AUTH`, see `kafkaRelayFromEnvironment`),
+ * and to SQS and S3 with the function's role (`DOGEAR_AWS_ENDPOINT` overrides AWS's endpoints).
+ * Nothing connects until a message needs it.
+ */
+export function environmentRelay(
+  source: { readonly bootstrapServers?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): OutboxRelay {
+  const { bootstrapServers } = source;
+  return outboxRelay({
+    ...(bootstrapServers ? { kafka: () => kafkaRelayFromEnvironment(bootstrapServers, env) } : {}),
+    aws: env.DOGEAR_AWS_ENDPOINT ? { endpoint: env.DOGEAR_AWS_ENDPOINT } : {},
+  });
 }
