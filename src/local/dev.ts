@@ -22,7 +22,7 @@ import {
   connectionProblem,
   type KafkaConnectionOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { timestampOf } from './record.ts';

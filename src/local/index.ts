@@ -3,7 +3,7 @@ export {
   type KafkaConnectionOptions,
   type KafkaSaslOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
 export { encodingOf, type RecordEncoding, schemaIdOf } from './encoding.ts';
 export { InvokeFailedError, LocalInputError } from './errors.ts';
@@ -22,6 +22,7 @@ export {
   type StateOffsetsJsonResult,
   type StoreLocation,
 } from './invoke.ts';
+export { type NdjsonFileRelayOptions, ndjsonFileRelay } from './outputs-file.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
 export {
   ndjsonRecordOf,
