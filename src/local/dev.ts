@@ -5,6 +5,11 @@ import { Consumer, type fetchV17, type Message, type MessagesStream } from '@pla
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
 import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  kafkaClientOptions,
+} from '../output/index.ts';
+import {
   BatchFailedError,
   type ConsumerDefinition,
   createHandler,
@@ -18,11 +23,6 @@ import {
   resumeOffsets,
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
-import {
-  connectionProblem,
-  type KafkaConnectionOptions,
-  kafkaClientOptions,
-} from '../output/index.ts';
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { timestampOf } from './record.ts';
