@@ -3,7 +3,8 @@
  * format, so `dogear invoke --events out.ndjson` feeds them to the next consumer of the pipeline
  * without a broker.
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import {
   deadLetterDocument,
   destinationOf,
@@ -43,7 +44,7 @@ export function ndjsonFileRelay(path: string, options: NdjsonFileRelayOptions = 
 
   return {
     async send(messages) {
-      next ??= nextOffsets(path);
+      next ??= mkdir(dirname(path), { recursive: true }).then(() => nextOffsets(path));
       const offsets = await next;
       const records: string[] = [];
       const deadLetters: string[] = [];
