@@ -199,7 +199,9 @@ function connectingRelay(
     });
     for (const topic of missing) {
       const count = metadata.topics.get(topic)?.partitionsCount;
-      if (count) partitionCounts.set(topic, count);
+      // Never guess a count: the partition would differ from the one Java's producer picks.
+      if (!count) throw new Error(`Unknown topic ${topic}.`);
+      partitionCounts.set(topic, count);
     }
   }
 
