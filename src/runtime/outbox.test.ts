@@ -474,3 +474,32 @@ test('a delivery that commits record by record and then stops at a failing recor
   expect(checkpoint).toMatchObject({ offset: 0, attempt: { offset: 1, count: 1 } });
   expect(checkpoint!.outbox).toBeUndefined();
 });
+
+test('a record too large to keep in a dead letter is given up all the same, its coordinates kept and its bytes left in Kafka', async () => {
+  const store = new MemoryStateStore();
+  const relay = new ListRelay();
+  const picky = defineConsumer(
+    { name: 'picky', topic: 'readings', value: 'string', deadLetter: { after: 1, to: 'dead' } },
+    (record, ctx) => {
+      if (record.offset === 1) throw new Error('refused');
+      ctx.table('n').add('ok', 1);
+    },
+  );
+  const records = [0, 1, 2].map((offset) => ({
+    topic: 'readings',
+    partition: 0,
+    offset,
+    key: 'k',
+    value: offset === 1 ? 'x'.repeat(600 * 1024) : 'small',
+  }));
+  const { error, report } = await invoke(picky, store, records, relay);
+  expect(error).toBeUndefined();
+  expect(report.deadLettered).toBe(1);
+  expect(await store.scanTable('picky', 'n')).toEqual(new Map([['ok', 2]]));
+  const letter = relay.sent[0]!;
+  expect(letter.value).toBeNull();
+  expect(letter.deadLetter).toMatchObject({
+    offset: 1,
+    omitted: { valueBytes: 600 * 1024, keyBytes: 1 },
+  });
+});

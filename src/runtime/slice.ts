@@ -317,6 +317,13 @@ async function markFirst(
   return count;
 }
 
+/**
+ * The most of a record's key, value and headers (as base64) a dead letter keeps: it must fit a
+ * commit's outbox beside other records' (350 KB) and an SQS message (256 KiB by default) with
+ * its facts. A larger record is given up with its coordinates only.
+ */
+const DEAD_LETTER_PAYLOAD_BYTES = 160 * 1024;
+
 /** The failed record, finished as a dead letter: the checkpoint moves past it with no effects. */
 function giveUp(
   txn: StateTransaction,
@@ -326,6 +333,14 @@ function giveUp(
   error: unknown,
 ): RecordEnd {
   const failure = error instanceof Error ? error : new Error(String(error));
+  const headers = raw.headers.flatMap((h) =>
+    Object.entries(h).map(([name, bytes]) => [name, bytesOf(bytes).toString('base64')] as const),
+  );
+  const payload =
+    (raw.key?.length ?? 0) +
+    (raw.value?.length ?? 0) +
+    headers.reduce((n, [name, value]) => n + name.length + value.length, 0);
+  const kept = payload <= DEAD_LETTER_PAYLOAD_BYTES;
   const facts: DeadLetterFacts = {
     consumer: consumer.name,
     group: consumer.group,
@@ -334,26 +349,29 @@ function giveUp(
     offset: raw.offset,
     timestamp: raw.timestamp,
     attempts,
-    error: { name: failure.name, message: failure.message },
+    error: { name: failure.name, message: failure.message.slice(0, 4096) },
     at: Date.now(),
+    ...(kept
+      ? {}
+      : {
+          omitted: {
+            keyBytes: raw.key ? Buffer.byteLength(raw.key, 'base64') : 0,
+            valueBytes: raw.value ? Buffer.byteLength(raw.value, 'base64') : 0,
+          },
+        }),
   };
   txn.output({
     to: consumer.deadLetter!.to,
-    key: raw.key ?? null,
-    value: raw.value ?? null,
+    key: kept ? (raw.key ?? null) : null,
+    value: kept ? (raw.value ?? null) : null,
     headers: [
-      ...raw.headers.flatMap((h) =>
-        Object.entries(h).map(
-          ([name, bytes]) => [name, bytesOf(bytes).toString('base64')] as const,
-        ),
-      ),
+      ...(kept ? headers : []),
       [DEAD_LETTER_HEADER, Buffer.from(JSON.stringify(facts)).toString('base64')],
     ],
     deadLetter: facts,
   });
   return txn.endRecord();
 }
-
 
 function undeliverable(deliveries: number): Error {
   const error = new Error(

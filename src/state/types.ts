@@ -276,4 +276,9 @@ export interface DeadLetterFacts {
   readonly error: { readonly name: string; readonly message: string };
   /** Epoch ms, when the record was given up. */
   readonly at: number;
+  /**
+   * Set when the record's key and value were too large to keep in the dead letter (they stay in
+   * the source topic, at its coordinates, until retention removes them): their sizes.
+   */
+  readonly omitted?: { readonly keyBytes: number; readonly valueBytes: number };
 }
