@@ -9,7 +9,9 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { runKafkaTool } from '../infra/kafka.ts';
 import {
   type LambdaEmulator,
   type LambdaRuntime,
@@ -140,6 +142,32 @@ async function checkpoints(d: Deployed, partitions: readonly number[]) {
   );
 }
 
+/** The first `count` messages of `topic`, read with Kafka's own kafka-console-consumer. */
+async function consoleConsumer(brokers: string, topic: string, count: number) {
+  const out = await runKafkaTool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
+    '--bootstrap-server',
+    brokers,
+    '--topic',
+    topic,
+    '--from-beginning',
+    '--max-messages',
+    String(count),
+    '--timeout-ms',
+    '30000',
+    '--formatter-property',
+    'print.key=true',
+    '--formatter-property',
+    'print.headers=true',
+  ]);
+  return out
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [headers, key, value] = line.split('\t');
+      return { key, value, headers };
+    });
+}
+
 /** The EMF documents among the function's output lines. */
 function metricLines(
   output: string,
@@ -266,6 +294,86 @@ describe("a bundle under AWS's Lambda runtime (aws-lambda-ric under aws-lambda-r
       balances,
     );
     expect(await checkpoints(d, [0, 1])).toEqual(after);
+  });
+
+  test("outputs and a dead letter reach the event's cluster from inside the runtime, each with dogear-origin; the same batch again sends nothing new", async () => {
+    const brokers = inject('kafkaBrokers');
+    const admin = new Admin({
+      clientId: 'lambda-runtime-test',
+      bootstrapBrokers: brokers.split(','),
+    });
+    try {
+      await admin.createTopics({
+        topics: ['ric-alerts', 'ric-dead-letters'],
+        partitions: 1,
+        replicas: 1,
+      });
+    } finally {
+      await admin.close();
+    }
+    const d = await deploy(fixtureRoot, 'alerts');
+    const readings: NdjsonRecord[] = [
+      {
+        topic: 'ric-readings',
+        partition: 0,
+        offset: 0,
+        key: 's1',
+        value: { sensor: 's1', celsius: 31 },
+      },
+      {
+        topic: 'ric-readings',
+        partition: 0,
+        offset: 1,
+        key: 's2',
+        value: { sensor: 's2', celsius: 'hot' },
+      },
+      {
+        topic: 'ric-readings',
+        partition: 0,
+        offset: 2,
+        key: 's2',
+        value: { sensor: 's2', celsius: 35 },
+      },
+    ];
+    // What Lambda puts in the event: the brokers the relay then connects to.
+    const event = eventOf(recordsOf(readings, 'readings'), { bootstrapServers: brokers });
+    expect(await d.emulator.invoke(event), d.emulator.output()).toEqual({
+      status: 200,
+      payload: null,
+    });
+    expect(await d.emulator.invoke(event), d.emulator.output()).toEqual({
+      status: 200,
+      payload: null,
+    });
+
+    const alerts = await consoleConsumer(brokers, 'ric-alerts', 2);
+    expect(alerts).toEqual([
+      {
+        key: 's1',
+        value: '{"sensor":"s1","celsius":31}',
+        headers: 'dogear-origin:alerts|ric-readings|0|0|0',
+      },
+      {
+        key: 's2',
+        value: '{"sensor":"s2","celsius":35}',
+        headers: 'dogear-origin:alerts|ric-readings|0|2|0',
+      },
+    ]);
+    const [letter] = await consoleConsumer(brokers, 'ric-dead-letters', 1);
+    expect(letter!.key).toBe('s2');
+    expect(letter!.value).toBe('{"sensor":"s2","celsius":"hot"}');
+    const facts = JSON.parse(letter!.headers.match(/^dogear-dead-letter:(.*),dogear-origin:/)![1]!);
+    expect(facts).toMatchObject({
+      consumer: 'alerts',
+      topic: 'ric-readings',
+      partition: 0,
+      offset: 1,
+      attempts: 1,
+    });
+    expect(facts.error.message).toBe('s2: celsius is not a number');
+    const metrics = metricLines(d.emulator.output());
+    expect(metrics[0]).toMatchObject({ DeadLettered: 1, OutputsRelayed: 3, OutputsPending: 0 });
+    expect(metrics[1]).toMatchObject({ Duplicates: 3, OutputsRelayed: 0 });
   });
 
   test('without the client or the emulator, the suite fails and says how to install them', async () => {

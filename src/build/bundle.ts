@@ -106,6 +106,9 @@ export function esbuildOptions(runtime: LambdaRuntime, sdk: 'bundle' | 'runtime'
     legalComments: 'none',
     mainFields: ['module', 'main'],
     external: sdk === 'runtime' ? ['@aws-sdk/*', '@smithy/*'] : [],
+    // The Kafka client's CRC32C and compression read native.wasm beside their module, which a
+    // bundle does not carry; their bundled build embeds it (found under AWS's Lambda runtime).
+    alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
     // Some dependencies still call require(); ESM output needs one to exist.
     banner: { js: REQUIRE_SHIM },
   } satisfies EsbuildOptions;
