@@ -362,7 +362,9 @@ describe("a bundle under AWS's Lambda runtime (aws-lambda-ric under aws-lambda-r
     const [letter] = await consoleConsumer(brokers, 'ric-dead-letters', 1);
     expect(letter!.key).toBe('s2');
     expect(letter!.value).toBe('{"sensor":"s2","celsius":"hot"}');
-    const facts = JSON.parse(letter!.headers.match(/^dogear-dead-letter:(.*),dogear-origin:/)![1]!);
+    const facts = JSON.parse(
+      letter!.headers!.match(/^dogear-dead-letter:(.*),dogear-origin:/)![1]!,
+    );
     expect(facts).toMatchObject({
       consumer: 'alerts',
       topic: 'ric-readings',

@@ -264,10 +264,18 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
  */
 export function entrySource(consumer: DiscoveredConsumer, root: string, dir: string): string {
   const from = relative(dir, resolve(root, consumer.file)).replaceAll('\\', '/');
+  const lambda = JSON.stringify(join(DOGEAR_ROOT, 'dist/runtime/lambda.js').replaceAll('\\', '/'));
+  // Only a consumer that sends anything carries the relay (the Kafka client, SQS and S3).
+  const { emits, deadLetter } = consumer.definition;
+  const relays = emits.length > 0 || deadLetter !== undefined;
   return [
     `import { ${consumer.exportName} as consumer } from ${JSON.stringify(from.startsWith('.') ? from : `./${from}`)};`,
-    `import { lambdaHandler } from ${JSON.stringify(join(DOGEAR_ROOT, 'dist/runtime/lambda.js').replaceAll('\\', '/'))};`,
-    'export const handler = lambdaHandler(consumer);',
+    relays
+      ? `import { environmentRelay, lambdaHandler } from ${lambda};`
+      : `import { lambdaHandler } from ${lambda};`,
+    relays
+      ? 'export const handler = lambdaHandler(consumer, { relay: environmentRelay });'
+      : 'export const handler = lambdaHandler(consumer);',
     '',
   ].join('\n');
 }

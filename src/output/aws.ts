@@ -6,12 +6,9 @@
 import { createHash } from 'node:crypto';
 import { AwsClient } from 'aws4fetch';
 import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
-import type { DeadLetterFacts, OutboxMessage } from '../state/index.ts';
+import { DEAD_LETTER_HEADER, type DeadLetterFacts, type OutboxMessage } from '../state/index.ts';
 import { OutputConfigError, OutputDeliveryError } from './errors.ts';
 import type { OutboxRelay } from './types.ts';
-
-/** The header a dead letter's facts travel in on Kafka (UTF-8 JSON of `DeadLetterFacts`). */
-export const DEAD_LETTER_HEADER = 'dogear-dead-letter';
 
 /**
  * SQS refuses a message body over the queue's `MaximumMessageSize`: 262,144 bytes (256 KiB) by

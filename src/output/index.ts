@@ -1,7 +1,6 @@
 export {
   type AwsRelayOptions,
   awsRelay,
-  DEAD_LETTER_HEADER,
   type DeadLetterDocument,
   deadLetterDocument,
   deadLetterObjectKey,
@@ -23,7 +22,6 @@ export {
   type KafkaRelayOptions,
   kafkaRelay,
   kafkaRelayFromEnvironment,
-  ORIGIN_HEADER,
 } from './kafka.ts';
 export { murmur2, partitionOf, partitionOfMessage, toPositive } from './partitioner.ts';
 export {

@@ -4,7 +4,7 @@
  */
 import type { Producer } from '@platformatic/kafka';
 import { readSecretJson } from '../aws.ts';
-import type { OutboxMessage } from '../state/index.ts';
+import { ORIGIN_HEADER, type OutboxMessage } from '../state/index.ts';
 import {
   type ClientError,
   errorChain,
@@ -14,9 +14,6 @@ import {
 import { OutputConfigError, OutputDeliveryError } from './errors.ts';
 import { partitionOfMessage } from './partitioner.ts';
 import type { OutboxRelay } from './types.ts';
-
-/** The header every message sent carries: its `OutboxMessage.origin`, the dedup id. */
-export const ORIGIN_HEADER = 'dogear-origin';
 
 export interface KafkaRelayOptions {
   /** `host:port` of some brokers of the cluster (an event's `bootstrapServers`, split). */

@@ -1,4 +1,4 @@
-import { environmentRelay } from '../output/index.ts';
+import type { OutboxRelay } from '../output/index.ts';
 import { DynamoStateStore, fetchDynamoApi } from '../state/index.ts';
 import { consumerOf } from './consumer.ts';
 import { ConsumerDefinitionError } from './errors.ts';
@@ -9,11 +9,26 @@ import { createHandler, type KafkaHandler } from './handler.ts';
  * table named by `DOGEAR_DYNAMODB_TABLE`. It runs once per cold start, so the client, the
  * consumer instance, the state cache and the relay live as long as the process.
  */
-export function lambdaHandler(consumer: unknown): KafkaHandler {
+export function lambdaHandler(
+  consumer: unknown,
+  options: {
+    /**
+     * Delivers outputs and dead letters: `environmentRelay`, which `dogear build` passes for
+     * consumers that emit or have a `deadLetter`. Others leave it out, and their bundles carry
+     * no Kafka client.
+     */
+    relay?: (source: { readonly bootstrapServers?: string }) => OutboxRelay;
+  } = {},
+): KafkaHandler {
   const definition = consumerOf(consumer);
   if (!definition) {
     throw new ConsumerDefinitionError(
       'lambdaHandler() takes a class decorated with @consumer or a defineConsumer() result',
+    );
+  }
+  if ((definition.emits.length > 0 || definition.deadLetter) && !options.relay) {
+    throw new ConsumerDefinitionError(
+      `Consumer ${definition.name} emits or has a deadLetter, so its handler needs a relay: lambdaHandler(consumer, { relay: environmentRelay }) (from dogear/lambda; dogear build writes it)`,
     );
   }
   const table = process.env.DOGEAR_DYNAMODB_TABLE;
@@ -37,9 +52,11 @@ export function lambdaHandler(consumer: unknown): KafkaHandler {
           ...definition,
           deploy: { ...definition.deploy, reportBatchItemFailures: partial === 'true' },
         };
-  // Outputs and dead letters go to the event's cluster, as the plugin's DOGEAR_KAFKA_* say.
   return createHandler(deployed, {
     store: new DynamoStateStore({ api, table }),
-    relay: (source) => environmentRelay(source),
+    ...(options.relay ? { relay: options.relay } : {}),
   });
 }
+
+/** The relay to the event's cluster, as the plugin's `DOGEAR_KAFKA_*` variables configure it. */
+export { environmentRelay } from '../output/index.ts';

@@ -7,10 +7,12 @@ import {
   type PartitionSlice,
   validateValue,
 } from '../event/index.ts';
-import { DEAD_LETTER_HEADER, ORIGIN_HEADER, type OutboxRelay } from '../output/index.ts';
+import type { OutboxRelay } from '../output/index.ts';
 import {
   backoff,
+  DEAD_LETTER_HEADER,
   type DeadLetterFacts,
+  ORIGIN_HEADER,
   type RecordAttempt,
   type RecordEnd,
   type StateCache,

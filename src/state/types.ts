@@ -263,6 +263,11 @@ export interface OutboxMessage {
   readonly deadLetter?: DeadLetterFacts;
 }
 
+/** The header every relayed message carries: its `OutboxMessage.origin`. */
+export const ORIGIN_HEADER = 'dogear-origin';
+/** The header a dead letter sent to Kafka carries: its `DeadLetterFacts`, as JSON. */
+export const DEAD_LETTER_HEADER = 'dogear-dead-letter';
+
 /** Why a record went to the dead letters, and where it came from. */
 export interface DeadLetterFacts {
   readonly consumer: string;
