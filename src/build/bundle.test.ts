@@ -34,7 +34,11 @@ describe('buildConsumers', () => {
         entry,
         entrySource(
           {
-            definition: { name: consumer.name } as never,
+            definition: {
+              name: consumer.name,
+              emits: consumer.emits ?? [],
+              deadLetter: consumer.deadLetter,
+            } as never,
             file: consumer.source,
             exportName: await exportNameOf(consumer.source),
           },
