@@ -4,6 +4,7 @@ import type { RecordCoordinates } from '../errors.ts';
 import { type KafkaEvent, slicesOf } from '../event/index.ts';
 import {
   BatchFailedError,
+  type ConsumerDefinition,
   createHandler,
   createLogger,
   type DeployOptions,
@@ -100,6 +101,11 @@ export interface InvokeSummary {
   failed: number;
   /** Records that never ran: after a failed record of their partition, or in events after the run stopped. */
   notRun: number;
+  /** Of `processed`, records given up to the dead letters (`deadLetter`). */
+  deadLettered: number;
+  /** Outputs and dead letters written (`--outputs`), and those committed but not written. */
+  outputsRelayed: number;
+  outputsPending: number;
   /** Every partial batch response, in order. */
   responses: InvokeResponse[];
   /** What the run ended with, each failure once; empty when it succeeded. */
@@ -140,8 +146,17 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
     log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
     onReport: (report) => reports.push(report),
   });
-  const retries = replayRetryLimit(definition.deploy);
-  const totals = { batches: 0, invocations: 0, processed: 0, duplicates: 0, failed: 0 };
+  const retries = replayRetries(definition);
+  const totals = {
+    batches: 0,
+    invocations: 0,
+    processed: 0,
+    duplicates: 0,
+    failed: 0,
+    deadLettered: 0,
+    outputsRelayed: 0,
+    outputsPending: 0,
+  };
   const responses: InvokeResponse[] = [];
   let error: Error | undefined;
   let failures: Error[] = [];
@@ -173,9 +188,17 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
         totals.processed += ran.processed;
         totals.duplicates += ran.duplicates;
         totals.failed = ran.failed;
+        totals.deadLettered += last?.deadLettered ?? 0;
+        totals.outputsRelayed += last?.outputsRelayed ?? 0;
+        totals.outputsPending = last?.outputsPending ?? 0;
+        const outbox = [
+          last?.deadLettered ? `${last.deadLettered} dead-lettered` : '',
+          last?.outputsRelayed ? `${last.outputsRelayed} outputs written` : '',
+          last?.outputsPending ? `${last.outputsPending} outputs not written` : '',
+        ].filter(Boolean);
         const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
         options.progress?.(
-          `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
+          `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''}${outbox.length ? `, ${outbox.join(', ')}` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
         );
         if (answered.length > 0) responses.push({ batch: index + 1, attempt, response: response! });
       },
@@ -209,12 +232,25 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
       duplicates: totals.duplicates,
       failed: totals.failed,
       notRun: records - totals.processed - totals.duplicates - totals.failed,
+      deadLettered: totals.deadLettered,
+      outputsRelayed: totals.outputsRelayed,
+      outputsPending: totals.outputsPending,
       responses,
       failures: error ? failuresOf(error).map(describeFailure) : [],
       durationMs: Math.round(performance.now() - started),
     },
     ...(error ? { error } : {}),
   };
+}
+
+/**
+ * Retries of a failed event: as `replayRetryLimit` says, but a consumer with a `deadLetter`
+ * whose Lambda retries would not run out is retried until its failing records are given up.
+ */
+function replayRetries(definition: ConsumerDefinition): number {
+  const { deploy, deadLetter } = definition;
+  if (!deadLetter || Number.isFinite(lambdaRetryLimit(deploy))) return replayRetryLimit(deploy);
+  return Math.max(1, deadLetter.after);
 }
 
 /** Why the retries stopped where they did, and what Lambda would do then. */

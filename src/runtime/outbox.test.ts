@@ -423,3 +423,54 @@ describe('dead letters: a record that keeps failing is given up, and the partiti
     expect(() => defineConsumer({ name: 'c', topic: 't', deadLetter }, () => {})).toThrow(message);
   });
 });
+
+test('an @onBatch reader gets only the outputs it has not applied', async () => {
+  const store = new MemoryStateStore();
+  const got: number[][] = [];
+  const batchLog = defineConsumer(
+    { name: 'batch-log', topic: 'alerts' },
+    {
+      onBatch: (slice, ctx) => {
+        got.push(slice.records.map((r) => r.offset));
+        ctx.table('count').add('alerts', slice.records.length);
+      },
+    },
+  );
+  const a = 'alerts|readings|0';
+  const records = [`${a}|0|0`, `${a}|1|0`, `${a}|0|0`, `${a}|1|0`, `${a}|2|0`].map(
+    (origin, offset) => ({
+      topic: 'alerts',
+      partition: 0,
+      offset,
+      value: '1',
+      headers: { 'dogear-origin': origin },
+    }),
+  );
+  const { report } = await invoke(batchLog, store, records, new ListRelay());
+  expect(got).toEqual([[0, 1, 4]]);
+  expect(report.duplicates).toBe(2);
+  expect(await store.scanTable('batch-log', 'count')).toEqual(new Map([['alerts', 3]]));
+});
+
+test('a delivery that commits record by record and then stops at a failing record leaves no delivered outbox behind', async () => {
+  const store = new MemoryStateStore();
+  const relay = new ListRelay();
+  let deliveries = 0;
+  const flaky = defineConsumer(
+    { name: 'flaky', topic: 'readings', emits: ['out'], deadLetter: { after: 5, to: 'dead' } },
+    (record, ctx) => {
+      if (record.offset === 0 && deliveries++ === 0) throw new Error('first time only');
+      if (record.offset === 1) throw new Error('always');
+      ctx.emit('out', record.offset);
+    },
+  );
+  const records = readings([1, 2]);
+  await invoke(flaky, store, records, relay);
+  // The second delivery counts 2 for offset 0, so it commits record by record.
+  const second = await invoke(flaky, store, records, relay);
+  expect(second.report.commits).toBe(1);
+  expect(relay.sent.map((m) => m.origin)).toEqual(['flaky|readings|0|0|0']);
+  const [checkpoint] = await store.scanCheckpoints('flaky');
+  expect(checkpoint).toMatchObject({ offset: 0, attempt: { offset: 1, count: 1 } });
+  expect(checkpoint!.outbox).toBeUndefined();
+});

@@ -223,7 +223,11 @@ async function runFrom(
   const processedBefore = report.processed;
   const commit = async (last: boolean) => {
     const started = performance.now();
-    if ((await txn.commit()) === 0) return;
+    if ((await txn.commit()) === 0) {
+      // A commit earlier in the slice was delivered and left in place for the next to replace.
+      if (last) await txn.outboxDelivered();
+      return;
+    }
     const took = performance.now() - started;
     report.slowestCommitMs = Math.max(report.slowestCommitMs ?? 0, took);
     report.commits++;
@@ -245,21 +249,22 @@ async function runFrom(
     // measured) or abort it (it threw: its writes are dropped, the earlier records commit).
     const last = unit[unit.length - 1]!;
     ahead.from(unit[0]!);
-    const origin = consumer.mode === 'record' ? upstreamOrigin(last) : undefined;
-    const seen = origin && txn.upstreamMark(origin.source);
     txn.beginRecord(last.offset, () => recordFingerprint(last));
+    // Outputs of another dogear consumer relayed again are applied already: left out.
+    const kept = unseen(txn, unit);
+    report.upstreamDuplicates += unit.length - kept.length;
     let end: RecordEnd;
-    if (origin && seen && !after(origin.mark, seen)) {
-      // An output of another dogear consumer, relayed again: applied already.
+    if (kept.length === 0) {
       end = txn.endRecord();
-      report.upstreamDuplicates++;
     } else if (deadLetter && unit[0] === fresh[0] && firstAttempts > deadLetter.after) {
       end = giveUp(txn, consumer, last, firstAttempts - 1, undeliverable(firstAttempts - 1));
       report.deadLettered++;
+      ctx.log.error(
+        `${consumer.name}: ${last.topic}-${last.partition}@${last.offset}: ${firstAttempts - 1} deliveries ended without finishing it; sent to the dead letters (${deadLetter.to}) unrun, and the partition moves on`,
+      );
     } else {
       try {
-        if (origin) txn.markUpstream(origin.source, origin.mark);
-        await handleUnit(consumer, handler, slice, unit, ctx, ahead);
+        await handleUnit(consumer, handler, slice, kept, ctx, ahead);
         await ctx.settleEmits();
         end = txn.endRecord();
       } catch (error) {
@@ -270,6 +275,7 @@ async function runFrom(
           const attempts = failed === fresh[0] ? firstAttempts : 1;
           if (attempts >= deadLetter.after) {
             txn.beginRecord(failed.offset, () => recordFingerprint(failed));
+            unseen(txn, [failed]);
             end = giveUp(txn, consumer, failed, attempts, error);
             report.deadLettered++;
             ctx.log.error(
@@ -398,6 +404,26 @@ function upstreamOrigin(raw: EventRecord): { source: string; mark: UpstreamMark 
     return { source: parts.slice(0, 3).join('|'), mark: [offset, index] };
   }
   return undefined;
+}
+
+/**
+ * The records of `unit` that are not outputs of another dogear consumer applied already, each
+ * marked as applied by the running record (the marks commit with it, or drop if it aborts).
+ * Per source partition, its outputs reach each partition in order, so the last one applied is
+ * all a reader needs to know (see docs/pipelines.md).
+ */
+function unseen(txn: StateTransaction, unit: readonly EventRecord[]): EventRecord[] {
+  const kept: EventRecord[] = [];
+  for (const raw of unit) {
+    const origin = upstreamOrigin(raw);
+    if (origin) {
+      const seen = txn.upstreamMark(origin.source);
+      if (seen && !after(origin.mark, seen)) continue;
+      txn.markUpstream(origin.source, origin.mark);
+    }
+    kept.push(raw);
+  }
+  return kept;
 }
 
 /** Whether output position `a` comes after `b` in its source partition. */

@@ -751,7 +751,12 @@ export class StateTransaction {
   async commit(): Promise<number> {
     if (this.phase_ === 'running') this.expect('idle', 'commit');
     const records = this.finishedRecords;
-    if (records === 0 && this.phase_ === 'idle') return 0;
+    if (records === 0 && this.phase_ === 'idle') {
+      // Nothing finished since the checkpoint: a failed delivery is counted in place.
+      if (this.nextAttempt) await this.markAttempt(this.nextAttempt);
+      this.nextAttempt = undefined;
+      return 0;
+    }
     const dirty = this.dirty;
     const writes: ItemWrite[] = dirty.map((entry) => {
       const { table, key, slice, readVersion, readBy } = entry;
