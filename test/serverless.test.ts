@@ -239,6 +239,8 @@ const PACKAGED = [
   'osls:msk-by-name',
   'osls:package-dir',
   'v3:package-dir',
+  'osls:pipeline',
+  'v3:pipeline',
 ] as const;
 /** Where the services deploy (kafka-vpc: eu-west-1): every template is checked in both. */
 const LINT_REGIONS = ['us-east-1', 'eu-west-1'];
@@ -336,6 +338,12 @@ beforeAll(async () => {
       dir: await copy('kafka-vpc-v3', fixture('kafka-vpc'), example),
     },
     { name: 'osls:msk-ref', framework: 'osls', dir: fixture('msk-ref') },
+    { name: 'osls:pipeline', framework: 'osls', dir: fixture('pipeline') },
+    {
+      name: 'v3:pipeline',
+      framework: 'v3',
+      dir: await copy('pipeline-v3', fixture('pipeline'), example),
+    },
     { name: 'osls:msk-by-name', framework: 'osls', dir: fixture('msk-by-name'), env: withMsk },
     ...(['osls', 'v3'] as const).map((framework) => ({
       name: `${framework}:package-dir`,
@@ -849,6 +857,131 @@ describe('fixture services', () => {
     expect(asked).toContain(`GET /api/v2/clusters/${arn} valid`);
   });
 });
+
+describe.each(['osls', 'v3'] as const)(
+  'a pipeline: outputs and dead letters to Kafka, SQS and S3 (fixture pipeline), %s',
+  (framework) => {
+    const CLUSTER =
+      'arn:aws:kafka:us-east-1:123456789012:cluster/pipeline/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2';
+    const topicArn = (topic: string) =>
+      `arn:aws:kafka:us-east-1:123456789012:topic/pipeline/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2/${topic}`;
+    const ON_CALL = 'arn:aws:sns:us-east-1:123456789012:on-call';
+    const run = () => succeeded(`${framework}:pipeline`);
+    const CONSUMERS = ['thermometer', 'audit', 'archive'];
+
+    it('packages with no warning: the functions are in the VPC their relays need', () => {
+      expect(run().output).not.toMatch(/warning|deprecat/i);
+    });
+
+    it('lets thermometer write its output and dead-letter topics, and nothing else, as an idempotent producer', async () => {
+      const t = await template(run());
+      expectNamedResources(t);
+      const fn = functionNamed(t, 'dogear-pipeline-test-thermometer');
+      const role = roleOf(t, fn.id);
+      expect(role.bySid.DogearRelayTopics).toEqual({
+        Sid: 'DogearRelayTopics',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+        Resource: [topicArn('temperature-alerts'), topicArn('temperature-readings.dead-letters')],
+      });
+      expect(role.bySid.DogearRelayCluster).toEqual({
+        Sid: 'DogearRelayCluster',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+        Resource: [CLUSTER],
+      });
+      expect(role.bySid.DogearKafkaTopic?.Resource).toEqual([topicArn('temperature-readings')]);
+      const writes = role.statements.filter((s) => s.Action.includes('kafka-cluster:WriteData'));
+      expect(writes).toHaveLength(1);
+      expect(fn.properties.Environment.Variables).toEqual({
+        DOGEAR_DYNAMODB_TABLE: 'dogear-pipeline-test-state',
+        DOGEAR_REPORT_BATCH_ITEM_FAILURES: 'false',
+        NODE_OPTIONS: '--enable-source-maps',
+        DOGEAR_KAFKA_AUTH: 'IAM',
+      });
+    });
+
+    it('lets audit send to its dead-letter queue and archive put objects under its group only', async () => {
+      const t = await template(run());
+      const audit = functionNamed(t, 'dogear-pipeline-test-audit');
+      const archive = functionNamed(t, 'dogear-pipeline-test-archive');
+      expect(roleOf(t, audit.id).bySid.DogearDeadLetterSqs).toEqual({
+        Sid: 'DogearDeadLetterSqs',
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage'],
+        Resource: ['arn:aws:sqs:us-east-1:123456789012:audit-dead-letters'],
+      });
+      expect(roleOf(t, archive.id).bySid.DogearDeadLetterS3).toEqual({
+        Sid: 'DogearDeadLetterS3',
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: ['arn:aws:s3:::dogear-pipeline-dead-letters/archive/*'],
+      });
+      for (const fn of [audit, archive]) {
+        const role = roleOf(t, fn.id);
+        // Neither writes Kafka: no relay grants, no relay environment.
+        expect(role.bySid.DogearRelayTopics).toBeUndefined();
+        expect(role.bySid.DogearRelayCluster).toBeUndefined();
+        expect(Object.keys(fn.properties.Environment.Variables)).not.toContain('DOGEAR_KAFKA_AUTH');
+      }
+    });
+
+    it("keeps every role's table keys to its own group's prefixes (the outbox is in the checkpoint)", async () => {
+      const t = await template(run());
+      for (const name of CONSUMERS) {
+        const role = roleOf(t, functionNamed(t, `dogear-pipeline-test-${name}`).id);
+        expect(role.bySid.DogearStateTable).toMatchObject({
+          Condition: {
+            'ForAllValues:StringLike': {
+              'dynamodb:LeadingKeys': [`c|${name}|*`, `s|${name}|*`, `o|${name}|*`],
+            },
+          },
+        });
+      }
+    });
+
+    it("alarms on dogear's DeadLettered and OutputsPending, and turns on the mappings' metrics", async () => {
+      const t = await template(run());
+      const alarms = Object.fromEntries(ofType(t, 'AWS::CloudWatch::Alarm'));
+      const id = (name: string) => functionNamed(t, `dogear-pipeline-test-${name}`).id;
+      expect(Object.keys(alarms).sort()).toEqual(
+        [
+          `${id('thermometer')}DeadLettersAlarm`,
+          `${id('thermometer')}OutputsPendingAlarm`,
+          `${id('audit')}DeadLettersAlarm`,
+          `${id('archive')}DeadLettersAlarm`,
+        ].sort(),
+      );
+      expect(alarms[`${id('thermometer')}DeadLettersAlarm`]!.Properties).toMatchObject({
+        Namespace: 'dogear',
+        MetricName: 'DeadLettered',
+        Dimensions: [{ Name: 'consumer', Value: 'thermometer' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [ON_CALL],
+      });
+      // custom.dogear.consumers.audit.alarms.deadLetters
+      expect(alarms[`${id('audit')}DeadLettersAlarm`]!.Properties.Threshold).toBe(5);
+      expect(alarms[`${id('thermometer')}OutputsPendingAlarm`]!.Properties).toMatchObject({
+        Namespace: 'dogear',
+        MetricName: 'OutputsPending',
+        Dimensions: [{ Name: 'consumer', Value: 'thermometer' }],
+        Statistic: 'Maximum',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      for (const name of CONSUMERS) {
+        expect(mappingOf(t, id(name)).MetricsConfig).toEqual({
+          Metrics: ['EventCount', 'ErrorCount', 'KafkaMetrics'],
+        });
+      }
+    });
+  },
+);
 
 describe.each(['osls', 'v3'] as const)('package --package <dir>, %s', (framework) => {
   it('leaves every zip in that folder, where deploy --package finds them', async () => {

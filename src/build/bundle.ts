@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { BuildOptions as EsbuildOptions, Plugin as EsbuildPlugin, Metafile } from 'esbuild';
 import type { SchemaCodec } from '../event/index.ts';
-import type { ConsumerDefinition, DeployOptions } from '../runtime/index.ts';
+import type { ConsumerDefinition, DeadLetterOptions, DeployOptions } from '../runtime/index.ts';
 import { type DiscoveredConsumer, discoverConsumers } from './discover.ts';
 import { BuildError } from './errors.ts';
 
@@ -41,6 +41,10 @@ export interface BuiltConsumer {
    * what reading them needs (Glue: `glue:GetSchemaVersion`). Absent when neither has one.
    */
   readonly schemaRegistries?: readonly CodecRegistry[];
+  /** The topics `ctx.emit` writes, so the deploy can grant writing them. Absent when none. */
+  readonly emits?: readonly string[];
+  /** Where records that keep failing go, so the deploy can grant writing there. */
+  readonly deadLetter?: DeadLetterOptions;
   /** The consumer's module, relative to the root. */
   readonly source: string;
   /** The bundle's folder, relative to the root. */
@@ -226,6 +230,8 @@ export async function buildConsumers(options: BuildOptions = {}): Promise<BuildM
         batchSize: consumer.definition.batchSize,
         deploy: consumer.definition.deploy,
         ...(registries.length ? { schemaRegistries: registries } : {}),
+        ...(consumer.definition.emits.length ? { emits: consumer.definition.emits } : {}),
+        ...(consumer.definition.deadLetter ? { deadLetter: consumer.definition.deadLetter } : {}),
         source: consumer.file,
         dir: relative(root, dir),
         handler: 'index.handler',

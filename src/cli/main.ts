@@ -388,6 +388,7 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         ...storeFlags(flags),
         reset: Boolean(flags.reset),
         functions: flags.functions as string,
+        ...(flags.outputs ? { outputs: flags.outputs as string } : {}),
         ...(await schemaIdFlags(flags)),
         progress: stderr,
         log: flags.verbose ? stderr : () => {},
@@ -397,8 +398,13 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         const { records, batches, invocations, processed, duplicates, failed, notRun } = summary;
         const retries = invocations - batches;
         stderr(
-          `${summary.consumer}: ${records} records in ${batches} ${batches === 1 ? 'batch' : 'batches'}${retries > 0 ? ` (and ${retries} ${retries === 1 ? 'retry' : 'retries'})` : ''}: ${processed} processed, ${duplicates} duplicates, ${failed} failed${notRun > 0 ? `, ${notRun} not run` : ''} (${summary.durationMs} ms)`,
+          `${summary.consumer}: ${records} records in ${batches} ${batches === 1 ? 'batch' : 'batches'}${retries > 0 ? ` (and ${retries} ${retries === 1 ? 'retry' : 'retries'})` : ''}: ${processed} processed, ${duplicates} duplicates, ${failed} failed${notRun > 0 ? `, ${notRun} not run` : ''}${summary.deadLettered ? `, ${summary.deadLettered} dead-lettered` : ''} (${summary.durationMs} ms)`,
         );
+        if (summary.outputsFile) {
+          stderr(
+            `${summary.outputsRelayed} outputs and dead letters written to ${summary.outputsFile}`,
+          );
+        }
       }
       if (error) throw error;
     },

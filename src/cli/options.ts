@@ -100,9 +100,14 @@ export const COMMANDS = {
     summary:
       "run a consumer's Lambda handler locally on recorded events, with state on disk or in DynamoDB",
     example:
-      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). For a consumer that decodes\nthrough a schema (avro(), protobuf(), jsonSchema()), NDJSON values given as JSON are first\nwritten with its codecs, framed with the line's valueSchemaId. NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(10 when unset with an on-failure destination, as Lambda caps it; else once when unset);\na record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.",
+      "dogear invoke word-count --events functions/events/book-pages.ndjson --json\n\nThe events file holds NDJSON records (one JSON object per line: topic, partition, offset,\noptional timestamp, timestampType, key, value, keyBase64, valueBase64, headers) or MSK event\nJSON as Lambda delivers it (one event or an array). For a consumer that decodes\nthrough a schema (avro(), protobuf(), jsonSchema()), NDJSON values given as JSON are first\nwritten with its codecs, framed with the line's valueSchemaId. NDJSON is cut into events of the\nconsumer's batchSize and at most 6 MB, as Lambda cuts them. A partial batch response\n(reportBatchItemFailures) is retried from the offsets it names, maximumRetryAttempts times\n(10 when unset with an on-failure destination, as Lambda caps it; else once when unset);\na record still failing then ends the run with exit code 1.\nRunning the same file twice changes nothing the second time: its records are duplicates.\n\nWhat the consumer emits (ctx.emit) and its dead letters to Kafka topics are appended to the\n--outputs file as NDJSON records, which `dogear invoke <next consumer> --events <file>` reads:\na pipeline runs on recordings alone. Dead letters to SQS or S3 go beside it, to\n<file>.dead-letters.ndjson. A consumer with a deadLetter is retried until its failing records\nare given up.",
     flags: [
       { flags: '--events <file>', description: 'NDJSON records or MSK event JSON', required: true },
+      {
+        flags: '--outputs <file>',
+        description:
+          'append outputs and Kafka dead letters here, as NDJSON records (default: .dogear/outputs/<consumer>.ndjson)',
+      },
       stateDir,
       dynamodb,
       dynamodbTable,

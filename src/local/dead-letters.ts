@@ -11,13 +11,13 @@
 import { Writable } from 'node:stream';
 import { Admin, Producer } from '@platformatic/kafka';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../event/index.ts';
-import { type ConsumerDefinition, DEAD_LETTER_HEADER, ORIGIN_HEADER } from '../runtime/index.ts';
-import type { DeadLetterFacts } from '../state/index.ts';
 import {
   connectionProblem,
   type KafkaConnectionOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
+import { type ConsumerDefinition, DEAD_LETTER_HEADER, ORIGIN_HEADER } from '../runtime/index.ts';
+import type { DeadLetterFacts } from '../state/index.ts';
 import { LocalInputError } from './errors.ts';
 import { recordTopic } from './record.ts';
 

@@ -5,6 +5,14 @@ import { Consumer, type fetchV17, type Message, type MessagesStream } from '@pla
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
 import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
+  connectionProblem,
+  type KafkaConnectionOptions,
+  kafkaClientOptions,
+  kafkaRelay,
+  type OutboxRelay,
+  outboxRelay,
+} from '../output/index.ts';
+import {
   BatchFailedError,
   type ConsumerDefinition,
   createHandler,
@@ -18,11 +26,6 @@ import {
   resumeOffsets,
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
-import {
-  connectionProblem,
-  type KafkaConnectionOptions,
-  kafkaClientOptions,
-} from './connection.ts';
 import { LocalInputError } from './errors.ts';
 import { openStore, type StoreLocation } from './invoke.ts';
 import { timestampOf } from './record.ts';
@@ -169,6 +172,34 @@ export async function dev(options: DevOptions): Promise<void> {
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
+/**
+ * Where `dogear dev` delivers a consumer's outbox: outputs and Kafka dead letters to the local
+ * broker; dead letters to an SQS queue or S3 bucket to `DOGEAR_AWS_ENDPOINT` (moto, LocalStack)
+ * when it is set, else to the local topic `<consumer>.dead-letters`, so nothing leaves the machine.
+ */
+function devRelay(definition: ConsumerDefinition, options: DevOptions): OutboxRelay {
+  const endpoint = process.env.DOGEAR_AWS_ENDPOINT;
+  const relay = outboxRelay({
+    kafka: () =>
+      kafkaRelay({
+        bootstrapServers: options.brokers,
+        connection: options,
+        clientId: `dogear-dev-${definition.name}`,
+      }),
+    ...(endpoint ? { aws: { endpoint } } : {}),
+  });
+  if (endpoint) return relay;
+  const local = localDeadLetterTopic(definition.name);
+  return {
+    send: (messages) =>
+      relay.send(messages.map((m) => (m.to.startsWith('arn:') ? { ...m, to: local } : m))),
+    close: () => relay.close(),
+  };
+}
+
+/** The local topic `dogear dev` sends a consumer's SQS and S3 dead letters to. */
+export const localDeadLetterTopic = (consumer: string) => `${consumer}.dead-letters`;
+
 /** One consumer's Kafka consumer group and the batches it hands to the handler. */
 class ConsumerLoop {
   private handler: KafkaHandler;
@@ -185,6 +216,8 @@ class ConsumerLoop {
   /** Records already reported as older than `maximumRecordAgeInSeconds`. */
   private readonly expired = new WeakSet<KafkaMessage>();
   private reports: InvocationReport[] = [];
+  /** Delivers the consumer's outputs and dead letters to the local broker; made at first use. */
+  private relay: OutboxRelay | undefined;
 
   constructor(
     private definition: ConsumerDefinition,
@@ -202,6 +235,7 @@ class ConsumerLoop {
       log: createLogger(this.options.log ?? (() => {})),
       onReport: (report) => this.reports.push(report),
       topicId: () => this.topicId(definition.topic),
+      relay: () => (this.relay ??= devRelay(definition, this.options)),
     });
   }
 
@@ -277,6 +311,9 @@ class ConsumerLoop {
     const joining = this.joining;
     if (joining) await closeQuietly(() => joining.close(true));
     await this.running;
+    const relay = this.relay;
+    this.relay = undefined;
+    if (relay) await closeQuietly(() => relay.close());
   }
 
   /** Joins the consumer group and fetches into the buffer; on failure nothing is left open. */

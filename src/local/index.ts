@@ -3,7 +3,7 @@ export {
   type KafkaConnectionOptions,
   type KafkaSaslOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 export {
   type DeadLetterEntry,
   type DeadLettersJsonResult,
@@ -31,6 +31,7 @@ export {
   type StateOffsetsJsonResult,
   type StoreLocation,
 } from './invoke.ts';
+export { type NdjsonFileRelayOptions, ndjsonFileRelay } from './outputs-file.ts';
 export { type ProduceOptions, produceRecords } from './produce.ts';
 export {
   ndjsonRecordOf,

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { findConsumer } from '../build/index.ts';
 import type { RecordCoordinates } from '../errors.ts';
 import { type KafkaEvent, slicesOf } from '../event/index.ts';
@@ -21,6 +21,7 @@ import { FileStateStore, openDynamoStateStore, type StateStore } from '../state/
 import { encodingOf } from './encoding.ts';
 import { InvokeFailedError } from './errors.ts';
 import { eventsFor, readEventsFile } from './events-file.ts';
+import { ndjsonFileRelay } from './outputs-file.ts';
 
 /** Where a local command keeps state: files under a folder, or a DynamoDB table. */
 export interface StoreLocation {
@@ -61,6 +62,11 @@ export interface InvokeLocalOptions extends StoreLocation {
   valueSchemaId?: number | string;
   /** As `valueSchemaId`, for keys. */
   keySchemaId?: number | string;
+  /**
+   * Where outputs and dead letters go, as NDJSON records (`ndjsonFileRelay`).
+   * @default '.dogear/outputs/<consumer>.ndjson'
+   */
+  outputs?: string;
   /** Progress lines (one per invocation). */
   progress?: (line: string) => void;
   /** Handler log lines. */
@@ -106,6 +112,8 @@ export interface InvokeSummary {
   /** Outputs and dead letters written (`--outputs`), and those committed but not written. */
   outputsRelayed: number;
   outputsPending: number;
+  /** The file outputs were written to, when there were any. */
+  outputsFile?: string;
   /** Every partial batch response, in order. */
   responses: InvokeResponse[];
   /** What the run ended with, each failure once; empty when it succeeded. */
@@ -141,10 +149,14 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
 
   // The handler reports each invocation, also a failed one, before it returns or throws.
   const reports: InvocationReport[] = [];
+  const outputs = resolve(
+    options.outputs ?? join('.dogear', 'outputs', `${definition.name}.ndjson`),
+  );
   const handler = createHandler(definition, {
     store,
     log: createLogger(options.log ?? ((line) => process.stderr.write(`${line}\n`))),
     onReport: (report) => reports.push(report),
+    relay: () => ndjsonFileRelay(outputs),
   });
   const retries = replayRetries(definition);
   const totals = {
@@ -235,6 +247,7 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
       deadLettered: totals.deadLettered,
       outputsRelayed: totals.outputsRelayed,
       outputsPending: totals.outputsPending,
+      ...(totals.outputsRelayed > 0 ? { outputsFile: outputs } : {}),
       responses,
       failures: error ? failuresOf(error).map(describeFailure) : [],
       durationMs: Math.round(performance.now() - started),

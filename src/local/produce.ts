@@ -4,7 +4,7 @@ import {
   connectionProblem,
   type KafkaConnectionOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 import { LocalInputError } from './errors.ts';
 
 export interface ProduceOptions extends KafkaConnectionOptions {

@@ -36,7 +36,7 @@ import {
   connectionProblem,
   type KafkaConnectionOptions,
   kafkaClientOptions,
-} from './connection.ts';
+} from '../output/index.ts';
 import { LocalInputError } from './errors.ts';
 
 /** Where recording starts in each partition. */

@@ -1,3 +1,4 @@
+import { environmentRelay } from '../output/index.ts';
 import { DynamoStateStore, fetchDynamoApi } from '../state/index.ts';
 import { consumerOf } from './consumer.ts';
 import { ConsumerDefinitionError } from './errors.ts';
@@ -6,7 +7,7 @@ import { createHandler, type KafkaHandler } from './handler.ts';
 /**
  * The handler `dogear build` exports from a consumer's Lambda bundle, with state in the DynamoDB
  * table named by `DOGEAR_DYNAMODB_TABLE`. It runs once per cold start, so the client, the
- * consumer instance and the state cache live as long as the process.
+ * consumer instance, the state cache and the relay live as long as the process.
  */
 export function lambdaHandler(consumer: unknown): KafkaHandler {
   const definition = consumerOf(consumer);
@@ -36,5 +37,9 @@ export function lambdaHandler(consumer: unknown): KafkaHandler {
           ...definition,
           deploy: { ...definition.deploy, reportBatchItemFailures: partial === 'true' },
         };
-  return createHandler(deployed, { store: new DynamoStateStore({ api, table }) });
+  // Outputs and dead letters go to the event's cluster, as the plugin's DOGEAR_KAFKA_* say.
+  return createHandler(deployed, {
+    store: new DynamoStateStore({ api, table }),
+    relay: (source) => environmentRelay(source),
+  });
 }

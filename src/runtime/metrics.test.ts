@@ -61,7 +61,49 @@ describe('metricsLine', () => {
       Fences: { value: 1, unit: 'Count' },
       Failed: { value: 1, unit: 'Count' },
       Commits: { value: 3, unit: 'Count' },
+      DeadLettered: { value: 0, unit: 'Count' },
+      OutputsRelayed: { value: 0, unit: 'Count' },
+      OutputsPending: { value: 0, unit: 'Count' },
     });
+  });
+
+  test('dead letters and outputs are what the invocation reported: one report for the line, onReport and the CLI', async () => {
+    const lines: string[] = [];
+    const reports: InvocationReport[] = [];
+    const sent: string[] = [];
+    const consumer = defineConsumer(
+      {
+        name: 'thermometer',
+        topic: 'temperature-readings',
+        emits: ['alerts'],
+        deadLetter: { after: 1, to: 'dead' },
+      },
+      (record, ctx) => {
+        ctx.emit('alerts', record.value);
+      },
+    );
+    const handler = createHandler(consumer, {
+      store: new MemoryStateStore(),
+      log: createLogger((line) => lines.push(line)),
+      metrics: true,
+      onReport: (r) => reports.push(r),
+      relay: () => ({
+        send: async (messages) => {
+          sent.push(...messages.map((m) => m.to));
+        },
+        close: async () => {},
+      }),
+    });
+    const records = ['1', '{bad', '3'].map((value, offset) =>
+      eventRecordOf({ topic: 'temperature-readings', partition: offset % 2, offset, value }, 'r'),
+    );
+    await handler(eventOf(records), lambdaContext(consumer));
+    const metrics = extracted(lines.find((l) => l.includes('_aws'))!);
+    expect(sent.sort()).toEqual(['alerts', 'alerts', 'dead']);
+    expect(reports[0]).toMatchObject({ deadLettered: 1, outputsRelayed: 3, outputsPending: 0 });
+    expect(metrics.DeadLettered).toEqual({ value: 1, unit: 'Count' });
+    expect(metrics.OutputsRelayed).toEqual({ value: 3, unit: 'Count' });
+    expect(metrics.OutputsPending).toEqual({ value: 0, unit: 'Count' });
   });
 
   test('event-time lag is now minus the newest timestamp; commit latency is the slowest commit', () => {

@@ -14,6 +14,9 @@ const COUNTS = [
   ['Fences', (r) => r.fences],
   ['Failed', (r) => r.failed],
   ['Commits', (r) => r.commits],
+  ['DeadLettered', (r) => r.deadLettered],
+  ['OutputsRelayed', (r) => r.outputsRelayed],
+  ['OutputsPending', (r) => r.outputsPending],
 ] as const satisfies ReadonlyArray<readonly [string, (r: InvocationReport) => number]>;
 
 /**

@@ -7,7 +7,7 @@ import {
   type PartitionSlice,
   validateValue,
 } from '../event/index.ts';
-import type { OutboxRelay } from '../output/index.ts';
+import { DEAD_LETTER_HEADER, ORIGIN_HEADER, type OutboxRelay } from '../output/index.ts';
 import {
   backoff,
   type DeadLetterFacts,
@@ -354,10 +354,6 @@ function giveUp(
   return txn.endRecord();
 }
 
-/** The header a dead letter sent to Kafka carries: why, and from where (JSON `DeadLetterFacts`). */
-export const DEAD_LETTER_HEADER = 'dogear-dead-letter';
-/** The header every relayed message carries: `OutboxMessage.origin`. */
-export const ORIGIN_HEADER = 'dogear-origin';
 
 function undeliverable(deliveries: number): Error {
   const error = new Error(

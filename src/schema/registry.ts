@@ -4,8 +4,12 @@
  * each call by a timeout and a few retries, and fails with a `SchemaRegistryError` that says
  * whether a later delivery can succeed.
  */
-import { AwsClient } from 'aws4fetch';
-import { type AwsCredentials, environmentCredentials } from '../aws.ts';
+import {
+  type AwsCredentials,
+  awsJsonCall,
+  environmentCredentials,
+  readSecretJson,
+} from '../aws.ts';
 import { backoff } from '../backoff.ts';
 import type { SchemaRef } from '../event/index.ts';
 import { SchemaDecodeError, SchemaRegistryError } from './errors.ts';
@@ -146,41 +150,30 @@ async function readSecret(
   secretArn: string,
   options: ConfluentRegistryOptions,
 ): Promise<Record<string, string>> {
-  const region = /^arn:[^:]+:secretsmanager:([^:]+):/.exec(secretArn)?.[1];
-  if (!region) {
-    throw new SchemaRegistryError(
-      `auth.secretArn '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
-      'retry',
-    );
-  }
-  const endpoint = options.secretsEndpoint ?? `https://secretsmanager.${region}.amazonaws.com`;
   const where = `secret ${secretArn}`;
-  const response = await call(where, options, () =>
-    awsJsonCall(
-      { service: 'secretsmanager', region, endpoint, target: 'secretsmanager.GetSecretValue' },
-      { SecretId: secretArn },
-      options.credentials ?? environmentCredentials,
-      options,
-    ),
-  );
-  const body = (await response.json().catch(() => ({}))) as {
-    SecretString?: string;
-    __type?: string;
-    message?: string;
-  };
-  if (!response.ok || typeof body.SecretString !== 'string') {
-    throw new SchemaRegistryError(
-      `could not read the registry credentials from ${where} (${response.status} ${body.__type ?? ''}); grant the function secretsmanager:GetSecretValue on it (dogear/serverless does)`,
-      'retry',
-    );
-  }
-  try {
-    return JSON.parse(body.SecretString) as Record<string, string>;
-  } catch {
-    throw new SchemaRegistryError(
-      `${where} is not JSON; store {"username", "password"} or {"token"}`,
-      'retry',
-    );
+  const read = await readSecretJson(secretArn, {
+    ...(options.secretsEndpoint ? { endpoint: options.secretsEndpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    send: (request) => call(where, options, request),
+  });
+  if (read.ok) return read.value as Record<string, string>;
+  switch (read.reason) {
+    case 'not-an-arn':
+      throw new SchemaRegistryError(
+        `auth.secretArn '${secretArn}' is not a Secrets Manager secret's ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)`,
+        'retry',
+      );
+    case 'refused':
+      throw new SchemaRegistryError(
+        `could not read the registry credentials from ${where} (${read.status} ${read.type}); grant the function secretsmanager:GetSecretValue on it (dogear/serverless does)`,
+        'retry',
+      );
+    case 'not-json':
+      throw new SchemaRegistryError(
+        `${where} is not JSON; store {"username", "password"} or {"token"}`,
+        'retry',
+      );
   }
 }
 
@@ -293,27 +286,6 @@ function refused(registry: string, status: number, message: string | undefined) 
     `the registry at ${registry} ${why}${message ? ` (${message})` : ''}`,
     'retry',
   );
-}
-
-/** One request of an AWS JSON 1.1 API (Glue, Secrets Manager), signed with SigV4 by aws4fetch. */
-async function awsJsonCall(
-  api: { service: string; region: string; endpoint: string; target: string },
-  body: object,
-  credentials: () => Promise<AwsCredentials>,
-  options: CallOptions,
-): Promise<Response> {
-  const client = new AwsClient({
-    ...(await credentials()),
-    service: api.service,
-    region: api.region,
-    retries: 0,
-  });
-  const request = await client.sign(api.endpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': api.target },
-    body: JSON.stringify(body),
-  });
-  return fetch(request, { signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
 }
 
 /** One call with a timeout, retried on what may pass: no answer, 5xx, 429. */

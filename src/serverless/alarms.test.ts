@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { builtConsumer } from '../../test/fixtures/built-consumer.ts';
+import type { BuiltConsumer } from '../build/index.ts';
 import { parseOptions } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
 import { planService } from './plan.ts';
@@ -16,16 +17,20 @@ const lambdaLogicalId = (name: string) =>
 const built = (name: string) => builtConsumer(name);
 
 /** The template after `package`: the framework's mapping for each consumer, then dogear's patch. */
-function packaged(custom: unknown, names = ['word-count']): CloudFormationTemplate {
+function packaged(
+  custom: unknown,
+  names: ReadonlyArray<string | BuiltConsumer> = ['word-count'],
+): CloudFormationTemplate {
   const options = parseOptions(custom) as DogearServerlessOptions;
+  const consumers = names.map((c) => (typeof c === 'string' ? built(c) : c));
   const plan = planService({
-    manifest: { runtime: 'nodejs24.x', consumers: names.map(built) },
+    manifest: { runtime: 'nodejs24.x', consumers },
     options,
     source: { kind: 'msk', arn: ARN, auth: 'IAM' },
     service,
   });
   const template: CloudFormationTemplate = { Resources: {} };
-  for (const name of names) {
+  for (const { name } of consumers) {
     const fn = lambdaLogicalId(name);
     template.Resources[`${fn}Mapping`] = {
       Type: 'AWS::Lambda::EventSourceMapping',
@@ -125,5 +130,89 @@ describe('custom.dogear.alarms', () => {
     expect(() =>
       parseOptions({ msk: { arn: ARN }, alarms: { actions: [{ Ref: 'T' }] } }),
     ).not.toThrow();
+  });
+});
+
+describe('alarms on dead letters and the outbox', () => {
+  const thermometer = builtConsumer('thermometer', {
+    emits: ['temperature-alerts'],
+    deadLetter: { after: 3, to: 'temperature-readings.dead-letters' },
+  });
+  const alarmsOf = (template: CloudFormationTemplate) =>
+    Object.fromEntries(ofType(template, 'AWS::CloudWatch::Alarm'));
+
+  it("alarm on dogear's DeadLettered and OutputsPending for a consumer with a deadLetter and emits, by default", () => {
+    const alarms = alarmsOf(packaged({ msk: { arn: ARN } }, [thermometer, 'word-count']));
+    expect(Object.keys(alarms).sort()).toEqual([
+      'ThermometerLambdaFunctionDeadLettersAlarm',
+      'ThermometerLambdaFunctionOutputsPendingAlarm',
+    ]);
+    expect(alarms.ThermometerLambdaFunctionDeadLettersAlarm?.Properties).toEqual({
+      AlarmDescription:
+        'dogear consumer thermometer sent 1 or more records to its dead letters (temperature-readings.dead-letters) in 5 minutes (DeadLettered)',
+      Namespace: 'dogear',
+      MetricName: 'DeadLettered',
+      Dimensions: [{ Name: 'consumer', Value: 'thermometer' }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarms.ThermometerLambdaFunctionOutputsPendingAlarm?.Properties).toEqual({
+      AlarmDescription:
+        'dogear consumer thermometer ended an invocation with more than 0 outputs committed but not relayed in 5 minutes (OutputsPending)',
+      Namespace: 'dogear',
+      MetricName: 'OutputsPending',
+      Dimensions: [{ Name: 'consumer', Value: 'thermometer' }],
+      Statistic: 'Maximum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  it('takes thresholds and actions from custom.dogear.alarms, and per consumer from custom.dogear.consumers.<name>.alarms', () => {
+    const alarms = alarmsOf(
+      packaged(
+        {
+          msk: { arn: ARN },
+          alarms: { deadLetters: 5, outputsPending: 10, actions: [TOPIC_ARN] },
+          consumers: { thermometer: { memorySize: 512, alarms: { deadLetters: 2, errors: 3 } } },
+        },
+        [thermometer],
+      ),
+    );
+    expect(alarms.ThermometerLambdaFunctionDeadLettersAlarm?.Properties).toMatchObject({
+      Threshold: 2,
+      AlarmActions: [TOPIC_ARN],
+    });
+    expect(alarms.ThermometerLambdaFunctionOutputsPendingAlarm?.Properties).toMatchObject({
+      Threshold: 10,
+      OKActions: [TOPIC_ARN],
+    });
+    expect(alarms.ThermometerLambdaFunctionErrorsAlarm?.Properties).toMatchObject({
+      Threshold: 3,
+    });
+  });
+
+  it('names a bad dead-letter or outbox threshold, also per consumer', () => {
+    expect(() => parseOptions({ msk: { arn: ARN }, alarms: { deadLetters: 0 } })).toThrow(
+      'custom.dogear.alarms.deadLetters must be a whole number of at least 1, got 0',
+    );
+    expect(() => parseOptions({ msk: { arn: ARN }, alarms: { outputsPending: -1 } })).toThrow(
+      'custom.dogear.alarms.outputsPending must be a whole number of at least 0, got -1',
+    );
+    expect(() =>
+      parseOptions({
+        msk: { arn: ARN },
+        consumers: { thermometer: { alarms: { deadLeters: 2 } } },
+      }),
+    ).toThrow(
+      "Unknown option 'custom.dogear.consumers.thermometer.alarms.deadLeters'; Did you mean 'deadLetters'?",
+    );
   });
 });

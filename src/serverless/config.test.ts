@@ -479,6 +479,19 @@ describe('deployOverrides', () => {
     );
     expect(error.message).toContain('consumers.word-count.batchingWindow 301 is outside Lambda');
   });
+
+  it('keeps consumers.<name>.alarms out of the deploy options, and checks it', () => {
+    const overrides = deployOverrides({
+      consumers: { 'word-count': { batchingWindow: 5, alarms: { deadLetters: 3 } } },
+    });
+    expect(overrides({ name: 'word-count', deploy: {} })).toEqual({ batchingWindow: 5 });
+    const error = configError(() =>
+      deployOverrides({ consumers: { 'word-count': { alarms: { deadLetters: 0 } } } }),
+    );
+    expect(error.message).toContain(
+      'custom.dogear.consumers.word-count.alarms.deadLetters must be a whole number of at least 1, got 0',
+    );
+  });
 });
 
 describe('checkConsumerNames', () => {

@@ -47,6 +47,8 @@ const ALARM_KEYS = [
   'offsetLag',
   'offsetLagMinutes',
   'errors',
+  'deadLetters',
+  'outputsPending',
   'actions',
 ] as const satisfies ReadonlyArray<keyof AlarmOptions>;
 
@@ -191,6 +193,8 @@ function checkAlarms(raw: unknown, at: string): void {
     ['offsetLag', 1],
     ['offsetLagMinutes', 1],
     ['errors', 1],
+    ['deadLetters', 1],
+    ['outputsPending', 0],
   ] as const) {
     const value = alarms[key];
     if (
@@ -221,8 +225,10 @@ function checkOverrides(options: Record<string, unknown>): void {
   if (options.defaults !== undefined) checkDeploy(options.defaults, `${ROOT}.defaults`);
   if (options.consumers !== undefined) {
     const consumers = object(options.consumers, `${ROOT}.consumers`);
-    for (const [name, deploy] of Object.entries(consumers)) {
+    for (const [name, raw] of Object.entries(consumers)) {
+      const { alarms, ...deploy } = object(raw, `${ROOT}.consumers.${name}`, name);
       checkDeploy(deploy, `${ROOT}.consumers.${name}`, name);
+      if (alarms !== undefined) checkAlarms(alarms, `${ROOT}.consumers.${name}.alarms`);
     }
   }
 }
@@ -246,10 +252,22 @@ function layeredDeploy(
   consumer: { name: string; deploy: DeployOptions },
   options: Pick<DogearServerlessOptions, 'defaults' | 'consumers'>,
 ): DeployOptions {
+  const { alarms: _alarms, ...overrides } = options.consumers?.[consumer.name] ?? {};
   return {
     ...definedOnly(options.defaults ?? {}),
     ...definedOnly(consumer.deploy),
-    ...definedOnly(options.consumers?.[consumer.name] ?? {}),
+    ...definedOnly(overrides),
+  };
+}
+
+/** One consumer's alarm thresholds: `custom.dogear.alarms`, then `consumers.<name>.alarms` over it. */
+export function resolveAlarms(
+  consumer: string,
+  options: Pick<DogearServerlessOptions, 'alarms' | 'consumers'>,
+): AlarmOptions {
+  return {
+    ...definedOnly(options.alarms ?? {}),
+    ...definedOnly(options.consumers?.[consumer]?.alarms ?? {}),
   };
 }
 

@@ -373,3 +373,142 @@ describe('mskResourceArn', () => {
     });
   });
 });
+
+describe('consumerStatements for outputs and dead letters', () => {
+  const CLUSTER_TOPIC = (topic: string) =>
+    `arn:aws:kafka:us-east-1:123456789012:topic/events/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2/${topic}`;
+  const thermometer = {
+    name: 'thermometer',
+    functionName: 'svc-dev-thermometer',
+    topic: 'temperature-readings',
+    group: 'thermometer',
+  };
+  const iam = { kind: 'msk', arn: ARN, auth: 'IAM' } as const;
+
+  it("MSK with IAM: WriteData and DescribeTopic on each output topic, the relay's idempotent producer on the cluster", () => {
+    const sid = bySid(
+      consumerStatements(
+        { ...thermometer, emits: ['temperature-alerts', 'sensor-status'] },
+        iam,
+        TABLE,
+      ),
+    );
+    expect(sid.DogearRelayTopics).toEqual({
+      Sid: 'DogearRelayTopics',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      Resource: [CLUSTER_TOPIC('temperature-alerts'), CLUSTER_TOPIC('sensor-status')],
+    });
+    expect(sid.DogearRelayCluster).toEqual({
+      Sid: 'DogearRelayCluster',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+      Resource: [ARN],
+    });
+    // Reading stays on the consumer's own topic only.
+    expect(sid.DogearKafkaTopic?.Resource).toEqual([CLUSTER_TOPIC('temperature-readings')]);
+  });
+
+  it('a dead-letter topic is written like an output, once even when it is also emitted to', () => {
+    const sid = bySid(
+      consumerStatements(
+        {
+          ...thermometer,
+          emits: ['temperature-alerts'],
+          deadLetter: { after: 3, to: 'temperature-readings.dead-letters' },
+        },
+        iam,
+        TABLE,
+      ),
+    );
+    expect(sid.DogearRelayTopics?.Resource).toEqual([
+      CLUSTER_TOPIC('temperature-alerts'),
+      CLUSTER_TOPIC('temperature-readings.dead-letters'),
+    ]);
+    const only = bySid(
+      consumerStatements(
+        { ...thermometer, emits: ['x'], deadLetter: { after: 1, to: 'x' } },
+        iam,
+        TABLE,
+      ),
+    );
+    expect(only.DogearRelayTopics?.Resource).toEqual([CLUSTER_TOPIC('x')]);
+  });
+
+  it('an intrinsic cluster ARN gives each output topic ARN through Fn::Sub', () => {
+    const cluster = { 'Fn::ImportValue': 'dogear-msk-ClusterArn' };
+    const sid = bySid(
+      consumerStatements(
+        { ...thermometer, emits: ['temperature-alerts'] },
+        { kind: 'msk', arn: cluster, auth: 'IAM' },
+        TABLE,
+      ),
+    );
+    expect(sid.DogearRelayTopics?.Resource).toEqual([
+      mskResourceArn(cluster, 'topic', 'temperature-alerts'),
+    ]);
+    expect(sid.DogearRelayCluster?.Resource).toEqual([cluster]);
+  });
+
+  it('SQS dead letters: SendMessage on that queue; S3: PutObject under the group only', () => {
+    const queue = 'arn:aws:sqs:us-east-1:123456789012:thermometer-dead-letters';
+    const sqs = bySid(
+      consumerStatements({ ...thermometer, deadLetter: { after: 3, to: queue } }, iam, TABLE),
+    );
+    expect(sqs.DogearDeadLetterSqs).toEqual({
+      Sid: 'DogearDeadLetterSqs',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: [queue],
+    });
+    expect(sqs.DogearRelayTopics).toBeUndefined();
+    expect(sqs.DogearRelayCluster).toBeUndefined();
+    const s3 = bySid(
+      consumerStatements(
+        { ...thermometer, deadLetter: { after: 3, to: 'arn:aws:s3:::dogear-dead-letters' } },
+        iam,
+        TABLE,
+      ),
+    );
+    expect(s3.DogearDeadLetterS3).toEqual({
+      Sid: 'DogearDeadLetterS3',
+      Effect: 'Allow',
+      Action: ['s3:PutObject'],
+      Resource: ['arn:aws:s3:::dogear-dead-letters/thermometer/*'],
+    });
+  });
+
+  it('without IAM auth, Kafka writes are ACLs, not IAM: no kafka-cluster action; the SCRAM secret the relay signs in with is readable', () => {
+    const secret = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_x-AbCdEf';
+    const statements = consumerStatements(
+      { ...thermometer, emits: ['temperature-alerts'] },
+      { kind: 'msk', arn: ARN, auth: 'SASL_SCRAM', secretArn: secret },
+      TABLE,
+    );
+    expect(statements.flatMap((s) => s.Action).some((a) => a.startsWith('kafka-cluster:'))).toBe(
+      false,
+    );
+    expect(bySid(statements).DogearKafkaSecrets?.Resource).toEqual([secret]);
+  });
+
+  it("the outbox and dead letters live in the group's checkpoint: LeadingKeys still names only the group's prefixes", () => {
+    const plain = bySid(consumerStatements(thermometer, iam, TABLE)).DogearStateTable;
+    const piped = bySid(
+      consumerStatements(
+        {
+          ...thermometer,
+          emits: ['temperature-alerts'],
+          deadLetter: { after: 3, to: 'temperature-readings.dead-letters' },
+        },
+        iam,
+        TABLE,
+      ),
+    ).DogearStateTable;
+    expect(piped).toEqual(plain);
+    expect(piped?.Condition).toEqual({
+      'ForAllValues:StringLike': {
+        'dynamodb:LeadingKeys': ['c|thermometer|*', 's|thermometer|*', 'o|thermometer|*'],
+      },
+    });
+  });
+});

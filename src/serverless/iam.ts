@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub strings hold ${…} placeholders.
 import type { BuiltConsumer } from '../build/index.ts';
-import type { SchemaRegistryDeployOptions } from '../runtime/index.ts';
+import type { DeadLetterOptions, SchemaRegistryDeployOptions } from '../runtime/index.ts';
 import { groupKeyPrefixes } from '../state/index.ts';
 import { GLUE_REGISTRY_ARN } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
@@ -51,6 +51,27 @@ export interface ConsumerGrant {
   readonly schemaRegistry?: SchemaRegistryDeployOptions;
   /** The registries the function's own key and value codecs read writer schemas from. */
   readonly codecRegistries?: BuiltConsumer['schemaRegistries'];
+  /** The topics `ctx.emit` writes (`ConsumerOptions.emits`). */
+  readonly emits?: readonly string[];
+  /** Where records that keep failing go (`ConsumerOptions.deadLetter`). */
+  readonly deadLetter?: DeadLetterOptions;
+}
+
+/** What kind of destination a `deadLetter.to` names: a Kafka topic, an SQS queue or an S3 bucket. */
+export function deadLetterKind(to: string): 'kafka' | 'sqs' | 's3' {
+  if (!to.startsWith('arn:')) return 'kafka';
+  return to.split(':')[2] === 'sqs' ? 'sqs' : 's3';
+}
+
+/**
+ * The Kafka topics the function itself writes, through its outbox's relay: each topic it emits
+ * to, and its dead letters' topic when they go to Kafka. Empty when the function writes no Kafka.
+ */
+export function relayTopics(consumer: Pick<ConsumerGrant, 'emits' | 'deadLetter'>): string[] {
+  const topics = [...(consumer.emits ?? [])];
+  const to = consumer.deadLetter?.to;
+  if (to !== undefined && deadLetterKind(to) === 'kafka' && !topics.includes(to)) topics.push(to);
+  return topics;
 }
 
 /** The ENI actions of Lambda's pollers in a VPC: the only `*`, since Describe* has no resource-level permissions. */
@@ -81,8 +102,10 @@ const FUNCTION_NETWORK_ACTIONS = [
  * The statements of one consumer's own execution role, every one on named resources but those
  * whose actions have no resource-level permissions (network interfaces, X-Ray): its log group,
  * its keys in the state table, the cluster, its topic and its group, the secrets (and their KMS
- * key) the mapping authenticates with, its on-failure destination, and what the provider section
- * adds to every function (a VPC, tracing).
+ * key) the mapping authenticates with (and the function's relay too, when it writes Kafka), its
+ * output topics and dead letters, its on-failure destination, and what the provider section adds
+ * to every function (a VPC, tracing). The outbox and the dead letters' attempt counts live in the
+ * group's checkpoint items, so they need no key pattern of their own.
  */
 export function consumerStatements(
   consumer: ConsumerGrant,
@@ -149,6 +172,25 @@ export function consumerStatements(
           Resource: [mskResourceArn(cluster, 'group', consumer.group)],
         },
       );
+      const topics = relayTopics(consumer);
+      if (topics.length) {
+        // The relay is an idempotent producer: MSK's "produce data idempotently" use case, the
+        // topics by name and WriteDataIdempotently on the cluster (its only resource).
+        statements.push(
+          {
+            Sid: 'DogearRelayCluster',
+            Effect: 'Allow',
+            Action: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+            Resource: [cluster],
+          },
+          {
+            Sid: 'DogearRelayTopics',
+            Effect: 'Allow',
+            Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+            Resource: topics.map((topic) => mskResourceArn(cluster, 'topic', topic)),
+          },
+        );
+      }
       if (consumer.onFailure?.startsWith('kafka://')) {
         statements.push({
           Sid: 'DogearKafkaOnFailure',
@@ -219,7 +261,7 @@ export function consumerStatements(
       },
     });
   }
-  statements.push(...schemaStatements(consumer));
+  statements.push(...schemaStatements(consumer), ...deadLetterStatements(consumer));
 
   const destination = consumer.onFailure;
   const service = destination?.startsWith('arn:') ? destination.split(':')[2] : undefined;
@@ -254,6 +296,39 @@ export function consumerStatements(
     );
   }
   return statements;
+}
+
+/**
+ * What the relay calls to deliver dead letters outside Kafka: SendMessage on the queue, or
+ * PutObject under the group's own prefix of the bucket (its objects are
+ * `<group>/<topic>/<partition>/<offset>.json`), so two consumers sharing a bucket cannot
+ * overwrite each other's.
+ */
+function deadLetterStatements(consumer: ConsumerGrant): IamStatement[] {
+  const to = consumer.deadLetter?.to;
+  if (to === undefined) return [];
+  switch (deadLetterKind(to)) {
+    case 'kafka':
+      return [];
+    case 'sqs':
+      return [
+        {
+          Sid: 'DogearDeadLetterSqs',
+          Effect: 'Allow',
+          Action: ['sqs:SendMessage'],
+          Resource: [to],
+        },
+      ];
+    case 's3':
+      return [
+        {
+          Sid: 'DogearDeadLetterS3',
+          Effect: 'Allow',
+          Action: ['s3:PutObject'],
+          Resource: [`${to}/${consumer.group}/*`],
+        },
+      ];
+  }
 }
 
 /**

@@ -522,3 +522,122 @@ describe('planService: schema registries', () => {
     expect(p.warnings ?? []).toEqual([]);
   });
 });
+
+describe('planService for consumers that emit or dead-letter', () => {
+  const SCRAM = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_x-AbCdEf';
+  const CA = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kafka-ca-AbCdEf';
+  const kafka = (extra: Record<string, unknown> = {}): ResolvedSource => ({
+    kind: 'kafka',
+    kafka: { bootstrapServers: ['b-1.kafka.internal:9096'], ...extra },
+  });
+  const planOf = (
+    consumer: BuiltConsumer,
+    source: ResolvedSource = msk,
+    providerRole = providerRoleOf({}),
+  ) =>
+    planService({
+      manifest: { runtime: 'nodejs24.x', consumers: [consumer] },
+      options: source.kind === 'msk' ? { msk: { arn: ARN } } : { kafka: source.kafka },
+      source,
+      service,
+      providerRole,
+    });
+  const env = (p: ReturnType<typeof planOf>) => p.consumers[0]!.function.environment;
+  const emitting = built('thermometer', { emits: ['temperature-alerts'] });
+
+  it("tells the relay how the mapping authenticates: MSK's IAM, SCRAM with its secret", () => {
+    expect(env(planOf(emitting))).toMatchObject({ DOGEAR_KAFKA_AUTH: 'IAM' });
+    expect(env(planOf(emitting))).not.toHaveProperty('DOGEAR_KAFKA_SECRET_ARN');
+    expect(
+      env(planOf(emitting, { kind: 'msk', arn: ARN, auth: 'SASL_SCRAM', secretArn: SCRAM })),
+    ).toMatchObject({
+      DOGEAR_KAFKA_AUTH: 'SASL_SCRAM',
+      DOGEAR_KAFKA_SECRET_ARN: SCRAM,
+      DOGEAR_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    });
+  });
+
+  it("reads self-managed Kafka's auth from its access configuration", () => {
+    expect(
+      env(planOf(emitting, kafka({ saslScram256SecretArn: SCRAM, serverRootCaSecretArn: CA }))),
+    ).toMatchObject({
+      DOGEAR_KAFKA_AUTH: 'SASL_SCRAM',
+      DOGEAR_KAFKA_SECRET_ARN: SCRAM,
+      DOGEAR_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+      DOGEAR_KAFKA_ROOT_CA_SECRET_ARN: CA,
+    });
+    expect(env(planOf(emitting, kafka({ clientCertificateSecretArn: SCRAM })))).toMatchObject({
+      DOGEAR_KAFKA_AUTH: 'TLS',
+      DOGEAR_KAFKA_SECRET_ARN: SCRAM,
+    });
+    expect(env(planOf(emitting, kafka()))).toMatchObject({ DOGEAR_KAFKA_AUTH: 'UNAUTHENTICATED' });
+  });
+
+  it('a Kafka dead-letter topic needs the relay too; SQS and S3 dead letters and plain consumers do not', () => {
+    const toTopic = built('thermometer', { deadLetter: { after: 3, to: 'readings.dead-letters' } });
+    expect(env(planOf(toTopic))).toMatchObject({ DOGEAR_KAFKA_AUTH: 'IAM' });
+    const toQueue = built('thermometer', {
+      deadLetter: { after: 3, to: 'arn:aws:sqs:us-east-1:123456789012:readings-dlq' },
+    });
+    for (const consumer of [toQueue, built('thermometer')]) {
+      expect(
+        Object.keys(env(planOf(consumer))).filter((k) => k.startsWith('DOGEAR_KAFKA')),
+      ).toEqual([]);
+    }
+    expect(
+      planOf(toQueue).consumers[0]!.statements.find((s) => s.Sid === 'DogearDeadLetterSqs')
+        ?.Resource,
+    ).toEqual(['arn:aws:sqs:us-east-1:123456789012:readings-dlq']);
+  });
+
+  it('grants the role what the relay writes', () => {
+    const statements = planOf(emitting).consumers[0]!.statements;
+    expect(statements.find((s) => s.Sid === 'DogearRelayTopics')?.Resource).toEqual([
+      'arn:aws:kafka:us-east-1:123456789012:topic/events/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-2/temperature-alerts',
+    ]);
+  });
+
+  it('fails, naming the consumer, when the relay would have to sign in with SASL/PLAIN', () => {
+    expect(() => planOf(emitting, kafka({ saslPlainSecretArn: SCRAM }))).toThrow(
+      /Consumer thermometer writes Kafka \(emits temperature-alerts\), and custom\.dogear\.kafka authenticates with SASL\/PLAIN/,
+    );
+    // Without outputs, SASL/PLAIN is the mapping's business only.
+    expect(() => planOf(built('thermometer'), kafka({ saslPlainSecretArn: SCRAM }))).not.toThrow();
+  });
+
+  it('warns that a function outside a VPC cannot reach MSK to relay; not with provider.vpc', () => {
+    expect(planOf(emitting).warnings).toEqual([
+      expect.stringMatching(
+        /^dogear: consumer thermometer writes Kafka \(emits temperature-alerts\) from its function, which is not in a VPC \(provider\.vpc\)/,
+      ),
+    ]);
+    const inVpc = providerRoleOf({ vpc: { subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] } });
+    expect(planOf(emitting, msk, inVpc).warnings ?? []).toEqual([]);
+    expect(planOf(built('thermometer')).warnings ?? []).toEqual([]);
+  });
+
+  it('warns when Lambda would discard the batch (onFailure) before deadLetter.after counts the record out', () => {
+    const consumer = (deploy: BuiltConsumer['deploy'], after: number) =>
+      built('thermometer', {
+        deploy,
+        deadLetter: { after, to: 'arn:aws:sqs:us-east-1:123456789012:readings-dlq' },
+      });
+    const onFailure = 'arn:aws:sqs:us-east-1:123456789012:batches';
+    // With an on-failure destination and unlimited retries, Lambda retries a batch 10 times.
+    expect(planOf(consumer({ onFailure }, 12)).warnings).toEqual([
+      expect.stringMatching(
+        /^dogear: consumer thermometer: deadLetter\.after 12 is more than the 11 deliveries Lambda makes of a failing batch before it discards the whole batch/,
+      ),
+    ]);
+    expect(planOf(consumer({ onFailure }, 11)).warnings ?? []).toEqual([]);
+    const retries = { onFailure, provisionedPollers: { minimum: 1 }, maximumRetryAttempts: 2 };
+    expect(planOf(consumer(retries, 4)).warnings).toEqual([
+      expect.stringContaining('deadLetter.after 4 is more than the 3 deliveries'),
+    ]);
+    expect(
+      planOf(consumer({ provisionedPollers: { minimum: 1 }, maximumRetryAttempts: 0 }, 2)).warnings,
+    ).toEqual([expect.stringContaining('deadLetter.after 2 is more than the 1 deliveries')]);
+    // Without onFailure or a retry limit Lambda retries until the record expires.
+    expect(planOf(consumer({}, 100)).warnings ?? []).toEqual([]);
+  });
+});

@@ -4,10 +4,18 @@ import {
   checkConsumerNames,
   DEFAULT_LOG_RETENTION_DAYS,
   isIntrinsic,
+  resolveAlarms,
   resolveDeploy,
 } from './config.ts';
 import { ServerlessConfigError } from './errors.ts';
-import { consumerRole, consumerStatements, providerRoleOf, roleLogicalId } from './iam.ts';
+import {
+  consumerRole,
+  consumerStatements,
+  deadLetterKind,
+  providerRoleOf,
+  relayTopics,
+  roleLogicalId,
+} from './iam.ts';
 import { planTable } from './table.ts';
 import type {
   CfnValue,
@@ -102,6 +110,8 @@ export function planService(input: PlanInput): ServicePlan {
         tracing: provider.tracing,
         ...(deploy.schemaRegistry ? { schemaRegistry: deploy.schemaRegistry } : {}),
         ...(consumer.schemaRegistries ? { codecRegistries: consumer.schemaRegistries } : {}),
+        ...(consumer.emits ? { emits: consumer.emits } : {}),
+        ...(consumer.deadLetter ? { deadLetter: consumer.deadLetter } : {}),
       },
       source,
       table.arn,
@@ -120,6 +130,9 @@ export function planService(input: PlanInput): ServicePlan {
       mapping: source ? mappingProperties(consumer, deploy, source) : {},
       roleLogicalId: roleId,
       statements,
+      alarms: resolveAlarms(consumer.name, options),
+      emits: consumer.emits ?? [],
+      ...(consumer.deadLetter ? { deadLetter: consumer.deadLetter } : {}),
     };
   });
   const warnings = plans.flatMap((plan) =>
@@ -129,12 +142,97 @@ export function planService(input: PlanInput): ServicePlan {
         ]
       : [],
   );
+  for (const plan of plans) {
+    const after = plan.deadLetter?.after;
+    const deliveries = deliveriesBeforeDiscard(plan.deploy);
+    if (after === undefined || after <= deliveries) continue;
+    warnings.push(
+      `dogear: consumer ${plan.name}: deadLetter.after ${after} is more than the ${deliveries} deliveries Lambda makes of a failing batch before it discards the whole batch, good records with it${plan.deploy.onFailure ? ' (to onFailure)' : ''}, so a record that keeps failing would never reach the dead letters; set deadLetter.after to ${deliveries} or less, or raise maximumRetryAttempts (see docs/operations.md)`,
+    );
+  }
+  if (source && !provider.vpc && (source.kind === 'msk' || source.kafka.vpc)) {
+    for (const consumer of consumers) {
+      if (relayTopics(consumer).length === 0) continue;
+      const where =
+        source.kind === 'msk'
+          ? "MSK's brokers are reachable only inside the cluster's VPC (unless the cluster has public access turned on)"
+          : 'the brokers are reachable only inside custom.dogear.kafka.vpc';
+      warnings.push(
+        `dogear: consumer ${consumer.name} writes Kafka (${kafkaWrites(consumer)}) from its function, which is not in a VPC (provider.vpc): ${where}, so its relay cannot deliver and each invocation with outputs fails and is retried; put the functions in that VPC (provider.vpc with subnetIds and securityGroupIds), with routes to DynamoDB and Secrets Manager (see docs/deploy.md)`,
+      );
+    }
+  }
   return {
     consumers: plans,
     resources,
     outputs: table.outputs,
-    ...(options.alarms ? { alarms: options.alarms } : {}),
     ...(warnings.length ? { warnings } : {}),
+  };
+}
+
+/**
+ * How many times Lambda delivers a batch that keeps failing before it discards it: the first
+ * delivery and `maximumRetryAttempts` retries; with unlimited retries and an on-failure
+ * destination Lambda applies 10 retries
+ * (https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html); with neither,
+ * it retries until the records expire.
+ */
+function deliveriesBeforeDiscard(deploy: ResolvedDeploy): number {
+  const retries = deploy.maximumRetryAttempts ?? -1;
+  if (retries >= 0) return retries + 1;
+  return deploy.onFailure ? 11 : Number.POSITIVE_INFINITY;
+}
+
+/** What a consumer writes to Kafka itself, for messages: `emits a, b; dead letters to c`. */
+function kafkaWrites(consumer: Pick<BuiltConsumer, 'emits' | 'deadLetter'>): string {
+  const parts = consumer.emits?.length ? [`emits ${consumer.emits.join(', ')}`] : [];
+  const to = consumer.deadLetter?.to;
+  if (to !== undefined && deadLetterKind(to) === 'kafka') parts.push(`dead letters to ${to}`);
+  return parts.join('; ');
+}
+
+/**
+ * How the function's relay connects to the cluster, for a consumer that writes Kafka (outputs, or
+ * dead letters to a topic): as the mapping authenticates, read from the same settings. The
+ * brokers come from each event's `bootstrapServers`, and the region from Lambda's `AWS_REGION`.
+ */
+function relayEnvironment(
+  consumer: BuiltConsumer,
+  source: ResolvedSource | undefined,
+): Record<string, CfnValue> {
+  if (!source || relayTopics(consumer).length === 0) return {};
+  if (source.kind === 'msk') {
+    return {
+      DOGEAR_KAFKA_AUTH: source.auth,
+      ...(source.secretArn !== undefined ? { DOGEAR_KAFKA_SECRET_ARN: source.secretArn } : {}),
+      // MSK's SASL/SCRAM is SCRAM-SHA-512 only.
+      ...(source.auth === 'SASL_SCRAM' ? { DOGEAR_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' } : {}),
+    };
+  }
+  const k = source.kafka;
+  if (k.saslPlainSecretArn !== undefined) {
+    throw new ServerlessConfigError(
+      `Consumer ${consumer.name} writes Kafka (${kafkaWrites(consumer)}), and custom.dogear.kafka authenticates with SASL/PLAIN (saslPlainSecretArn), which dogear's relay does not sign in with; use SASL/SCRAM (saslScram512SecretArn or saslScram256SecretArn) or mutual TLS (clientCertificateSecretArn), or send dead letters to SQS or S3`,
+      { option: 'custom.dogear.kafka.saslPlainSecretArn', consumer: consumer.name },
+    );
+  }
+  const scram = k.saslScram512SecretArn ?? k.saslScram256SecretArn;
+  const auth: Record<string, CfnValue> =
+    scram !== undefined
+      ? {
+          DOGEAR_KAFKA_AUTH: 'SASL_SCRAM',
+          DOGEAR_KAFKA_SECRET_ARN: scram,
+          DOGEAR_KAFKA_SASL_MECHANISM:
+            k.saslScram512SecretArn !== undefined ? 'SCRAM-SHA-512' : 'SCRAM-SHA-256',
+        }
+      : k.clientCertificateSecretArn !== undefined
+        ? { DOGEAR_KAFKA_AUTH: 'TLS', DOGEAR_KAFKA_SECRET_ARN: k.clientCertificateSecretArn }
+        : { DOGEAR_KAFKA_AUTH: 'UNAUTHENTICATED' };
+  return {
+    ...auth,
+    ...(k.serverRootCaSecretArn !== undefined
+      ? { DOGEAR_KAFKA_ROOT_CA_SECRET_ARN: k.serverRootCaSecretArn }
+      : {}),
   };
 }
 
@@ -166,6 +264,7 @@ function functionDefinition(
       // expect reads as success, and the failed records would be skipped.
       DOGEAR_REPORT_BATCH_ITEM_FAILURES: String(deploy.reportBatchItemFailures),
       NODE_OPTIONS: '--enable-source-maps',
+      ...relayEnvironment(consumer, source),
     },
     // The zip holds this consumer's bundle only; the plugin writes it (zip.ts).
     package: { individually: true, artifact: join(service.artifactDir, `${consumer.name}.zip`) },

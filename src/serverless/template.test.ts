@@ -58,6 +58,8 @@ function plan(): ServicePlan {
           ProvisionedPollerConfig: { MinimumPollers: 1 },
         },
         roleLogicalId: 'DogearWordDashcountRole',
+        alarms: {},
+        emits: [],
         statements: [
           {
             Sid: 'DogearStateTable',

@@ -37,8 +37,7 @@ export function patchTemplate(
       if (rest.length) fn.DependsOn = rest;
       else delete fn.DependsOn;
     }
-    if (plan.alarms)
-      Object.assign(template.Resources, consumerAlarms(consumer.name, functionId, plan.alarms));
+    Object.assign(template.Resources, consumerAlarms(consumer, functionId, consumer.alarms));
   }
 
   Object.assign(template.Resources, plan.resources);

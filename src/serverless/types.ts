@@ -1,4 +1,8 @@
-import type { DeployOptions, SchemaRegistryDeployOptions } from '../runtime/index.ts';
+import type {
+  DeadLetterOptions,
+  DeployOptions,
+  SchemaRegistryDeployOptions,
+} from '../runtime/index.ts';
 
 /**
  * A CloudFormation intrinsic function, left for CloudFormation to resolve at deploy time:
@@ -118,8 +122,11 @@ export interface DogearServerlessOptions {
   table?: TableOptions;
   /** Defaults for every consumer; a consumer's own `deploy` options override them. */
   defaults?: DeployOptions;
-  /** Per consumer name, options that override both `defaults` and the consumer's `deploy`. */
-  consumers?: Record<string, DeployOptions>;
+  /**
+   * Per consumer name, options that override both `defaults` and the consumer's `deploy`, and
+   * `alarms` thresholds that override `custom.dogear.alarms` for that consumer.
+   */
+  consumers?: Record<string, ConsumerOverrides>;
   /**
    * Days each consumer's log group keeps its logs: one of CloudWatch Logs' values (1, 3, 5, 7,
    * 14, 30, 60, 90, …, 3653). @default 30
@@ -132,6 +139,12 @@ export interface DogearServerlessOptions {
   alarms?: AlarmOptions;
 }
 
+/** `custom.dogear.consumers.<name>`: deploy options, and that consumer's own alarm thresholds. */
+export type ConsumerOverrides = DeployOptions & {
+  /** Overrides `custom.dogear.alarms`, key by key, for this consumer. */
+  alarms?: AlarmOptions;
+};
+
 /** `custom.dogear.alarms`: thresholds for alarms every consumer gets. */
 export interface AlarmOptions {
   /**
@@ -143,6 +156,17 @@ export interface AlarmOptions {
   offsetLagMinutes?: number;
   /** Alarm when the function's `Errors` (failed invocations) in one minute reach this many. */
   errors?: number;
+  /**
+   * For a consumer with a `deadLetter`: alarm when dogear's `DeadLettered` (records sent to the
+   * dead letters) over 5 minutes reaches this many. Made for every such consumer. @default 1
+   */
+  deadLetters?: number;
+  /**
+   * For a consumer that `emits`: alarm when dogear's `OutputsPending` (outputs committed but not
+   * relayed when an invocation ended) goes above this many within 5 minutes. Made for every such
+   * consumer. @default 0
+   */
+  outputsPending?: number;
   /** ARNs (SNS topics and the like) told when an alarm fires and when it clears. @default [] */
   actions?: CfnValue[];
 }
@@ -275,6 +299,12 @@ export interface ConsumerPlan {
   readonly mapping: Record<string, unknown>;
   /** The logical id of the consumer's own execution role. */
   readonly roleLogicalId: string;
+  /** `custom.dogear.alarms` with `custom.dogear.consumers.<name>.alarms` over it. */
+  readonly alarms: AlarmOptions;
+  /** The topics the consumer emits to (`ConsumerOptions.emits`). */
+  readonly emits: readonly string[];
+  /** Where its records that keep failing go (`ConsumerOptions.deadLetter`). */
+  readonly deadLetter?: DeadLetterOptions;
   /**
    * dogear's statements for its role: only this consumer's topic, group and keys, each on named
    * resources but for actions that have no resource-level permissions (network interfaces, X-Ray).
@@ -287,8 +317,6 @@ export interface ServicePlan {
   readonly consumers: readonly ConsumerPlan[];
   readonly resources: CloudFormationTemplate['Resources'];
   readonly outputs: Record<string, unknown>;
-  /** `custom.dogear.alarms`, made per consumer once the functions' logical ids are known. */
-  readonly alarms?: AlarmOptions;
   /** What `package` prints as warnings: settings that deploy, but may not do what was meant. */
   readonly warnings?: readonly string[];
 }

@@ -1,10 +1,12 @@
 /**
- * How the local commands (`dogear dev`, `produce`, `record`) reach a cluster: TLS and SASL, as
- * @platformatic/kafka wants them, and what to tell the user when the connection fails.
+ * How dogear reaches a cluster (the local commands `dogear dev`, `produce`, `record`, and the
+ * relay in Lambda): TLS and SASL, as @platformatic/kafka wants them, and what to tell the user
+ * when the connection fails.
  */
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { BaseOptions } from '@platformatic/kafka';
-import { LocalInputError } from './errors.ts';
+import { DogearError } from '../errors.ts';
+import { OutputConfigError } from './errors.ts';
 
 /** SASL for a secured cluster; MSK uses SCRAM (port 9096) or IAM (port 9098), both over TLS. */
 export type KafkaSaslOptions =
@@ -63,7 +65,7 @@ export function kafkaClientOptions(
     case 'AWS_MSK_IAM': {
       const region = sasl.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
       if (!region) {
-        throw new LocalInputError('MSK IAM authentication needs a region: set AWS_REGION');
+        throw new OutputConfigError('MSK IAM authentication needs a region: set AWS_REGION');
       }
       return {
         ...(tls ? tlsOptions : { tls: {}, tlsServerName: true }),
@@ -71,14 +73,14 @@ export function kafkaClientOptions(
       };
     }
     default:
-      throw new LocalInputError(
+      throw new OutputConfigError(
         `Unknown SASL mechanism '${(sasl as { mechanism: string }).mechanism}'; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM`,
       );
   }
 }
 
 /** What @platformatic/kafka's errors carry that says what went wrong. */
-interface ClientError extends Error {
+export interface ClientError extends Error {
   code?: string;
   /** A Kafka protocol error's name, e.g. `TOPIC_AUTHORIZATION_FAILED`. */
   apiId?: string;
@@ -96,7 +98,8 @@ export function connectionProblem(
   brokers: readonly string[],
   connection: KafkaConnectionOptions,
 ): string {
-  if (error instanceof LocalInputError) return error.message;
+  // A mistake in the options themselves (a missing region) already says what to change.
+  if (error instanceof DogearError) return error.message;
   const at = brokers.join(',');
   const causes = [...errorChain(error)];
   const mechanism = connection.sasl?.mechanism ?? 'none';
@@ -139,7 +142,7 @@ const CERTIFICATE_ERROR =
   /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_UNTRUSTED|ERR_TLS_CERT_ALTNAME_INVALID)$/;
 
 /** Every error in `error`, depth first: itself, an AggregateError's errors, then its cause. */
-function* errorChain(error: unknown, depth = 0): Generator<ClientError> {
+export function* errorChain(error: unknown, depth = 0): Generator<ClientError> {
   if (!(error instanceof Error) || depth > 8) return;
   yield error;
   for (const inner of (error as Error & { errors?: unknown[] }).errors ?? []) {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { connectionProblem, kafkaClientOptions } from './connection.ts';
-import { LocalInputError } from './errors.ts';
+import { OutputConfigError } from './errors.ts';
 
 describe('kafkaClientOptions', () => {
   test('MSK IAM is OAUTHBEARER over TLS with a token signed for kafka-cluster:Connect', async () => {
@@ -116,7 +116,7 @@ describe('connectionProblem', () => {
   });
 
   test('a mistake in the options themselves is passed on as it is', () => {
-    const problem = new LocalInputError('MSK IAM authentication needs a region: set AWS_REGION');
+    const problem = new OutputConfigError('MSK IAM authentication needs a region: set AWS_REGION');
     expect(connectionProblem(problem, ['b:9098'], {})).toBe(problem.message);
   });
 });
