@@ -13,10 +13,12 @@ import { Admin, Producer } from '@platformatic/kafka';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../event/index.ts';
 import {
   connectionProblem,
+  DEAD_LETTER_HEADER,
   type KafkaConnectionOptions,
   kafkaClientOptions,
+  ORIGIN_HEADER,
 } from '../output/index.ts';
-import { type ConsumerDefinition, DEAD_LETTER_HEADER, ORIGIN_HEADER } from '../runtime/index.ts';
+import type { ConsumerDefinition } from '../runtime/index.ts';
 import type { DeadLetterFacts } from '../state/index.ts';
 import { LocalInputError } from './errors.ts';
 import { recordTopic } from './record.ts';

@@ -42,7 +42,7 @@ export {
   resumeOffsets,
   retryEventOf,
 } from './partial-batch.ts';
-export { DEAD_LETTER_HEADER, ORIGIN_HEADER, type SliceReport } from './slice.ts';
+export type { SliceReport } from './slice.ts';
 export type {
   BatchHandler,
   ConsumerDefinition,
