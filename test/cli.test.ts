@@ -25,6 +25,7 @@ const NODE = join(ROOT, 'node_modules/.bin/node');
 const PAGES = 'functions/events/book-pages.ndjson';
 const READINGS = 'functions/events/temperature-readings.ndjson';
 const CONSUMERS = [
+  'alert-log',
   'duplicate-words',
   'payment-totals',
   'picture-finder',
@@ -105,6 +106,16 @@ function lastReadings(records: readonly NdjsonRecord[]): Record<string, number> 
     else current[r.key!] = (JSON.parse(r.value as string) as { celsius: number }).celsius;
   }
   return current;
+}
+
+/** A reading thermometer takes and does not alert on: JSON with `celsius` at most 30. */
+function calm(value: string): boolean {
+  try {
+    const { celsius } = JSON.parse(value) as { celsius?: unknown };
+    return typeof celsius === 'number' && celsius <= 30;
+  } catch {
+    return false;
+  }
 }
 
 /** Sorted by key, as `dogear state` prints tables, so JSON text can be compared too. */
@@ -263,7 +274,8 @@ describe.concurrent('dogear', () => {
 
   test('a SelfManagedKafka events file works', async () => {
     const dir = tempDir();
-    const records = readRecords(READINGS);
+    // The calm readings: a hot or poison one would need a relay for its alert or dead letter.
+    const records = readRecords(READINGS).filter((r) => r.value == null || calm(r.value as string));
     // Built by hand as a self-managed Kafka trigger delivers it: no eventSourceArn, base64.
     const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
     const grouped: Record<string, object[]> = {};
@@ -326,12 +338,12 @@ describe.concurrent('dogear', () => {
       const dir = tempDir();
       const file = join(dir, 'text.ndjson');
       writeNdjson(file, [
-        { topic: 'temperature-readings', partition: 1, offset: 0, key: 's', value: 'warm' },
+        { topic: 'temperature-alerts', partition: 1, offset: 0, key: 's', value: 'warm' },
       ]);
       const line = errorLine(
-        await dogear('invoke', 'thermometer', '--events', file, '--state-dir', dir),
+        await dogear('invoke', 'alert-log', '--events', file, '--state-dir', dir),
       );
-      expect(line).toContain('temperature-readings-1@0');
+      expect(line).toContain('temperature-alerts-1@0');
       expect(line).toMatch(/value is not JSON.*declare value: 'string'/);
     });
 

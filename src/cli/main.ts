@@ -20,6 +20,7 @@ const VERBS: Record<CommandName, string> = {
   invoke: 'invoking',
   state: 'reading state of',
   events: 'converting',
+  'dead-letters': 'reading the dead letters of',
 };
 
 /** Builds the CLI from the options table; exported so tests can parse without spawning. */
@@ -327,6 +328,31 @@ const ACTIONS: Record<CommandName, (arg: string, flags: Record<string, unknown>)
         progress: stderr,
       });
       stderr(`produced ${result.records} records to ${result.topics.join(', ')}`);
+    },
+
+    async 'dead-letters'(consumer, flags) {
+      const [{ findConsumer }, { deadLetterLine, deadLetters }] = await Promise.all([
+        import('../build/index.ts'),
+        import('../local/index.ts'),
+      ]);
+      const { definition } = await findConsumer(consumer, flags.functions as string);
+      const idleMs = Number(flags.idleMs);
+      if (!Number.isSafeInteger(idleMs) || idleMs <= 0) {
+        throw new Error(`--idle-ms ${flags.idleMs} is not a positive whole number of ms`);
+      }
+      const result = await deadLetters({
+        ...(await kafkaConnection(flags)),
+        consumer: definition,
+        replay: Boolean(flags.replay),
+        idleMs,
+        progress: stderr,
+      });
+      for (const entry of result.deadLetters) {
+        process.stdout.write(`${flags.json ? JSON.stringify(entry) : deadLetterLine(entry)}\n`);
+      }
+      stderr(
+        `${result.consumer}: ${result.deadLetters.length} dead letters in ${result.topic}${flags.replay ? `, ${result.replayedNow} replayed now` : ''}`,
+      );
     },
 
     async build(consumers, flags) {

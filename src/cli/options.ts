@@ -230,6 +230,33 @@ export const COMMANDS = {
       functionsDir,
     ],
   },
+  'dead-letters': {
+    args: '<consumer>',
+    summary:
+      'list the records a consumer gave up on (its deadLetter.to topic), and re-drive them with --replay once it is fixed',
+    example:
+      "dogear dead-letters thermometer\ndogear dead-letters thermometer --json\ndogear dead-letters thermometer --replay\n\nOne line per dead letter: the source topic-partition@offset, the failed deliveries, the error's name and message, and when it was given up. --json prints NDJSON, one dead letter a line: { partition, offset, facts, origin, key, value, headers, replayed }, where partition and offset are its place in the dead-letter topic, facts the dogear-dead-letter header (consumer, group, topic, partition, offset, timestamp, attempts, error, at) and key, value and header values base64.\n\n--replay produces each dead letter not replayed yet to its source topic and partition: the original key, value and headers (dogear's own left off), plus dogear-redriven-from: <topic>|<partition>|<offset>. It remembers what it replayed as the committed offsets of the consumer group dogear-dead-letters.<group> on the dead-letter topic, so a second --replay sends nothing again (one that dies between producing and committing sends its last letters again). Reset that group's offsets (kafka-consumer-groups --reset-offsets) to replay again. Dead letters in SQS or S3 are not read yet: use the AWS CLI.",
+    flags: [
+      {
+        flags: '--replay',
+        description:
+          'produce the dead letters not replayed yet back to their source topic, and remember them (group dogear-dead-letters.<group>)',
+        default: false,
+      },
+      {
+        flags: '--json',
+        description: 'print NDJSON on stdout: one dead letter per line',
+        default: false,
+      },
+      {
+        flags: '--idle-ms <ms>',
+        description: 'stop reading the dead-letter topic when no record arrives for this long',
+        default: 10000,
+      },
+      ...kafkaConnection,
+      functionsDir,
+    ],
+  },
   record: {
     args: '',
     summary:

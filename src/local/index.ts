@@ -4,6 +4,15 @@ export {
   type KafkaSaslOptions,
   kafkaClientOptions,
 } from '../output/index.ts';
+export {
+  type DeadLetterEntry,
+  type DeadLettersJsonResult,
+  type DeadLettersOptions,
+  deadLetterLine,
+  deadLetters,
+  REDRIVEN_HEADER,
+  replayGroupOf,
+} from './dead-letters.ts';
 export { type DevOptions, dev, eventRecordOfMessage } from './dev.ts';
 export { encodingOf, type RecordEncoding, schemaIdOf } from './encoding.ts';
 export { InvokeFailedError, LocalInputError } from './errors.ts';
