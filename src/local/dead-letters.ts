@@ -13,13 +13,11 @@ import { Admin, Producer } from '@platformatic/kafka';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../event/index.ts';
 import {
   connectionProblem,
-  DEAD_LETTER_HEADER,
   type KafkaConnectionOptions,
   kafkaClientOptions,
-  ORIGIN_HEADER,
 } from '../output/index.ts';
 import type { ConsumerDefinition } from '../runtime/index.ts';
-import type { DeadLetterFacts } from '../state/index.ts';
+import { DEAD_LETTER_HEADER, type DeadLetterFacts, ORIGIN_HEADER } from '../state/index.ts';
 import { LocalInputError } from './errors.ts';
 import { recordTopic } from './record.ts';
 
