@@ -7,5 +7,6 @@ export type {
   InvokeResult,
   InvokeTotal,
   RecordFault,
+  TestOutput,
   TestRecord,
 } from './types.ts';

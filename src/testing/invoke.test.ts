@@ -159,3 +159,41 @@ describe('invoke() with a partial batch response, as Lambda retries it', () => {
     expect(run.total.events).toBe(11);
   });
 });
+
+describe('invoke() outputs and dead letters', () => {
+  test('returns what the consumer emitted, decoded, and what it gave up; a redelivery emits nothing again', async () => {
+    const alerts = defineConsumer(
+      {
+        name: 'alerts',
+        topic: 'words',
+        emits: ['alerts'],
+        deadLetter: { after: 1, to: 'words.dead' },
+      },
+      (record, ctx) => {
+        if (record.offset === 2) throw new Error('bad word');
+        ctx.emit('alerts', { word: record.key }, { key: record.key, headers: { h: 'v' } });
+      },
+    );
+    const run = await invoke(alerts, records);
+    expect(run.error).toBeUndefined();
+    expect(run.outputs).toEqual(
+      [0, 1, 3].map((offset) => ({
+        topic: 'alerts',
+        key: `w${offset}`,
+        value: { word: `w${offset}` },
+        headers: { h: 'v' },
+        origin: `alerts|words|0|${offset}|0`,
+      })),
+    );
+    expect(run.deadLetters).toEqual([
+      expect.objectContaining({
+        offset: 2,
+        attempts: 1,
+        error: { name: 'Error', message: 'bad word' },
+      }),
+    ]);
+    const again = await run.redeliver();
+    expect(again.outputs).toHaveLength(3);
+    expect(again.total.duplicates).toBe(4);
+  });
+});

@@ -10,10 +10,10 @@ import {
   replayEvent,
   replayRetryLimit,
 } from '../runtime/index.ts';
-import { MemoryStateStore } from '../state/index.ts';
+import { type DeadLetterFacts, MemoryStateStore, type OutboxMessage } from '../state/index.ts';
 import { TestingOptionError } from './errors.ts';
 import { checkFaults, FaultPlan } from './faults.ts';
-import type { InvokeOptions, InvokeResult, InvokeTotal, TestRecord } from './types.ts';
+import type { InvokeOptions, InvokeResult, InvokeTotal, TestOutput, TestRecord } from './types.ts';
 
 const OPTIONS: ReadonlyArray<keyof InvokeOptions> = [
   'store',
@@ -60,10 +60,21 @@ export async function invoke(
   const store = options.store ?? new MemoryStateStore();
   // One handler for the run: a redelivery finds it warm, with its cache and class instance.
   let reports: InvocationReport[] = [];
+  const outputs: TestOutput[] = [];
+  const deadLetters: DeadLetterFacts[] = [];
   const handler = createHandler(definition, {
     store: plan.store(store),
     log: createLogger(options.log ?? (() => {})),
     onReport: (report) => reports.push(report),
+    relay: () => ({
+      send: async (messages) => {
+        for (const m of messages) {
+          if (m.deadLetter) deadLetters.push(m.deadLetter);
+          else outputs.push(testOutput(m));
+        }
+      },
+      close: async () => {},
+    }),
   });
 
   let delivering = false;
@@ -99,6 +110,8 @@ export async function invoke(
       total: totalOf(delivered),
       injected: plan.takeFired(),
       store,
+      outputs: [...outputs],
+      deadLetters: [...deadLetters],
       table: async <T>(name: string) =>
         Object.fromEntries(await store.scanTable(definition.group, name)) as Record<string, T>,
       // The checkpoint holds the last processed offset; Kafka commits the one after it.
@@ -112,6 +125,25 @@ export async function invoke(
     };
   };
   return deliver(records);
+}
+
+function testOutput(m: OutboxMessage): TestOutput {
+  const text = (b64: string | null) =>
+    b64 === null ? null : Buffer.from(b64, 'base64').toString();
+  const value = text(m.value);
+  let parsed: unknown = value;
+  try {
+    if (value !== null) parsed = JSON.parse(value);
+  } catch {
+    // Not JSON: the text as it is.
+  }
+  return {
+    topic: m.to,
+    key: text(m.key),
+    value: parsed,
+    headers: Object.fromEntries(m.headers.map(([name, v]) => [name, text(v) ?? ''])),
+    origin: m.origin,
+  };
 }
 
 function eventRecord(record: TestRecord, i: number): EventRecord {

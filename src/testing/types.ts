@@ -1,6 +1,6 @@
 import type { EventRecord, EventSourceOptions, NdjsonRecord } from '../event/index.ts';
 import type { InvocationReport } from '../runtime/index.ts';
-import type { StateStore } from '../state/index.ts';
+import type { DeadLetterFacts, StateStore } from '../state/index.ts';
 import type { InjectedFaultError } from './errors.ts';
 
 /** What `invoke()` feeds a consumer: NDJSON records (as `dogear record` writes them) or Lambda's. */
@@ -51,6 +51,16 @@ export interface CommitFault {
 }
 
 /** The reports of a run, summed. */
+/** An output as a test reads it. */
+export interface TestOutput {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly value: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+  /** `<group>|<topic>|<partition>|<offset>|<index>`, its `dogear-origin` header. */
+  readonly origin: string;
+}
+
 export interface InvokeTotal {
   readonly events: number;
   readonly records: number;
@@ -74,6 +84,13 @@ export interface InvokeResult {
   readonly injected: readonly InjectedFaultError[];
   /** The state, without the injected faults: pass it to `invoke()` for a cold start. */
   readonly store: StateStore;
+  /**
+   * What `ctx.emit` sent, as the relay delivered it after each commit, in order, this delivery
+   * and the earlier ones of the run: key as UTF-8, value as JSON when it parses (else UTF-8).
+   */
+  readonly outputs: readonly TestOutput[];
+  /** The records given up to the dead letters, with why (`deadLetter`). */
+  readonly deadLetters: readonly DeadLetterFacts[];
   /** A table's items as a plain object. */
   table<T = unknown>(name: string): Promise<Record<string, T>>;
   /**
