@@ -17,6 +17,8 @@ import {
   spawnDogear,
 } from './fixtures/dogear-process.ts';
 
+import { alertOracle, readingsOracle } from './fixtures/oracle.ts';
+
 const PARTIAL = 'test/fixtures/invoke-partial/functions';
 const SOCKET = 'test/fixtures/invoke-socket/functions';
 
@@ -780,5 +782,80 @@ describe.concurrent('generated events are what Lambda delivers', () => {
     expect(errorLine(await dogear('events', file))).toMatch(
       /:1 .*"timestampType" "x".*CREATE_TIME, LOG_APPEND_TIME or NO_TIMESTAMP_TYPE/,
     );
+  });
+});
+
+describe('a pipeline on recordings alone: invoke --outputs, then invoke the next consumer on them', () => {
+  test('thermometer writes its alerts and dead letters to files; alert-log folds the alerts once, even run twice', async () => {
+    const dir = tempDir();
+    const readings = readRecords(READINGS);
+    const alerts = join(dir, 'alerts.ndjson');
+    const first = await okJson(
+      'invoke',
+      'thermometer',
+      '--events',
+      READINGS,
+      '--outputs',
+      alerts,
+      '--state-dir',
+      dir,
+    );
+    const expected = alertOracle(readings);
+    const { poison } = readingsOracle(readings);
+    expect(first).toMatchObject({
+      deadLettered: poison.length,
+      outputsPending: 0,
+      outputsFile: alerts,
+    });
+    // One line per alert, and one per dead letter to the Kafka topic thermometer names.
+    const lines = readFileSync(alerts, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as NdjsonRecord);
+    const alertLines = lines.filter((l) => l.topic === 'temperature-alerts');
+    // Partitions run at once, so only each partition's alerts keep their order.
+    expect(alertLines.map((l) => l.headers?.['dogear-origin']).sort()).toEqual(
+      expected.map((a) => a.origin).sort(),
+    );
+    expect(lines.filter((l) => l.topic === 'temperature-readings.dead-letters')).toHaveLength(
+      poison.length,
+    );
+
+    await okJson('invoke', 'alert-log', '--events', alerts, '--state-dir', dir);
+    // A relay that ran twice: copies of the first alerts, same origins, at later offsets.
+    const next = new Map<number, number>();
+    for (const l of alertLines)
+      next.set(l.partition, Math.max(next.get(l.partition) ?? 0, l.offset + 1));
+    const copies = alertLines.slice(0, 5).map((l) => {
+      const offset = next.get(l.partition)!;
+      next.set(l.partition, offset + 1);
+      return JSON.stringify({ ...l, offset });
+    });
+    writeFileSync(alerts, `${readFileSync(alerts, 'utf8')}${copies.join('\n')}\n`);
+    const copied = await okJson('invoke', 'alert-log', '--events', alerts, '--state-dir', dir);
+    expect(copied).toMatchObject({ processed: 0, duplicates: alertLines.length + 5 });
+    // Run both again: thermometer's records are duplicates and emit nothing; alert-log's too.
+    const again = await okJson(
+      'invoke',
+      'thermometer',
+      '--events',
+      READINGS,
+      '--outputs',
+      alerts,
+      '--state-dir',
+      dir,
+    );
+    expect(again).toMatchObject({ processed: 0, outputsRelayed: 0 });
+    await okJson('invoke', 'alert-log', '--events', alerts, '--state-dir', dir);
+    const table = await okJson('state', 'alert-log', '--table', 'state', '--state-dir', dir);
+    const counts = Object.fromEntries(
+      Object.entries(table as Record<string, { count: number }>).map(([sensor, v]) => [
+        sensor,
+        v.count,
+      ]),
+    );
+    const oracle: Record<string, number> = {};
+    for (const a of expected) oracle[a.sensor] = (oracle[a.sensor] ?? 0) + 1;
+    expect(counts).toEqual(oracle);
   });
 });

@@ -27,7 +27,7 @@ import {
 } from '../runtime/index.ts';
 import { StateCache, type StateStore } from '../state/index.ts';
 import { LocalInputError } from './errors.ts';
-import { openStore, type StoreLocation } from './invoke.ts';
+import { openStore, outboxSummary, type StoreLocation } from './invoke.ts';
 import { timestampOf } from './record.ts';
 
 /** Closing a client whose broker went away must not hold up Ctrl-C. */
@@ -575,8 +575,10 @@ class ConsumerLoop {
           : `${(error as Error).name}: ${(error as Error).message}`;
     }
     const report = this.reports[0];
+    // The same report as the metrics line and dogear invoke's summary.
+    const outbox = outboxSummary(report, 'relayed');
     this.options.progress(
-      `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped (${Math.round(performance.now() - started)} ms)${problem ? `; failed: ${problem}` : ''}`,
+      `${this.definition.name}: ${range}: ${records.length} records, ${report?.processed ?? 0} processed, ${report?.duplicates ?? 0} duplicates skipped${outbox} (${Math.round(performance.now() - started)} ms)${problem ? `; failed: ${problem}` : ''}`,
     );
     return outcome;
   }

@@ -203,17 +203,14 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
         totals.deadLettered += last?.deadLettered ?? 0;
         totals.outputsRelayed += last?.outputsRelayed ?? 0;
         totals.outputsPending = last?.outputsPending ?? 0;
-        const outbox = [
-          last?.deadLettered ? `${last.deadLettered} dead-lettered` : '',
-          last?.outputsRelayed ? `${last.outputsRelayed} outputs written` : '',
-          last?.outputsPending ? `${last.outputsPending} outputs not written` : '',
-        ].filter(Boolean);
+        const outbox = outboxSummary(last, 'written');
         const notRun = ran.records - ran.processed - ran.duplicates - ran.failed;
         options.progress?.(
-          `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''}${outbox.length ? `, ${outbox.join(', ')}` : ''} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
+          `${definition.name}: batch ${index + 1}/${events.length}${attempt > 0 ? `, retry ${attempt} from ${formatFrom(delivery)}` : ''}: ${ran.records} records, ${ran.processed} processed, ${ran.duplicates} duplicates${ran.failed ? `, ${ran.failed} failed` : ''}${notRun > 0 ? `, ${notRun} not run` : ''}${outbox} (${Math.round(performance.now() - invocationStarted)} ms)${answered.length ? `; partial batch response: ${formatAnswered(answered)}` : ''}`,
         );
         if (answered.length > 0) responses.push({ batch: index + 1, attempt, response: response! });
       },
+      definition.deadLetter !== undefined,
     );
     if (ended.end === 'succeeded') continue;
     if (ended.end === 'threw') {
@@ -264,6 +261,22 @@ function replayRetries(definition: ConsumerDefinition): number {
   const { deploy, deadLetter } = definition;
   if (!deadLetter || Number.isFinite(lambdaRetryLimit(deploy))) return replayRetryLimit(deploy);
   return Math.max(1, deadLetter.after);
+}
+
+/**
+ * `, 2 dead-lettered, 5 outputs written`: the outbox's part of a progress line, from the same
+ * report as the metrics line; empty when there is nothing to say.
+ */
+export function outboxSummary(
+  report: InvocationReport | undefined,
+  delivered: 'written' | 'relayed',
+): string {
+  const parts = [
+    report?.deadLettered ? `${report.deadLettered} dead-lettered` : '',
+    report?.outputsRelayed ? `${report.outputsRelayed} outputs ${delivered}` : '',
+    report?.outputsPending ? `${report.outputsPending} outputs pending` : '',
+  ].filter(Boolean);
+  return parts.length ? `, ${parts.join(', ')}` : '';
 }
 
 /** Why the retries stopped where they did, and what Lambda would do then. */

@@ -130,6 +130,12 @@ export async function replayEvent(
   limit: number,
   invoke: (event: KafkaEvent) => Promise<KafkaBatchResponse | undefined | undefined>,
   onAttempt: (attempt: ReplayAttempt) => void = () => {},
+  /**
+   * Whether an invocation that threw is delivered again, whole, as Lambda retries a failed
+   * batch (up to `limit` times): for a consumer with a `deadLetter`, whose failing records are
+   * given up on a later delivery. Otherwise the first throw ends the replay.
+   */
+  retryThrown = false,
 ): Promise<ReplayEnd> {
   let delivery = event;
   for (let attempt = 0; ; attempt++) {
@@ -138,6 +144,7 @@ export async function replayEvent(
       response = (await invoke(delivery)) ?? undefined;
     } catch (error) {
       onAttempt({ attempt, event: delivery, error });
+      if (retryThrown && attempt < limit) continue;
       return { end: 'threw', error };
     }
     onAttempt({ attempt, event: delivery, response });
