@@ -503,3 +503,25 @@ test('a record too large to keep in a dead letter is given up all the same, its 
     omitted: { valueBytes: 600 * 1024, keyBytes: 1 },
   });
 });
+
+test.each([
+  ['a registry that cannot answer is retried, not given up', 'retry' as const, 0],
+  ['a payload its schema can never read is given up', 'permanent' as const, 1],
+])('%s', async (_, failure, deadLettered) => {
+  const { SchemaDecodeError } = await import('../schema/index.ts');
+  const codec = {
+    format: 'avro' as const,
+    decode: async () => {
+      throw new SchemaDecodeError(`failure ${failure}`, failure);
+    },
+    encode: async () => new Uint8Array(),
+  };
+  const decoding = defineConsumer(
+    { name: 'decoding', topic: 'readings', value: codec, deadLetter: { after: 1, to: 'dead' } },
+    () => {},
+  );
+  const relay = new ListRelay();
+  const { report } = await invoke(decoding, new MemoryStateStore(), readings([1]), relay);
+  expect(report.deadLettered).toBe(deadLettered);
+  expect(relay.sent).toHaveLength(deadLettered);
+});
