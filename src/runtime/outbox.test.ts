@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest';
 import { eventOf, eventRecordOf, type NdjsonRecord } from '../event/index.ts';
 import type { OutboxRelay } from '../output/index.ts';
-import { MemoryStateStore, type OutboxMessage, StateCache } from '../state/index.ts';
+import { MemoryStateStore, type OutboxMessage, StateCache, StateError } from '../state/index.ts';
 import { defineConsumer } from './consumer.ts';
 import { BatchFailedError, EmitError, OutputsUndeliveredError } from './errors.ts';
 import { createHandler, type InvocationReport } from './handler.ts';
@@ -348,7 +348,7 @@ describe('dead letters: a record that keeps failing is given up, and the partiti
     expect(checkpoint!.attempt).toBeUndefined();
   });
 
-  test('deliveries that die before the record ends count too: the next one gives it up unrun', async () => {
+  test('deliveries that die in the record count too: after it died alone `after` times, the next one gives it up unrun', async () => {
     const store = new MemoryStateStore();
     const relay = new ListRelay();
     let runs = 0;
@@ -363,22 +363,86 @@ describe('dead letters: a record that keeps failing is given up, and the partiti
       },
     );
     const records = readings([1, 2]);
-    // Two deliveries, one after the other, that never end: each in a process that is then gone.
-    for (let i = 1; i <= 2; i++) {
+    // Three deliveries, one after the other, that never end: each in a process that is then
+    // gone. The first ran the whole slice, so its death proves nothing of offset 0; the next
+    // two ran record by record, so they died in it.
+    for (let i = 1; i <= 3; i++) {
       void invoke(hangs, store, records, relay);
       await expect.poll(() => runs).toBe(i);
     }
-    expect((await store.scanCheckpoints('hangs'))[0]!.attempt).toEqual({ offset: 0, count: 2 });
-    const third = await invoke(hangs, store, records, relay);
-    expect(third.error).toBeUndefined();
-    expect(runs).toBe(2);
-    expect(third.report.deadLettered).toBe(1);
+    expect((await store.scanCheckpoints('hangs'))[0]!.attempt).toEqual({
+      offset: 0,
+      count: 1,
+      open: true,
+      solo: true,
+    });
+    const fourth = await invoke(hangs, store, records, relay);
+    expect(fourth.error).toBeUndefined();
+    expect(runs).toBe(3);
+    expect(fourth.report.deadLettered).toBe(1);
     expect(relay.sent[0]!.deadLetter).toMatchObject({
       offset: 0,
       attempts: 2,
       error: { name: 'DeliveriesExhausted' },
     });
     expect(await store.scanTable('hangs', 'seen')).toEqual(new Map([['n', 1]]));
+  });
+
+  test('a record that kills the process after a good one does not get the good one given up', async () => {
+    const store = new MemoryStateStore();
+    const relay = new ListRelay();
+    let deaths = 0;
+    const killer = defineConsumer(
+      { name: 'killer', topic: 'readings', deadLetter: { after: 1, to: 'readings.dead' } },
+      async (record, ctx) => {
+        if (record.offset === 1 && deaths < 4) {
+          deaths++;
+          await new Promise(() => {});
+        }
+        ctx.table('seen').add(String(record.offset), 1);
+      },
+    );
+    const records = readings([1, 2]);
+    // Deaths: the slice run whole (proves nothing of either), then record by record: offset 0
+    // commits, and 1 dies alone (counts 1).
+    for (let i = 1; i <= 2; i++) {
+      void invoke(killer, store, records, relay);
+      await expect.poll(() => deaths).toBe(i);
+    }
+    const next = await invoke(killer, store, records, relay);
+    expect(next.error).toBeUndefined();
+    // Offset 0 is applied once; offset 1, which killed two deliveries, is the one given up.
+    expect(await store.scanTable('killer', 'seen')).toEqual(new Map([['0', 1]]));
+    expect(relay.sent.map((m) => m.deadLetter?.offset)).toEqual([1]);
+  });
+
+  test('a delivery that failed for a store that could not answer does not count against the record', async () => {
+    class FlakyStore extends MemoryStateStore {
+      down = true;
+      override async readItem(group: string, table: string, key: string) {
+        if (this.down) throw new StateError('DynamoDB is unreachable');
+        return super.readItem(group, table, key);
+      }
+    }
+    const reads = defineConsumer(
+      { name: 'reads', topic: 'readings', deadLetter: { after: 1, to: 'readings.dead' } },
+      async (_r, ctx) => {
+        ctx.table('t').set('v', ((await ctx.table<number>('t').get('v')) ?? 0) + 1);
+      },
+    );
+    const store = new FlakyStore();
+    const relay = new ListRelay();
+    for (let i = 0; i < 2; i++) {
+      expect((await invoke(reads, store, readings([1]), relay)).error).toBeInstanceOf(
+        BatchFailedError,
+      );
+    }
+    store.down = false;
+    const { error, report } = await invoke(reads, store, readings([1]), relay);
+    expect(error).toBeUndefined();
+    expect(report.deadLettered).toBe(0);
+    expect(relay.sent).toEqual([]);
+    expect(await store.scanTable('reads', 't')).toEqual(new Map([['v', 1]]));
   });
 
   test("a store that cannot answer is not the record's fault: it fails, and is not given up", async () => {
@@ -449,6 +513,7 @@ test('an @onBatch reader gets only the outputs it has not applied', async () => 
   const { report } = await invoke(batchLog, store, records, new ListRelay());
   expect(got).toEqual([[0, 1, 4]]);
   expect(report.duplicates).toBe(2);
+  expect(report.processed).toBe(3);
   expect(await store.scanTable('batch-log', 'count')).toEqual(new Map([['alerts', 3]]));
 });
 
@@ -524,4 +589,25 @@ test.each([
   const { report } = await invoke(decoding, new MemoryStateStore(), readings([1]), relay);
   expect(report.deadLettered).toBe(deadLettered);
   expect(relay.sent).toHaveLength(deadLettered);
+});
+
+test('an @onBatch reader that throws counts nothing processed nor duplicate: nothing committed', async () => {
+  const failing = defineConsumer(
+    { name: 'failing', topic: 'alerts' },
+    {
+      onBatch: () => {
+        throw new Error('down');
+      },
+    },
+  );
+  const a = 'alerts|readings|0';
+  const records = [`${a}|0|0`, `${a}|0|0`].map((origin, offset) => ({
+    topic: 'alerts',
+    partition: 0,
+    offset,
+    value: '1',
+    headers: { 'dogear-origin': origin },
+  }));
+  const { report } = await invoke(failing, new MemoryStateStore(), records, new ListRelay());
+  expect(report).toMatchObject({ processed: 0, duplicates: 0 });
 });

@@ -141,16 +141,17 @@ export async function processSlice(
     });
     try {
       await runFrom(txn, consumer, handler, slice, deps, report, delivery);
-      // Outputs of another dogear consumer seen again ended as records, with no effect.
-      report.processed -= report.upstreamDuplicates;
-      report.duplicates += report.upstreamDuplicates;
       return report;
     } catch (error) {
       if (error instanceof OutputsUndeliveredError) {
         report.failure = error;
         return report;
       }
-      if (!(error instanceof StateConflictError) || attempt >= maxReruns) throw error;
+      if (!(error instanceof StateConflictError) || attempt >= maxReruns) {
+        // The delivery ends here without the record's fault: it must not count against it.
+        await closeAttempt(txn, delivery);
+        throw error;
+      }
       report.reruns++;
       if (error.checkpoint) report.fences++;
       deps.log.debug('version conflict, rerunning slice from its checkpoint', {
@@ -168,6 +169,8 @@ export async function processSlice(
 interface Delivery {
   /** The attempt this delivery marked for its first record, so a rerun does not count it twice. */
   marked?: RecordAttempt;
+  /** Whether this delivery commits record by record (an earlier one did not end). */
+  solo?: boolean;
 }
 
 async function runFrom(
@@ -204,8 +207,8 @@ async function runFrom(
     (r, i, all) => r.offset > from && (i === 0 || r.offset !== all[i - 1]!.offset),
   );
   // Records this invocation committed in an earlier attempt are below the checkpoint now too.
-  report.duplicates = slice.records.length - fresh.length - report.processed;
-  report.upstreamDuplicates = 0;
+  const belowCheckpoint = slice.records.length - fresh.length - report.processed;
+  report.duplicates = belowCheckpoint;
   const ahead = new RecordsAhead(consumer, fresh);
   const ctx = new SliceContext(
     consumer.name,
@@ -222,7 +225,14 @@ async function runFrom(
     source,
     consumer.emits,
   );
-  const processedBefore = report.processed;
+  // What this attempt counts only once it commits (a conflict reruns the rest): by offset.
+  const before = {
+    processed: report.processed,
+    deadLettered: report.deadLettered,
+    upstream: report.upstreamDuplicates,
+  };
+  const upstreamSeen = new Set<number>();
+  const givenUp: number[] = [];
   const commit = async (last: boolean) => {
     const started = performance.now();
     if ((await txn.commit()) === 0) {
@@ -234,17 +244,39 @@ async function runFrom(
     report.slowestCommitMs = Math.max(report.slowestCommitMs ?? 0, took);
     report.commits++;
     const upTo = txn.checkpoint.offset;
-    report.processed = processedBefore + fresh.filter((r) => r.offset <= upTo).length;
+    const upstream = [...upstreamSeen].filter((o) => o <= upTo).length;
+    report.processed =
+      before.processed +
+      fresh.filter((r) => r.offset <= upTo && !upstreamSeen.has(r.offset)).length;
+    report.upstreamDuplicates = before.upstream + upstream;
+    report.duplicates = belowCheckpoint + upstream;
+    report.deadLettered = before.deadLettered + givenUp.filter((o) => o <= upTo).length;
     if (deps.exitAfterCommit && txn.checkpoint.outbox) process.exit(137);
     // Mid-slice, the next commit replaces the outbox anyway: only the last one is cleared.
     await deliver(txn, deps, report, last);
   };
   const deadLetter = consumer.mode === 'record' ? consumer.deadLetter : undefined;
-  // The first record's deliveries so far, this one included; past `after`, it is given up.
-  const firstAttempts = deadLetter && fresh[0] ? await markFirst(txn, fresh[0], delivery) : 0;
+  const first = fresh[0];
+  // How often the first record failed so far; a delivery that began and did not end counts
+  // only if it ran record by record (then it died in this record, not after it).
+  const mark = deadLetter && first ? await markFirst(txn, first, delivery) : undefined;
   // After a delivery that did not end, commit record by record: if a record kills the process,
-  // the next delivery starts at it, and its deliveries are counted, not its predecessors'.
-  const oneByOne = firstAttempts > 1;
+  // the next delivery starts at it, and its deaths are counted, not its predecessors'.
+  const oneByOne = delivery.solo === true;
+  /** After a record ends: a commit if it does not fit, or if this delivery runs one by one. */
+  const commitAfter = async (end: RecordEnd, last: EventRecord) => {
+    // It does not fit beside the finished records: they commit first, then it joins.
+    if (end === 'commit-first') return commit(false);
+    if (!oneByOne) return;
+    // The next record runs alone too: if this delivery dies in it, it is that record's death.
+    const next = fresh[fresh.indexOf(last) + 1];
+    if (deadLetter && next) {
+      const mark: RecordAttempt = { offset: next.offset, count: 0, open: true, solo: true };
+      txn.attemptFailed(mark);
+      delivery.marked = mark;
+    }
+    await commit(false);
+  };
   const units = consumer.mode === 'batch' ? (fresh.length ? [fresh] : []) : fresh.map((r) => [r]);
   for (const unit of units) {
     // One record's lifecycle: begin, run the handler, then end it (its writes checked and
@@ -254,15 +286,15 @@ async function runFrom(
     txn.beginRecord(last.offset, () => recordFingerprint(last));
     // Outputs of another dogear consumer relayed again are applied already: left out.
     const kept = unseen(txn, unit);
-    report.upstreamDuplicates += unit.length - kept.length;
+    for (const r of unit) if (!kept.includes(r)) upstreamSeen.add(r.offset);
     let end: RecordEnd;
     if (kept.length === 0) {
       end = txn.endRecord();
-    } else if (deadLetter && unit[0] === fresh[0] && firstAttempts > deadLetter.after) {
-      end = giveUp(txn, consumer, last, firstAttempts - 1, undeliverable(firstAttempts - 1));
-      report.deadLettered++;
+    } else if (deadLetter && mark && unit[0] === first && mark.count >= deadLetter.after) {
+      end = giveUp(txn, consumer, last, mark.count, undeliverable(mark.count));
+      givenUp.push(last.offset);
       ctx.log.error(
-        `${consumer.name}: ${last.topic}-${last.partition}@${last.offset}: ${firstAttempts - 1} deliveries ended without finishing it; sent to the dead letters (${deadLetter.to}) unrun, and the partition moves on`,
+        `${consumer.name}: ${last.topic}-${last.partition}@${last.offset}: ${mark.count} deliveries failed on it, the last without an error dogear could catch; sent to the dead letters (${deadLetter.to}) unrun, and the partition moves on`,
       );
     } else {
       try {
@@ -273,50 +305,75 @@ async function runFrom(
         txn.abortRecord();
         ctx.dropEmits();
         const failed = failedAt(error, unit);
+        const isFirst = failed === first;
         if (deadLetter && deadLetterable(error)) {
-          const attempts = failed === fresh[0] ? firstAttempts : 1;
+          const attempts = (isFirst && mark ? mark.count : 0) + 1;
           if (attempts >= deadLetter.after) {
             txn.beginRecord(failed.offset, () => recordFingerprint(failed));
             unseen(txn, [failed]);
             end = giveUp(txn, consumer, failed, attempts, error);
-            report.deadLettered++;
+            givenUp.push(failed.offset);
             ctx.log.error(
               `${consumer.name}: ${failed.topic}-${failed.partition}@${failed.offset} failed ${attempts} time(s); sent to the dead letters (${deadLetter.to}) and the partition moves on`,
               { error: error instanceof Error ? error.message : String(error) },
             );
-            if (end === 'commit-first') await commit(false);
-            if (oneByOne) await commit(false);
+            await commitAfter(end, failed);
             continue;
           }
-          if (failed !== fresh[0]) txn.attemptFailed({ offset: failed.offset, count: attempts });
+          // Counted, and the delivery ended: the next one starts at it.
+          txn.attemptFailed({ offset: failed.offset, count: attempts });
+        } else if (deadLetter && isFirst && mark) {
+          // Not the record's fault (a store or registry that could not answer): not counted.
+          txn.attemptFailed({ offset: failed.offset, count: mark.count });
         }
         report.failure = new RecordFailedError(consumer.name, failed, error);
         break;
       }
     }
-    // It does not fit beside the finished records: they commit first, then it joins.
-    if (end === 'commit-first' || oneByOne) await commit(false);
+    await commitAfter(end, last);
   }
   await commit(true);
 }
 
 /**
- * Counts a delivery of the slice's first record before it runs, in the checkpoint item, so a
- * delivery that times out or dies counts as failed too. Returns the deliveries so far.
+ * Marks, in the checkpoint item, that a delivery of the slice's first record began (`open`), so
+ * a delivery that times out or dies is still known of. Returns the record's failures so far:
+ * those counted when their delivery ended, and a delivery left open by one that ran record by
+ * record (it died in this record). A delivery left open by one that ran the whole slice proves
+ * nothing of this record: this one runs record by record instead.
  */
 async function markFirst(
   txn: StateTransaction,
   first: EventRecord,
   delivery: Delivery,
-): Promise<number> {
-  if (delivery.marked?.offset === first.offset && txn.checkpoint.attempt?.offset === first.offset) {
-    return delivery.marked.count;
+): Promise<RecordAttempt> {
+  const current = txn.checkpoint.attempt;
+  if (delivery.marked?.offset === first.offset && current?.offset === first.offset) {
+    return delivery.marked;
   }
-  const before = txn.checkpoint.attempt;
-  const count = before?.offset === first.offset ? before.count + 1 : 1;
-  await txn.markAttempt({ offset: first.offset, count });
-  delivery.marked = { offset: first.offset, count };
-  return count;
+  const prior = current?.offset === first.offset ? current : undefined;
+  const count = (prior?.count ?? 0) + (prior?.open && prior.solo ? 1 : 0);
+  // A rerun after a commit starts at a later record: the delivery stays record by record.
+  delivery.solo = delivery.solo === true || prior !== undefined;
+  const mark: RecordAttempt = { offset: first.offset, count, open: true, solo: delivery.solo };
+  await txn.markAttempt(mark);
+  delivery.marked = mark;
+  return mark;
+}
+
+/**
+ * A delivery that ends with an error that is not the first record's own closes its mark, best
+ * effort: the store that failed may not take it either, and then the next delivery, if it runs
+ * record by record, counts one failure too many.
+ */
+async function closeAttempt(txn: StateTransaction, delivery: Delivery): Promise<void> {
+  const marked = delivery.marked;
+  if (!marked || txn.checkpoint.attempt?.offset !== marked.offset) return;
+  try {
+    await txn.markAttempt({ offset: marked.offset, count: marked.count });
+  } catch {
+    // The store is what failed; the mark stays open.
+  }
 }
 
 /**

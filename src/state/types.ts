@@ -39,10 +39,18 @@ export interface Checkpoint {
 /** An output's place in its source partition: the source record's offset, and its index there. */
 export type UpstreamMark = readonly [offset: number, index: number];
 
-/** How many deliveries of the record at `offset` began without the record's effects committing. */
+/**
+ * Failed deliveries of the record at `offset` (the one after the checkpoint), for dead letters.
+ * See "Counting deliveries" in docs/pipelines.md.
+ */
 export interface RecordAttempt {
   readonly offset: number;
+  /** Deliveries that failed on the record: its own errors, and deaths while it ran alone. */
   readonly count: number;
+  /** A delivery of it began and has not ended; if none ends it, that delivery died. */
+  readonly open?: boolean;
+  /** That open delivery commits record by record, so if it died, it died in this record. */
+  readonly solo?: boolean;
 }
 
 /** A state item as stored. `version` 0 means it never existed; a deleted item keeps its version. */
