@@ -611,3 +611,26 @@ test('an @onBatch reader that throws counts nothing processed nor duplicate: not
   const { report } = await invoke(failing, new MemoryStateStore(), records, new ListRelay());
   expect(report).toMatchObject({ processed: 0, duplicates: 0 });
 });
+
+test('every store refuses a commit whose outbox and upstream marks do not fit the checkpoint item, as DynamoDB would', async () => {
+  const message = {
+    to: 'out',
+    key: null,
+    value: 'x'.repeat(200 * 1024),
+    headers: [],
+    origin: 'g|t|0|0|0',
+  };
+  const commit = {
+    partition: { group: 'g', topic: 't', partition: 0 },
+    checkpoint: {
+      expectedVersion: 0,
+      offset: 0,
+      outbox: [message, { ...message, origin: 'g|t|0|0|1' }],
+      upstream: { 'up|src|0': [1, 0] as const },
+    },
+    writes: [],
+  };
+  await expect(new MemoryStateStore().commit(commit)).rejects.toThrow(
+    /bytes of intent, outbox and upstream marks, over the 358400 the checkpoint item holds/,
+  );
+});

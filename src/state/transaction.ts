@@ -138,6 +138,8 @@ export class StateTransaction {
   private recordUpstream: Map<string, UpstreamMark> | undefined;
   /** The failed deliveries of the record after the last finished one, for the next commit. */
   private nextAttempt: RecordAttempt | undefined;
+  /** About what the upstream marks take in the checkpoint item: they ride beside the outbox. */
+  private upstreamBytes: number;
   /** Entries the running record wrote or read. */
   private recordEntries: Entry[] = [];
   /** The running (or held) record's offset, and the last finished record's. */
@@ -168,6 +170,10 @@ export class StateTransaction {
     this.checkpointNow = checkpoint;
     this.finishedOffset = checkpoint.offset;
     this.finishedFingerprint = checkpoint.fingerprint;
+    this.upstreamBytes = Object.keys(checkpoint.upstream ?? {}).reduce(
+      (n, source) => n + markBytes(source),
+      0,
+    );
   }
 
   /**
@@ -544,6 +550,7 @@ export class StateTransaction {
   /** The running record applies `source`'s output at `mark`; it commits with the record. */
   markUpstream(source: string, mark: UpstreamMark): void {
     this.expect('running', 'markUpstream');
+    if (this.upstreamMark(source) === undefined) this.upstreamBytes += markBytes(source);
     this.recordUpstream ??= new Map();
     this.recordUpstream.set(source, mark);
   }
@@ -713,12 +720,12 @@ export class StateTransaction {
    */
   private overflows(t: Tally): boolean {
     const { maxWrites, maxBytes, maxIntentBytes } = this.store.limits;
-    // The intent and the outbox share the checkpoint item.
+    // The intent, the outbox and the upstream marks share the checkpoint item.
     const intentBytes = t.writes > maxWrites ? t.blindBytes : 0;
     return (
       t.conditioned > maxWrites ||
       t.bytes > maxBytes ||
-      intentBytes + t.outboxBytes > maxIntentBytes
+      intentBytes + t.outboxBytes + this.upstreamBytes > maxIntentBytes
     );
   }
 
@@ -867,6 +874,11 @@ export class StateTransaction {
 
 function checkpointId(p: PartitionRef): string {
   return `${p.group}\u0000${p.topic}\u0000${p.partition}`;
+}
+
+/** About what one upstream mark takes in the checkpoint item's JSON: `"<source>":[o,i],`. */
+function markBytes(source: string): number {
+  return Buffer.byteLength(source) + 40;
 }
 
 /** Estimated size of the item once the slice's change is written; 0 while it has none. */

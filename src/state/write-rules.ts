@@ -184,8 +184,14 @@ export function commitProblem(commit: Commit, limits: CommitLimits): string | un
     return `${conditioned} writes carry a read version, over the ${limits.maxWrites} that share a transaction with the checkpoint`;
   }
   if (bytes > limits.maxBytes) return `about ${bytes} bytes, over ${limits.maxBytes}`;
-  if (commit.writes.length > limits.maxWrites && blindBytes > limits.maxIntentBytes) {
-    return `about ${blindBytes} bytes of blind writes, over the ${limits.maxIntentBytes} an intent holds`;
+  // What rides in the checkpoint item beside the offset: an intent, the outbox, the marks.
+  const { outbox, upstream } = commit.checkpoint;
+  const carried =
+    (commit.writes.length > limits.maxWrites ? blindBytes : 0) +
+    (outbox?.length ? Buffer.byteLength(JSON.stringify(outbox)) : 0) +
+    (upstream ? Buffer.byteLength(JSON.stringify(upstream)) : 0);
+  if (carried > limits.maxIntentBytes) {
+    return `about ${carried} bytes of intent, outbox and upstream marks, over the ${limits.maxIntentBytes} the checkpoint item holds for them`;
   }
   return undefined;
 }
