@@ -31,6 +31,8 @@ export interface KafkaRelayOptions {
   retries?: number;
   /** Per request to a broker. @default 10000 */
   timeoutMs?: number;
+  /** How old a topic's partition count may be before it is read again. @default 30000 */
+  partitionCountMaxAgeMs?: number;
 }
 
 /**
@@ -39,6 +41,14 @@ export interface KafkaRelayOptions {
  * only a message that is itself too large is refused.
  */
 const CHUNK_BYTES = 512 * 1024;
+/**
+ * How old a topic's partition count may be when a message is partitioned by it. Added
+ * partitions move a key's partition; a relay repeated after that, by a process that counted
+ * before, would put the copy where a reader does not know the original. 30 s bounds that window
+ * for a warm process, at one metadata request per topic per 30 s (Java's producer: 5 minutes,
+ * `metadata.max.age.ms`).
+ */
+export const PARTITION_COUNT_MAX_AGE_MS = 30_000;
 /** Kafka's legal topic names (`Topic.validate`): at most 249 of these characters, not . or .. */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
@@ -161,6 +171,8 @@ function connectingRelay(
   let closed = false;
   /** Partition counts by topic: a topic's partitions only grow, and rarely. */
   const partitionCounts = new Map<string, number>();
+  /** When each count was read: one older than `PARTITION_COUNT_MAX_AGE_MS` is read again. */
+  const countedAt = new Map<string, number>();
 
   const producer = () => {
     // Loaded on first use: a function that never emits never pays for the client at cold start.
@@ -187,18 +199,22 @@ function connectingRelay(
   };
 
   async function partitionsOf(client: RelayProducer, topics: readonly string[], refresh: boolean) {
-    const missing = topics.filter((t) => refresh || !partitionCounts.has(t));
+    const now = Date.now();
+    const maxAge = options.partitionCountMaxAgeMs ?? PARTITION_COUNT_MAX_AGE_MS;
+    const stale = (t: string) => now - (countedAt.get(t) ?? 0) > maxAge;
+    const missing = topics.filter((t) => refresh || !partitionCounts.has(t) || stale(t));
     if (missing.length === 0) return;
     const metadata = await client.metadata({
       topics: missing,
       autocreateTopics: false,
-      forceUpdate: refresh,
+      forceUpdate: refresh || missing.some(stale),
     });
     for (const topic of missing) {
       const count = metadata.topics.get(topic)?.partitionsCount;
       // Never guess a count: the partition would differ from the one Java's producer picks.
       if (!count) throw new Error(`Unknown topic ${topic}.`);
       partitionCounts.set(topic, count);
+      countedAt.set(topic, now);
     }
   }
 
