@@ -138,6 +138,17 @@ describe('ndjsonFileRelay', () => {
     ]);
   });
 
+  test('sends made at once (partitions relay concurrently) append in turn: offsets follow the file', async () => {
+    const path = join(dir, 'out.ndjson');
+    const relay = ndjsonFileRelay(path);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => relay.send([output(i), output(100 + i)])),
+    );
+    const file = await readEventsFile(path);
+    const offsets = (file as { records: EventRecord[] }).records.map((r) => r.offset);
+    expect(offsets).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
   test('a file that is not records is not appended to', async () => {
     const path = join(dir, 'notes.ndjson');
     await import('node:fs/promises').then((fs) =>

@@ -41,28 +41,34 @@ export function ndjsonFileRelay(path: string, options: NdjsonFileRelayOptions = 
     options.deadLetters ?? `${path.replace(/\.ndjson$/, '')}.dead-letters.ndjson`;
   /** The next offset per `<topic>\0<partition>`: read from the file once, then counted. */
   let next: Promise<Map<string, number>> | undefined;
+  /** Sends one at a time: partitions relay at once, and each must append after the last. */
+  let turn: Promise<unknown> = Promise.resolve();
 
   return {
-    async send(messages) {
-      next ??= mkdir(dirname(path), { recursive: true }).then(() => nextOffsets(path));
-      const offsets = await next;
-      const records: string[] = [];
-      const deadLetters: string[] = [];
-      const now = Date.now();
-      for (const message of messages) {
-        if (destinationOf(message) !== 'kafka') {
-          deadLetters.push(
-            `${JSON.stringify({ to: message.to, ...deadLetterDocument(message) })}\n`,
-          );
-          continue;
-        }
-        records.push(`${JSON.stringify(recordLine(message, options, offsets, now))}\n`);
-      }
-      if (records.length > 0) await appendFile(path, records.join(''));
-      if (deadLetters.length > 0) await appendFile(deadLettersPath, deadLetters.join(''));
+    send(messages) {
+      const mine = turn.catch(() => {}).then(() => append(messages));
+      turn = mine;
+      return mine;
     },
     async close() {},
   };
+
+  async function append(messages: readonly OutboxMessage[]): Promise<void> {
+    next ??= mkdir(dirname(path), { recursive: true }).then(() => nextOffsets(path));
+    const offsets = await next;
+    const records: string[] = [];
+    const deadLetters: string[] = [];
+    const now = Date.now();
+    for (const message of messages) {
+      if (destinationOf(message) !== 'kafka') {
+        deadLetters.push(`${JSON.stringify({ to: message.to, ...deadLetterDocument(message) })}\n`);
+        continue;
+      }
+      records.push(`${JSON.stringify(recordLine(message, options, offsets, now))}\n`);
+    }
+    if (records.length > 0) await appendFile(path, records.join(''));
+    if (deadLetters.length > 0) await appendFile(deadLettersPath, deadLetters.join(''));
+  }
 }
 
 function recordLine(
