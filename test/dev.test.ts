@@ -664,3 +664,51 @@ test('dogear produce keeps a timestamp of 0, the epoch, and stamps a record with
   expect(epoch).toMatchObject({ value: 'epoch', timestamp: 0, timestampType: 'CREATE_TIME' });
   expect(none!.timestamp).toBeGreaterThanOrEqual(before);
 }, 60_000);
+
+test('dogear dev sends dead letters for an SQS queue to the local topic <consumer>.dead-letters, which it creates', async () => {
+  const records = ['good', 'bad', 'good'].map((value, offset) => ({
+    topic: 'dev-letters',
+    partition: 0,
+    offset,
+    value,
+  }));
+  await produceRecords({
+    brokers: [inject('kafkaBrokers')],
+    records: records.map((r, i) => eventRecordOf(r, `record ${i}`)),
+  });
+  const stateDir = mkdtempSync(join(tmpdir(), 'dogear-letters-'));
+  const run = startDev(stateDir, ['--functions', 'test/fixtures/dev-dead-letters/functions']);
+  await until(
+    () => caughtUp(stateDir, 'letters', lastOffsets(records)),
+    'letters to reach the end',
+  );
+  run.child.kill('SIGTERM');
+  await new Promise((resolve) => run.child.once('exit', resolve));
+  expect(
+    Object.fromEntries(await new FileStateStore(stateDir).scanTable('letters', 'counts')),
+  ).toEqual({
+    good: 2,
+  });
+  const out = join(stateDir, 'letters.ndjson');
+  await recordTopic({
+    brokers: [inject('kafkaBrokers')],
+    topic: 'letters.dead-letters',
+    out,
+    idleMs: 2000,
+  });
+  const [letter, ...more] = (await readFile(out, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as NdjsonRecord);
+  expect(more).toEqual([]);
+  expect(letter!.value).toBe('bad');
+  const facts = JSON.parse(letter!.headers!['dogear-dead-letter']!);
+  expect(facts).toMatchObject({
+    consumer: 'letters',
+    topic: 'dev-letters',
+    partition: 0,
+    offset: 1,
+    attempts: 1,
+  });
+  expect(run.lines.join('\n')).toMatch(/letters: dev-letters-0@\d+\.\.\d+: .*1 dead-lettered/);
+}, 120_000);

@@ -1,7 +1,13 @@
 import { subscribe as subscribeChannel } from 'node:diagnostics_channel';
 import { watch } from 'node:fs';
 import { resolve } from 'node:path';
-import { Consumer, type fetchV17, type Message, type MessagesStream } from '@platformatic/kafka';
+import {
+  Admin,
+  Consumer,
+  type fetchV17,
+  type Message,
+  type MessagesStream,
+} from '@platformatic/kafka';
 import { type DiscoveredConsumer, discoverConsumers } from '../build/index.ts';
 import { type EventRecord, eventOf, eventRecordBytes, nextBatchLength } from '../event/index.ts';
 import {
@@ -190,11 +196,37 @@ function devRelay(definition: ConsumerDefinition, options: DevOptions): OutboxRe
   });
   if (endpoint) return relay;
   const local = localDeadLetterTopic(definition.name);
+  let created: Promise<void> | undefined;
   return {
-    send: (messages) =>
-      relay.send(messages.map((m) => (m.to.startsWith('arn:') ? { ...m, to: local } : m))),
+    async send(messages) {
+      const routed = messages.map((m) => (m.to.startsWith('arn:') ? { ...m, to: local } : m));
+      // The relay creates no topic; this one is dogear dev's own, so it makes it.
+      if (routed.some((m) => m.to === local)) {
+        created ??= createTopicOnce(options, local);
+        await created;
+      }
+      await relay.send(routed);
+    },
     close: () => relay.close(),
   };
+}
+
+/** Creates `topic` (one partition) unless it exists. */
+async function createTopicOnce(options: DevOptions, topic: string): Promise<void> {
+  const admin = new Admin({
+    clientId: 'dogear-dev-admin',
+    bootstrapBrokers: options.brokers,
+    ...kafkaClientOptions(options),
+  });
+  try {
+    await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+  } catch (error) {
+    if (!/already[_ ]exists/i.test(String((error as Error)?.message) + JSON.stringify(error))) {
+      throw error;
+    }
+  } finally {
+    await admin.close();
+  }
 }
 
 /** The local topic `dogear dev` sends a consumer's SQS and S3 dead letters to. */

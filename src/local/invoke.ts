@@ -260,7 +260,8 @@ export async function invokeLocal(options: InvokeLocalOptions): Promise<InvokeLo
 function replayRetries(definition: ConsumerDefinition): number {
   const { deploy, deadLetter } = definition;
   if (!deadLetter || Number.isFinite(lambdaRetryLimit(deploy))) return replayRetryLimit(deploy);
-  return Math.max(1, deadLetter.after);
+  // Each failing record of a batch takes up to `after + 1` deliveries to be given up.
+  return (deadLetter.after + 1) * definition.batchSize;
 }
 
 /**
