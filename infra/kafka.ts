@@ -185,6 +185,55 @@ export async function runKafkaTool(mainClass: string, args: readonly string[]): 
   ]);
 }
 
+/** One message as Kafka's ConsoleConsumer prints it: headers as `name:value` joined by `,`. */
+export interface ConsoleMessage {
+  partition: number;
+  offset: number;
+  headers: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * `kafka-console-consumer --from-beginning`: up to `maxMessages` of `topic` (all there are when
+ * unset, until `timeoutMs` passes without one), read by Kafka's own consumer, not dogear's.
+ */
+export async function consoleConsume(
+  brokers: string,
+  topic: string,
+  options: { maxMessages?: number; timeoutMs?: number } = {},
+): Promise<ConsoleMessage[]> {
+  const print = ['partition', 'offset', 'headers', 'key', 'value'].flatMap((field) => [
+    '--formatter-property',
+    `print.${field}=true`,
+  ]);
+  const out = await runKafkaTool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
+    '--bootstrap-server',
+    brokers,
+    '--topic',
+    topic,
+    '--from-beginning',
+    ...(options.maxMessages === undefined ? [] : ['--max-messages', String(options.maxMessages)]),
+    '--timeout-ms',
+    String(options.timeoutMs ?? 30_000),
+    ...print,
+  ]);
+  return out
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      // Partition:1\tOffset:7\t<headers>\t<key>\t<value>
+      const [partition, offset, headers, key, value] = line.split('\t');
+      return {
+        partition: Number(partition!.replace('Partition:', '')),
+        offset: Number(offset!.replace('Offset:', '')),
+        headers: headers!,
+        key: key!,
+        value: value!,
+      };
+    });
+}
+
 /** One partition of a consumer group as Kafka's ConsumerGroupCommand describes it. */
 export interface GroupPartitionOffsets {
   topic: string;

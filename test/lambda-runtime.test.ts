@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { runKafkaTool } from '../infra/kafka.ts';
+import { consoleConsume } from '../infra/kafka.ts';
 import {
   type LambdaEmulator,
   type LambdaRuntime,
@@ -144,28 +144,8 @@ async function checkpoints(d: Deployed, partitions: readonly number[]) {
 
 /** The first `count` messages of `topic`, read with Kafka's own kafka-console-consumer. */
 async function consoleConsumer(brokers: string, topic: string, count: number) {
-  const out = await runKafkaTool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
-    '--bootstrap-server',
-    brokers,
-    '--topic',
-    topic,
-    '--from-beginning',
-    '--max-messages',
-    String(count),
-    '--timeout-ms',
-    '30000',
-    '--formatter-property',
-    'print.key=true',
-    '--formatter-property',
-    'print.headers=true',
-  ]);
-  return out
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [headers, key, value] = line.split('\t');
-      return { key, value, headers };
-    });
+  const messages = await consoleConsume(brokers, topic, { maxMessages: count });
+  return messages.map(({ key, value, headers }) => ({ key, value, headers }));
 }
 
 /** The EMF documents among the function's output lines. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { runKafkaTool } from '../infra/kafka.ts';
+import { consoleConsume, runKafkaTool } from '../infra/kafka.ts';
 import { kafkaRelay, OutputDeliveryError } from '../src/output/index.ts';
 import type { OutboxMessage } from '../src/state/index.ts';
 
@@ -46,52 +46,9 @@ function message(to: string, i: number, key: string | null): OutboxMessage {
   };
 }
 
-interface Consumed {
-  partition: number;
-  offset: number;
-  key: string;
-  value: string;
-  headers: string;
-}
-
 /** Every message of `topic`, as kafka-console-consumer prints them. */
-async function consumeAll(topic: string, count: number): Promise<Consumed[]> {
-  const out = await runKafkaTool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
-    '--bootstrap-server',
-    brokers,
-    '--topic',
-    topic,
-    '--from-beginning',
-    '--max-messages',
-    String(count),
-    '--timeout-ms',
-    '30000',
-    '--formatter-property',
-    'print.partition=true',
-    '--formatter-property',
-    'print.offset=true',
-    '--formatter-property',
-    'print.key=true',
-    '--formatter-property',
-    'print.headers=true',
-    '--formatter-property',
-    'print.value=true',
-  ]);
-  return out
-    .trim()
-    .split('\n')
-    .map((line) => {
-      // Partition:1\tOffset:7\t<headers>\t<key>\t<value>
-      const [partition, offset, headers, key, value] = line.split('\t');
-      return {
-        partition: Number(partition!.replace('Partition:', '')),
-        offset: Number(offset!.replace('Offset:', '')),
-        headers: headers!,
-        key: key!,
-        value: value!,
-      };
-    });
-}
+const consumeAll = (topic: string, count: number) =>
+  consoleConsume(brokers, topic, { maxMessages: count });
 
 /** Kafka's Java client's partition for each key (Utils.toPositive(Utils.murmur2(key)) % n). */
 async function javaPartitions(keys: readonly Buffer[], partitions: number): Promise<number[]> {

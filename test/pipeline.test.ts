@@ -14,9 +14,9 @@ import { Writable } from 'node:stream';
 import { Admin, Producer } from '@platformatic/kafka';
 import { afterAll, afterEach, beforeAll, expect, inject, test } from 'vitest';
 import {
+  consoleConsume,
   describeConsumerGroup,
   type KafkaBroker,
-  runKafkaTool,
   startKafka,
 } from '../infra/kafka.ts';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../src/event/index.ts';
@@ -137,34 +137,18 @@ async function noLag(): Promise<boolean> {
   return groups.every((rows) => rows.length > 0 && rows.every((r) => r.lag === 0));
 }
 
-/** ConsoleConsumer's lines for the alerts topic: headers, key and value, tab-separated. */
+/** The alerts topic as Kafka's own ConsoleConsumer reads it: each message's origin, key, value. */
 async function consoleConsumerAlerts(): Promise<
   Array<{ origin?: string; key: string; value: string }>
 > {
-  const out = await runKafkaTool('org.apache.kafka.tools.consumer.ConsoleConsumer', [
-    '--bootstrap-server',
-    kafka.brokers,
-    '--topic',
-    ALERTS,
-    '--from-beginning',
-    '--timeout-ms',
-    '15000',
-    '--formatter-property',
-    'print.headers=true',
-    '--formatter-property',
-    'print.key=true',
-  ]);
-  return out
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((line) => {
-      const [headers, key, value] = line.split('\t');
-      const origin = headers!
-        .split(',')
-        .find((h) => h.startsWith('dogear-origin:'))
-        ?.slice('dogear-origin:'.length);
-      return { ...(origin ? { origin } : { line }), key: key!, value: value! };
-    });
+  const messages = await consoleConsume(kafka.brokers, ALERTS, { timeoutMs: 15_000 });
+  return messages.map(({ headers, key, value }) => {
+    const origin = headers
+      .split(',')
+      .find((h) => h.startsWith('dogear-origin:'))
+      ?.slice('dogear-origin:'.length);
+    return { ...(origin ? { origin } : { line: headers }), key, value };
+  });
 }
 
 test(
