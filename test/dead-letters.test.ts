@@ -1,13 +1,18 @@
 /**
  * `dogear dead-letters` on the real broker: dead letters as the relay writes them (the original
  * key, value and headers, plus `dogear-dead-letter` and `dogear-origin`), listed, listed as
- * NDJSON, re-driven to their source partitions once, and not again.
+ * NDJSON, re-driven to their source partitions once, and not again. The same for dead letters
+ * `awsRelay` wrote to an SQS queue and an S3 bucket on moto's server.
  */
 import { Admin, Producer } from '@platformatic/kafka';
+import { AwsClient } from 'aws4fetch';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
+import { GLUE_CREDENTIALS } from '../infra/glue-registry.ts';
+import { awsJsonCall } from '../src/aws.ts';
 import { eventRecordOf } from '../src/event/index.ts';
 import { recordTopic } from '../src/local/index.ts';
-import type { DeadLetterFacts } from '../src/state/index.ts';
+import { awsRelay } from '../src/output/index.ts';
+import type { DeadLetterFacts, OutboxMessage } from '../src/state/index.ts';
 import { killDogears, spawnDogear } from './fixtures/dogear-process.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -15,9 +20,17 @@ const FUNCTIONS = 'test/fixtures/dead-letters/functions';
 const SOURCE = 'dl-readings';
 const DEAD = 'dl-readings.dead-letters';
 
+const endpoint = inject('glueRegistryEndpoint');
+const region = inject('glueRegistryRegion');
+
 const dogear = (...args: string[]) =>
   spawnDogear(['dead-letters', ...args, '--functions', FUNCTIONS, '--idle-ms', '3000'], {
     KAFKA_BROKERS: brokers,
+    DOGEAR_AWS_ENDPOINT: endpoint,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: GLUE_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: GLUE_CREDENTIALS.secretAccessKey,
+    AWS_SESSION_TOKEN: undefined,
   }).exit();
 
 function facts(partition: number, offset: number, message: string): DeadLetterFacts {
@@ -59,12 +72,12 @@ async function produce(messages: ReturnType<typeof letter>[]) {
 }
 
 /** The source topic's records as `dogear record` reads them. */
-async function sourceRecords() {
+async function sourceRecords(topic = SOURCE) {
   const lines: string[] = [];
   const { Writable } = await import('node:stream');
   await recordTopic({
     brokers: [brokers],
-    topic: SOURCE,
+    topic,
     idleMs: 3000,
     out: new Writable({
       write(chunk: Buffer, _, done) {
@@ -181,16 +194,133 @@ describe('dogear dead-letters', () => {
     ]);
   });
 
-  test('a consumer without dead letters, or with them in SQS, is refused with what to do', async () => {
+  test('a consumer without dead letters is refused with what to do', async () => {
     const plain = await dogear('plain');
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(
       /Consumer plain has no dead letters: it sets no deadLetter; add deadLetter/,
     );
-    const queued = await dogear('queued');
-    expect(queued.code).toBe(1);
-    expect(queued.stderr).toMatch(
-      /arn:aws:sqs:.*reads Kafka topics only so far.*aws sqs receive-message/,
-    );
   });
 });
+
+/** A dead letter as the runtime leaves it in the outbox for `awsRelay`. */
+function outboxLetter(to: string, f: DeadLetterFacts, value: string): OutboxMessage {
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  return {
+    to,
+    key: b64(`sensor-${f.offset}`),
+    value: b64(value),
+    headers: [
+      ['trace', b64(`t-${f.offset}`)],
+      ['dogear-dead-letter', b64(JSON.stringify(f))],
+    ],
+    origin: `${f.group}|${f.topic}|${f.partition}|${f.offset}|0`,
+    deadLetter: f,
+  };
+}
+
+for (const store of ['queue', 'bucket'] as const) {
+  const consumer = store === 'queue' ? 'queued' : 'bucketed';
+  const source = store === 'queue' ? 'dl-queued' : 'dl-bucketed';
+  const to =
+    store === 'queue' ? `arn:aws:sqs:${region}:123456789012:dl-queued` : 'arn:aws:s3:::dl-bucketed';
+  const awsFacts = (partition: number, offset: number): DeadLetterFacts => ({
+    ...facts(partition, offset, `reading ${offset} is not a number`),
+    consumer: consumer === 'queued' ? 'Queued' : 'Bucketed',
+    group: consumer,
+    topic: source,
+  });
+
+  describe(`dogear dead-letters, dead letters in an ${store === 'queue' ? 'SQS queue' : 'S3 bucket'} on moto`, () => {
+    beforeAll(async () => {
+      expect(region).toBe('us-east-1'); // the fixture's queue ARN names it
+      const admin = new Admin({ clientId: 'dl-test', bootstrapBrokers: [brokers] });
+      try {
+        await admin.createTopics({ topics: [source], partitions: 3, replicas: -1 });
+      } finally {
+        await admin.close();
+      }
+      if (store === 'queue') {
+        const made = await awsJsonCall(
+          { service: 'sqs', region, endpoint, target: 'AmazonSQS.CreateQueue', version: '1.0' },
+          { QueueName: 'dl-queued' },
+          async () => GLUE_CREDENTIALS,
+        );
+        expect(made.status).toBe(200);
+      } else {
+        const s3 = new AwsClient({ ...GLUE_CREDENTIALS, service: 's3', region, retries: 0 });
+        const made = await s3.fetch(`${endpoint}/dl-bucketed`, { method: 'PUT' });
+        expect(made.status).toBe(200);
+      }
+      await awsRelay({ endpoint, region, credentials: async () => GLUE_CREDENTIALS }).send([
+        outboxLetter(to, awsFacts(1, 4), '{"celsius": 3'),
+        outboxLetter(to, awsFacts(2, 7), 'warm'),
+      ]);
+    });
+
+    test('lists each, and --json prints the facts, origin and original bytes', async () => {
+      const run = await dogear(consumer);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout.trim().split('\n').sort()).toEqual([
+        `${source}-1@4  2 attempts  RecordDecodeError: reading 4 is not a number  2026-01-02T03:04:05.000Z`,
+        `${source}-2@7  2 attempts  RecordDecodeError: reading 7 is not a number  2026-01-02T03:04:05.000Z`,
+      ]);
+      expect(run.stderr).toContain(`${consumer}: 2 dead letters in ${to}`);
+
+      // Listing again sees them again: a queue's messages were made visible at its end.
+      const json = await dogear(consumer, '--json');
+      expect(json.code, json.stderr).toBe(0);
+      const entries = json.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(entries).toHaveLength(2);
+      const first = entries.find((e) => e.facts.offset === 4)!;
+      expect(first).toEqual({
+        ...(store === 'queue'
+          ? { messageId: expect.any(String) }
+          : { objectKey: `${consumer}/${source}/1/4.json` }),
+        facts: awsFacts(1, 4),
+        origin: `${consumer}|${source}|1|4|0`,
+        key: Buffer.from('sensor-4').toString('base64'),
+        value: Buffer.from('{"celsius": 3').toString('base64'),
+        headers: [['trace', Buffer.from('t-4').toString('base64')]],
+        replayed: false,
+      });
+    });
+
+    test('--replay re-drives each to its source partition and deletes it; a second --replay sends nothing', async () => {
+      const first = await dogear(consumer, '--replay');
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toContain('2 replayed now');
+      const records = await sourceRecords(source);
+      expect(
+        records.map((r) => ({
+          partition: r.partition,
+          key: Buffer.from(r.key!, 'base64').toString(),
+          value: Buffer.from(r.value!, 'base64').toString(),
+          headers: headersOf(r),
+        })),
+      ).toEqual([
+        {
+          partition: 1,
+          key: 'sensor-4',
+          value: '{"celsius": 3',
+          headers: { trace: 't-4', 'dogear-redriven-from': `${source}|1|4` },
+        },
+        {
+          partition: 2,
+          key: 'sensor-7',
+          value: 'warm',
+          headers: { trace: 't-7', 'dogear-redriven-from': `${source}|2|7` },
+        },
+      ]);
+
+      const second = await dogear(consumer, '--replay');
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).toContain(`${consumer}: 0 dead letters in ${to}, 0 replayed now`);
+      expect(second.stdout).toBe('');
+      expect(await sourceRecords(source)).toHaveLength(2);
+    });
+  });
+}

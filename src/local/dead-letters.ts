@@ -1,23 +1,38 @@
 /**
- * `dogear dead-letters`: what a consumer gave up on, read back from its `deadLetter.to` topic,
- * and re-driven to the source topic once the consumer is fixed.
+ * `dogear dead-letters`: what a consumer gave up on, read back from its `deadLetter.to` (a
+ * Kafka topic, an SQS queue or an S3 bucket), and re-driven to the source topic once the
+ * consumer is fixed.
  *
  * Listing reads the topic from the beginning as `dogear record` does (no group joined). Replay
  * remembers how far it got as the committed offsets of the consumer group
  * `dogear-dead-letters.<group>` on the dead-letter topic: it produces the letters past them,
  * then commits, so a second replay sends nothing again. A replay that dies between the two
  * sends its last letters again next time (at least once, like every Kafka producer).
+ *
+ * In a queue or a bucket a re-driven letter is deleted instead (DeleteMessage, DeleteObject),
+ * after its original was produced: what is left is what was not replayed.
  */
 import { Writable } from 'node:stream';
 import { Admin, Producer } from '@platformatic/kafka';
 import { type EventRecord, eventRecordOf, type NdjsonRecord } from '../event/index.ts';
 import {
   connectionProblem,
+  type DeadLetterDocument,
   type KafkaConnectionOptions,
   kafkaClientOptions,
+  parseBucketArn,
+  parseQueueArn,
 } from '../output/index.ts';
 import type { ConsumerDefinition } from '../runtime/index.ts';
 import { DEAD_LETTER_HEADER, type DeadLetterFacts, ORIGIN_HEADER } from '../state/index.ts';
+import {
+  type DeadLetterStoreOptions,
+  deleteFromBucket,
+  deleteFromQueue,
+  readBucket,
+  readQueue,
+  type StoredDeadLetter,
+} from './dead-letters-aws.ts';
 import { LocalInputError } from './errors.ts';
 import { recordTopic } from './record.ts';
 
@@ -37,13 +52,19 @@ export interface DeadLettersOptions extends KafkaConnectionOptions {
   idleMs?: number;
   /** Progress lines. */
   progress?: (line: string) => void;
+  /** How to reach a `deadLetter.to` that is an SQS queue or S3 bucket ARN. */
+  aws?: DeadLetterStoreOptions;
 }
 
-/** One dead letter as it lies in the dead-letter topic. */
+/** One dead letter as it lies in the dead-letter topic, queue or bucket. */
 export interface DeadLetterEntry {
-  /** Where it lies: the dead-letter topic's partition and offset. */
-  readonly partition: number;
-  readonly offset: number;
+  /** Where it lies in a dead-letter topic: its partition and offset (absent for SQS and S3). */
+  readonly partition?: number;
+  readonly offset?: number;
+  /** Where it lies in an SQS queue: the message's id. */
+  readonly messageId?: string;
+  /** Where it lies in an S3 bucket: the object's key, `<group>/<topic>/<partition>/<offset>.json`. */
+  readonly objectKey?: string;
   /** Why and from where (the `dogear-dead-letter` header). */
   readonly facts: DeadLetterFacts;
   /** The `dogear-origin` header: the dedup id of the relayed message. */
@@ -51,9 +72,12 @@ export interface DeadLetterEntry {
   /** The source record's bytes, base64 (null for none). */
   readonly key: string | null;
   readonly value: string | null;
-  /** The source record's own headers, dogear's left out; values base64. */
-  readonly headers: ReadonlyArray<readonly [name: string, base64: string]>;
-  /** Whether an earlier `--replay` re-drove it (or this one did: see `replayedNow`). */
+  /** The source record's own headers, dogear's left out; values base64 (null: none, SQS/S3). */
+  readonly headers: ReadonlyArray<readonly [name: string, base64: string | null]>;
+  /**
+   * Whether an earlier `--replay` re-drove it (or this one did: see `replayedNow`). Always false
+   * before this run's replay in a queue or bucket: a re-driven letter is deleted from it.
+   */
   readonly replayed: boolean;
 }
 
@@ -62,10 +86,10 @@ export interface DeadLettersJsonResult {
   readonly version: 1;
   readonly consumer: string;
   readonly group: string;
-  /** The dead-letter topic. */
+  /** The dead-letter topic, or the queue's or bucket's ARN (the consumer's `deadLetter.to`). */
   readonly topic: string;
-  /** The consumer group that remembers what was replayed. */
-  readonly replayGroup: string;
+  /** The consumer group that remembers what was replayed (Kafka only). */
+  readonly replayGroup?: string;
   readonly deadLetters: readonly DeadLetterEntry[];
   /** Re-driven by this run (0 without `replay`). */
   readonly replayedNow: number;
@@ -86,11 +110,7 @@ export async function deadLetters(options: DeadLettersOptions): Promise<DeadLett
       `Consumer ${consumer.name} has no dead letters: it sets no deadLetter; add deadLetter: { after: 3, to: '<topic>' } to its options`,
     );
   }
-  if (to.startsWith('arn:')) {
-    throw new LocalInputError(
-      `Consumer ${consumer.name} sends its dead letters to ${to}; dogear dead-letters reads Kafka topics only so far: read that queue or bucket with the AWS CLI (aws sqs receive-message, aws s3 ls)`,
-    );
-  }
+  if (to.startsWith('arn:')) return awsDeadLetters(to, options);
   const say = options.progress ?? (() => {});
   const replayGroup = replayGroupOf(consumer.group);
   const records = await readTopic(to, options);
@@ -121,6 +141,70 @@ export async function deadLetters(options: DeadLettersOptions): Promise<DeadLett
     ...result,
     deadLetters: entries.map((e) => (e.replayed ? e : { ...e, replayed: true })),
     replayedNow: pending.length,
+  };
+}
+
+/**
+ * The same for a queue or bucket: listed, and with `replay` each produced, then deleted from
+ * it (a replay that dies between the two sends those again next time).
+ */
+async function awsDeadLetters(
+  to: string,
+  options: DeadLettersOptions,
+): Promise<DeadLettersJsonResult> {
+  const { consumer } = options;
+  const aws = options.aws ?? {};
+  const queue = parseQueueArn(to);
+  const bucket = parseBucketArn(to);
+  if (!queue && !bucket) {
+    throw new LocalInputError(
+      `Consumer ${consumer.name} sends its dead letters to '${to}', neither an SQS queue ARN (arn:aws:sqs:<region>:<account>:<queue>) nor an S3 bucket ARN (arn:aws:s3:::<bucket>); fix its deadLetter.to`,
+    );
+  }
+  const stored = queue
+    ? await readQueue(to, queue, { ...aws, keepInvisible: Boolean(options.replay) })
+    : await readBucket(to, bucket!, consumer.group, aws);
+  const entries = stored.map((letter) =>
+    entryOfDocument(letter, queue ? 'messageId' : 'objectKey'),
+  );
+  const result = {
+    version: 1 as const,
+    consumer: consumer.name,
+    group: consumer.group,
+    topic: to,
+    deadLetters: entries,
+    replayedNow: 0,
+  };
+  if (!options.replay) return result;
+  if (entries.length === 0) {
+    options.progress?.(`${to}: nothing to replay`);
+    return result;
+  }
+  await produceOriginals(entries, options);
+  options.progress?.(`${to}: re-drove ${entries.length} dead letters to their source topics`);
+  if (queue) await deleteFromQueue(to, queue, stored, aws);
+  else await deleteFromBucket(to, bucket!, stored, aws);
+  return {
+    ...result,
+    deadLetters: entries.map((e) => ({ ...e, replayed: true })),
+    replayedNow: entries.length,
+  };
+}
+
+function entryOfDocument(
+  letter: StoredDeadLetter,
+  place: 'messageId' | 'objectKey',
+): DeadLetterEntry {
+  const { origin, key, value, headers, ...facts } = letter.document as DeadLetterDocument &
+    DeadLetterFacts;
+  return {
+    [place]: letter.where,
+    facts,
+    origin: origin ?? null,
+    key,
+    value,
+    headers: headers.filter(([name]) => !DOGEAR_HEADER.test(name)),
+    replayed: false,
   };
 }
 
@@ -233,7 +317,10 @@ async function produceOriginals(
       messages: letters.map((letter) => {
         const { topic, partition, offset } = letter.facts;
         const headers = new Map<Buffer, Buffer>(
-          letter.headers.map(([name, value]) => [Buffer.from(name), Buffer.from(value, 'base64')]),
+          letter.headers.map(([name, value]) => [
+            Buffer.from(name),
+            Buffer.from(value ?? '', 'base64'),
+          ]),
         );
         headers.set(Buffer.from(REDRIVEN_HEADER), Buffer.from(`${topic}|${partition}|${offset}`));
         return {
@@ -264,7 +351,7 @@ async function commitPast(
 ): Promise<void> {
   const next = new Map<number, number>();
   for (const l of letters)
-    next.set(l.partition, Math.max(next.get(l.partition) ?? 0, l.offset + 1));
+    next.set(l.partition!, Math.max(next.get(l.partition!) ?? 0, l.offset! + 1));
   await withAdmin(options, (admin) =>
     admin.alterConsumerGroupOffsets({
       groupId: group,

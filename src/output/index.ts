@@ -6,6 +6,7 @@ export {
   deadLetterObjectKey,
   parseBucketArn,
   parseQueueArn,
+  type QueueArn,
   queueUrl,
   SQS_DEFAULT_MAX_MESSAGE_BYTES,
 } from './aws.ts';
