@@ -206,6 +206,13 @@ const EXAMPLE = [
     batchSize: 100,
     window: 0,
   },
+  {
+    name: 'alert-log',
+    className: 'AlertLog',
+    topic: 'temperature-alerts',
+    batchSize: 100,
+    window: 0,
+  },
 ];
 
 const BAD = {

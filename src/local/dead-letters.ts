@@ -305,6 +305,15 @@ async function produceOriginals(
   letters: readonly DeadLetterEntry[],
   options: DeadLettersOptions,
 ): Promise<void> {
+  // A record too large to keep was given up with its coordinates only: replaying the letter
+  // would produce an empty record in its place.
+  const omitted = letters.find((l) => l.facts.omitted);
+  if (omitted) {
+    const { topic, partition, offset, omitted: sizes } = omitted.facts;
+    throw new LocalInputError(
+      `The dead letter of ${topic}-${partition}@${offset} kept no bytes (its key and value were ${sizes!.keyBytes} and ${sizes!.valueBytes} bytes), so it cannot be replayed from the dead letters; nothing was replayed. Re-drive that record from ${topic} itself while retention keeps it (kafka-console-consumer --topic ${topic} --partition ${partition} --offset ${offset} --max-messages 1), then remove the letter and replay the rest`,
+    );
+  }
   const producer = new Producer({
     clientId: 'dogear-dead-letters',
     bootstrapBrokers: options.brokers,
