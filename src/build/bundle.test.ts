@@ -18,6 +18,7 @@ describe('buildConsumers', () => {
     const outDir = join(scratch, 'all');
     const manifest = await buildConsumers({ root: ROOT, outDir });
     expect(manifest.consumers.map((c) => c.name)).toEqual([
+      'alert-log',
       'duplicate-words',
       'payment-totals',
       'picture-finder',
