@@ -324,3 +324,31 @@ for (const store of ['queue', 'bucket'] as const) {
     });
   });
 }
+
+test('--replay refuses a dead letter that kept no bytes, and replays nothing, saying how to re-drive it', async () => {
+  const s3 = new AwsClient({ ...GLUE_CREDENTIALS, service: 's3', region, retries: 0 });
+  expect((await s3.fetch(`${endpoint}/dl-omitted`, { method: 'PUT' })).status).toBe(200);
+  const big: DeadLetterFacts = {
+    ...facts(0, 3, 'too big to keep'),
+    consumer: 'Omitted',
+    group: 'omitted',
+    topic: 'dl-omitted',
+    omitted: { keyBytes: 4, valueBytes: 600_000 },
+  };
+  await awsRelay({ endpoint, region, credentials: async () => GLUE_CREDENTIALS }).send([
+    {
+      ...outboxLetter('arn:aws:s3:::dl-omitted', big, ''),
+      key: null,
+      value: null,
+      headers: [],
+    },
+  ]);
+  const run = await dogear('omitted', '--replay');
+  expect(run.code).not.toBe(0);
+  expect(run.stderr).toMatch(
+    /dead letter of dl-omitted-0@3 kept no bytes \(its key and value were 4 and 600000 bytes\).*nothing was replayed.*kafka-console-consumer --topic dl-omitted --partition 0 --offset 3/,
+  );
+  // Still there: nothing was deleted.
+  const listed = await dogear('omitted', '--json');
+  expect(listed.stdout.trim().split('\n')).toHaveLength(1);
+});

@@ -634,3 +634,18 @@ test('every store refuses a commit whose outbox and upstream marks do not fit th
     /bytes of intent, outbox and upstream marks, over the 358400 the checkpoint item holds/,
   );
 });
+
+test('lambdaHandler refuses, at cold start, a consumer that emits without a relay', async () => {
+  const { lambdaHandler } = await import('./lambda.ts');
+  const before = process.env.DOGEAR_DYNAMODB_TABLE;
+  process.env.DOGEAR_DYNAMODB_TABLE = 'dogear-state';
+  try {
+    expect(() => lambdaHandler(alerts())).toThrow(
+      /Consumer alerts emits or has a deadLetter, so its handler needs a relay: lambdaHandler\(consumer, \{ relay: environmentRelay \}\)/,
+    );
+    expect(() => lambdaHandler(alerts(), { relay: () => new ListRelay() })).not.toThrow();
+  } finally {
+    if (before === undefined) delete process.env.DOGEAR_DYNAMODB_TABLE;
+    else process.env.DOGEAR_DYNAMODB_TABLE = before;
+  }
+});
