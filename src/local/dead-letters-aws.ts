@@ -9,22 +9,19 @@
  */
 import { AwsClient } from 'aws4fetch';
 import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
-import { type DeadLetterDocument, type QueueArn, queueUrl } from '../output/index.ts';
+import {
+  type AwsRelayOptions,
+  type DeadLetterDocument,
+  type QueueArn,
+  queueUrl,
+} from '../output/index.ts';
 import { LocalInputError } from './errors.ts';
 
 /** How long a received message stays invisible to others (and to the next receive), seconds. */
 export const VISIBILITY_TIMEOUT_S = 30;
 
-export interface DeadLetterStoreOptions {
-  /** One endpoint for SQS and S3 (moto, LocalStack). @default $DOGEAR_AWS_ENDPOINT, else AWS's */
-  endpoint?: string;
-  /** The bucket's region (a bucket ARN has none). @default $AWS_REGION */
-  region?: string;
-  /** @default the environment's */
-  credentials?: () => Promise<AwsCredentials>;
-  /** Per request. @default 10000 */
-  timeoutMs?: number;
-}
+/** Where the dead letters are read from: the same endpoint, region and credentials as the relay's. */
+export type DeadLetterStoreOptions = Omit<AwsRelayOptions, 'sqsMaxMessageBytes'>;
 
 /** A document and how to remove it once re-driven. */
 export interface StoredDeadLetter {
