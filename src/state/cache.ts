@@ -160,6 +160,20 @@ export class StateCache {
     this.items.delete(id);
     this.bytes_ -= cached.bytes;
   }
+  /**
+   * Forgets every item of `group`: when a partition's checkpoint had to be read from the store,
+   * another invocation may have committed that partition's records, and any item this process
+   * holds of the group may be one they changed.
+   */
+  dropGroupItems(group: string): void {
+    const prefix = `${group}\u0000`;
+    for (const [id, cached] of this.items) {
+      if (!id.startsWith(prefix)) continue;
+      this.items.delete(id);
+      this.bytes_ -= cached.bytes;
+    }
+  }
+
   checkpoint(id: string): Checkpoint | undefined {
     return this.checkpoints.get(id);
   }

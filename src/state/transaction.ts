@@ -190,6 +190,10 @@ export class StateTransaction {
     let checkpoint = cache.checkpoint(id);
     if (!checkpoint) {
       checkpoint = await store.readCheckpoint(partition);
+      // Not known here: another invocation may have committed records of this partition, and
+      // changed items this process read before, for this partition or another. A read of one
+      // of them would not be fenced (the commit's condition is this fresh checkpoint).
+      cache.dropGroupItems(partition.group);
       cache.setCheckpoint(id, checkpoint);
     }
     return new StateTransaction(
