@@ -110,3 +110,14 @@ export async function readSecretJson(
     return { ok: false, reason: 'not-json' };
   }
 }
+
+/** The error code an AWS API answered with: JSON's `__type`, S3's XML `<Code>`, or the query header. */
+export async function awsErrorCode(response: Response): Promise<string> {
+  const text = await response.text().catch(() => '');
+  return (
+    /"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"/.exec(text)?.[1] ??
+    /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ??
+    response.headers.get('x-amzn-query-error')?.split(';')[0] ??
+    ''
+  );
+}

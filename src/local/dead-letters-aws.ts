@@ -8,7 +8,7 @@
  * A bucket is listed (ListObjectsV2) under `<group>/` and each object read (GetObject).
  */
 import { AwsClient } from 'aws4fetch';
-import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
+import { type AwsCredentials, awsErrorCode, awsJsonCall, environmentCredentials } from '../aws.ts';
 import {
   type AwsRelayOptions,
   type DeadLetterDocument,
@@ -45,12 +45,7 @@ async function credentialsOf(options: DeadLetterStoreOptions): Promise<AwsCreden
 
 /** What AWS answered instead, as one sentence with the fix. */
 async function refusal(to: string, what: string, response: Response): Promise<LocalInputError> {
-  const text = await response.text().catch(() => '');
-  const code =
-    /"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"/.exec(text)?.[1] ??
-    /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ??
-    response.headers.get('x-amzn-query-error')?.split(';')[0] ??
-    '';
+  const code = await awsErrorCode(response);
   const fix =
     response.status === 403
       ? `grant your credentials ${what} on it`

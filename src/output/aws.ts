@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AwsClient } from 'aws4fetch';
-import { type AwsCredentials, awsJsonCall, environmentCredentials } from '../aws.ts';
+import { type AwsCredentials, awsErrorCode, awsJsonCall, environmentCredentials } from '../aws.ts';
 import { DEAD_LETTER_HEADER, type DeadLetterFacts, type OutboxMessage } from '../state/index.ts';
 import { OutputConfigError, OutputDeliveryError } from './errors.ts';
 import type { OutboxRelay } from './types.ts';
@@ -213,13 +213,7 @@ async function refused(
   response: Response,
   permission: string,
 ): Promise<OutputDeliveryError> {
-  const text = await response.text().catch(() => '');
-  // JSON errors carry __type; S3's XML errors <Code>.
-  const code =
-    /"__type"\s*:\s*"(?:[^"#]*#)?([^"]+)"/.exec(text)?.[1] ??
-    /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ??
-    response.headers.get('x-amzn-query-error')?.split(';')[0] ??
-    '';
+  const code = await awsErrorCode(response);
   const fix =
     response.status === 403
       ? `grant the function ${permission} (the plugin does for the consumer's deadLetter.to)`
