@@ -286,7 +286,11 @@ async function runFrom(
     txn.beginRecord(last.offset, () => recordFingerprint(last));
     // Outputs of another dogear consumer relayed again are applied already: left out.
     const kept = unseen(txn, unit);
-    for (const r of unit) if (!kept.includes(r)) upstreamSeen.add(r.offset);
+    // A 10,000-record @onBatch unit must not pay a scan per record when nothing was skipped.
+    if (kept.length < unit.length) {
+      const run = new Set(kept);
+      for (const r of unit) if (!run.has(r)) upstreamSeen.add(r.offset);
+    }
     let end: RecordEnd;
     if (kept.length === 0) {
       end = txn.endRecord();
